@@ -1,0 +1,5 @@
+DROP TABLE failed_events;
+DROP TABLE inbox;
+DROP TRIGGER outbox_notify ON outbox;
+DROP FUNCTION outbox_notify();
+DROP TABLE outbox;

@@ -1,0 +1,496 @@
+//! The idempotent consumer: applies events from the service's queue exactly
+//! once in effect, and sends what cannot be applied to the dead-letter queue.
+//!
+//! A step ([`Consumer::process_batch`]) waits for a delivery, takes whatever
+//! else is ready (up to the batch size) and applies the batch in one
+//! transaction. Per event, inside a savepoint: insert `(consumer, event_id)`
+//! into the inbox, and, if that row is new, run the handler. So a redelivered
+//! event changes nothing, and batching amortises the commit. Acks go out only
+//! after the commit.
+//!
+//! Failures:
+//! - *Transient* (the database or broker briefly away): the batch is retried
+//!   with backoff, holding its deliveries; no delivery attempt is spent.
+//! - *Permanent* (bytes that do not decode, an unknown type or version, a
+//!   failed validation, [`HandlerError::Rejected`]): recorded in
+//!   `failed_events` and nacked to the dead-letter queue on first delivery.
+//! - *Handler failures* ([`HandlerError::Failed`], database errors that are
+//!   not transient): requeued, and dead-lettered on the last allowed attempt,
+//!   well within the queue's delivery limit.
+//!
+//! Every dead letter is logged as an ERROR alert.
+
+use std::sync::Arc;
+
+use diesel::ExpressionMethods as _;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use futures::{FutureExt as _, StreamExt as _};
+use lapin::{
+    Channel, Connection,
+    message::Delivery,
+    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
+    types::{AMQPValue, FieldTable},
+};
+use popug_runtime::database::Pool;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    broker::{Backoff, Broker},
+    dead_letters::{self, REPLAYED_HEADER},
+    envelope::{self, EventMeta},
+    handlers::{HandlerError, Handlers},
+    schema::inbox,
+    topology::{self, QueueSpec},
+};
+
+/// Tuning of a consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Unacknowledged deliveries the broker may push ahead.
+    pub prefetch: u16,
+    /// Most deliveries applied in one transaction.
+    pub batch_size: usize,
+    /// Deliveries of an event whose handler fails before it is dead-lettered.
+    pub attempts: u32,
+    /// The broker's own delivery limit, a safety net above `attempts`.
+    pub delivery_limit: u32,
+    /// Pauses between retries of transient failures.
+    pub backoff: Backoff,
+    /// Delete the queues after this long unused (test namespaces only).
+    pub queue_expires: Option<std::time::Duration>,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            prefetch: 512,
+            batch_size: 256,
+            attempts: 3,
+            delivery_limit: 20,
+            backoff: Backoff::default(),
+            queue_expires: None,
+        }
+    }
+}
+
+/// Why a step stopped before settling its batch. Unsettled deliveries return
+/// to the queue when the channel closes.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The broker failed or went away.
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The broker cancelled our subscription (e.g. the queue was deleted).
+    #[error("the broker cancelled the subscription to {0}")]
+    Cancelled(String),
+}
+
+/// What one step did with its deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Applied for the first time.
+    pub applied: usize,
+    /// Already in the inbox: acknowledged, nothing changed.
+    pub duplicates: usize,
+    /// Sent back to the queue for another attempt.
+    pub retried: usize,
+    /// Recorded in `failed_events` and sent to the dead-letter queue.
+    pub dead_lettered: usize,
+}
+
+impl BatchReport {
+    /// Deliveries the step settled.
+    pub fn settled(&self) -> usize {
+        self.applied + self.duplicates + self.retried + self.dead_lettered
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Duplicate,
+    Retry,
+    DeadLetter,
+}
+
+/// A delivery, parsed before the transaction so that bad bytes cost no I/O.
+struct Item {
+    delivery: Delivery,
+    parsed: Result<Parsed, String>,
+    /// Earlier deliveries of this message (the quorum queue's `x-delivery-count`).
+    earlier_deliveries: u32,
+    replayed: bool,
+}
+
+struct Parsed {
+    meta: EventMeta,
+    decoded: Box<dyn std::any::Any + Send + Sync>,
+}
+
+struct Link {
+    connection: Connection,
+    channel: Channel,
+    deliveries: lapin::Consumer,
+}
+
+/// Consumes one service's queue.
+pub struct Consumer {
+    pool: Pool,
+    broker: Broker,
+    name: String,
+    handlers: Arc<Handlers>,
+    config: ConsumerConfig,
+    link: Option<Link>,
+}
+
+impl Consumer {
+    /// A consumer named `name` (the service, e.g. `billing`) applying `handlers`.
+    pub fn new(
+        pool: Pool,
+        broker: Broker,
+        name: impl Into<String>,
+        handlers: Handlers,
+        config: ConsumerConfig,
+    ) -> Self {
+        Self {
+            pool,
+            broker,
+            name: name.into(),
+            handlers: Arc::new(handlers),
+            config,
+            link: None,
+        }
+    }
+
+    /// The consumer's name, as recorded in the inbox and `failed_events`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How the consumer's queue is declared.
+    pub fn queue_spec(&self) -> QueueSpec {
+        QueueSpec {
+            delivery_limit: self.config.delivery_limit,
+            expires: self.config.queue_expires,
+            ..QueueSpec::new(self.name.clone(), self.handlers.routing_keys())
+        }
+    }
+
+    /// Declares the exchange, the queue and its dead-letter queue.
+    pub async fn declare(&self) -> lapin::Result<()> {
+        let connection = self.broker.connect().await?;
+        let channel = connection.create_channel().await?;
+        topology::declare_queue(&channel, self.broker.topology(), &self.queue_spec()).await?;
+        connection.close(200, "declared".into()).await
+    }
+
+    async fn link(&mut self) -> Result<&mut Link, ConsumerError> {
+        let usable = self.link.as_ref().is_some_and(|link| {
+            link.connection.status().connected() && link.channel.status().connected()
+        });
+        if !usable {
+            self.link = None;
+            let connection = self.broker.connect().await?;
+            let channel = connection.create_channel().await?;
+            topology::declare_queue(&channel, self.broker.topology(), &self.queue_spec()).await?;
+            channel
+                .basic_qos(self.config.prefetch, BasicQosOptions::default())
+                .await?;
+            let deliveries = channel
+                .basic_consume(
+                    self.broker.topology().queue(&self.name).into(),
+                    format!("{}-{}", self.name, uuid::Uuid::new_v4()).into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            self.link = Some(Link {
+                connection,
+                channel,
+                deliveries,
+            });
+        }
+        Ok(self.link.as_mut().expect("the link was just made"))
+    }
+
+    /// Waits for deliveries, applies a batch and settles it. Returns `None`
+    /// when `token` was cancelled first.
+    pub async fn process_batch(
+        &mut self,
+        token: &CancellationToken,
+    ) -> Result<Option<BatchReport>, ConsumerError> {
+        let batch_size = self.config.batch_size;
+        let queue = self.broker.topology().queue(&self.name);
+        let link = self.link().await?;
+        let first = tokio::select! {
+            delivery = link.deliveries.next() => delivery,
+            () = token.cancelled() => return Ok(None),
+        };
+        let mut deliveries = vec![next_delivery(first, &queue)?];
+        while deliveries.len() < batch_size {
+            match link.deliveries.next().now_or_never() {
+                Some(next) => deliveries.push(next_delivery(next, &queue)?),
+                None => break,
+            }
+        }
+        let items: Vec<Item> = deliveries
+            .into_iter()
+            .map(|delivery| self.parse(delivery))
+            .collect();
+
+        let mut backoff = self.config.backoff.clone();
+        let outcomes = loop {
+            match self.apply(&items, &queue).await {
+                Ok(outcomes) => break outcomes,
+                Err(error) => {
+                    let pause = backoff.next_pause();
+                    tracing::warn!(consumer = %self.name, %error, retry_in = ?pause, "transient failure; retrying the batch");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {},
+                        // Unsettled deliveries go back to the queue with the channel.
+                        () = token.cancelled() => return Ok(None),
+                    }
+                }
+            }
+        };
+        self.settle(&items, &outcomes, &queue).await.map(Some)
+    }
+
+    fn parse(&self, delivery: Delivery) -> Item {
+        let headers = delivery.properties.headers().as_ref();
+        let earlier_deliveries = headers
+            .and_then(|headers| headers.inner().get("x-delivery-count"))
+            .and_then(integer)
+            .unwrap_or(0);
+        let replayed = headers.is_some_and(|headers| headers.inner().contains_key(REPLAYED_HEADER));
+        let parsed = envelope::open(&delivery.data)
+            .map_err(|error| error.to_string())
+            .and_then(|opened| {
+                let decoded = self
+                    .handlers
+                    .decode(&opened.meta.event_type, &opened.payload)?;
+                Ok(Parsed {
+                    meta: opened.meta,
+                    decoded,
+                })
+            });
+        Item {
+            delivery,
+            parsed,
+            earlier_deliveries,
+            replayed,
+        }
+    }
+
+    /// Applies the batch in one transaction; an error is transient and the
+    /// whole batch is retried.
+    async fn apply(&self, items: &[Item], queue: &str) -> Result<Vec<Outcome>, String> {
+        let mut conn = self.pool.get().await.map_err(|error| error.to_string())?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            let mut outcomes = Vec::with_capacity(items.len());
+            for item in items {
+                outcomes.push(self.apply_one(conn, item, queue).await?);
+            }
+            Ok(outcomes)
+        })
+        .await
+        .map_err(|error| error.to_string())
+    }
+
+    async fn apply_one(
+        &self,
+        conn: &mut AsyncPgConnection,
+        item: &Item,
+        queue: &str,
+    ) -> Result<Outcome, diesel::result::Error> {
+        let parsed = match &item.parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                dead_letters::record(conn, &self.name, queue, None, &item.delivery.data, reason)
+                    .await?;
+                return Ok(Outcome::DeadLetter);
+            }
+        };
+        let handlers = &self.handlers;
+        let applied = conn
+            .transaction::<bool, HandlerError, _>(async |conn| {
+                let fresh = diesel::insert_into(inbox::table)
+                    .values((
+                        inbox::consumer.eq(&self.name),
+                        inbox::event_id.eq(parsed.meta.event_id),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?
+                    == 1;
+                if fresh {
+                    handlers.apply(conn, &parsed.meta, &parsed.decoded).await?;
+                }
+                Ok(fresh)
+            })
+            .await;
+        let fresh = match applied {
+            Ok(fresh) => fresh,
+            Err(HandlerError::Database(error)) if is_transient(&error) => return Err(error),
+            Err(error) => {
+                let last_attempt = matches!(error, HandlerError::Rejected(_))
+                    || item.earlier_deliveries + 1 >= self.config.attempts;
+                if !last_attempt {
+                    tracing::warn!(consumer = %self.name, event_id = %parsed.meta.event_id, %error, "handler failed; will retry");
+                    return Ok(Outcome::Retry);
+                }
+                dead_letters::record(
+                    conn,
+                    &self.name,
+                    queue,
+                    Some(&parsed.meta),
+                    &item.delivery.data,
+                    &error.to_string(),
+                )
+                .await?;
+                return Ok(Outcome::DeadLetter);
+            }
+        };
+        if item.replayed {
+            dead_letters::resolve(conn, &self.name, parsed.meta.event_id).await?;
+        }
+        Ok(if fresh {
+            Outcome::Applied
+        } else {
+            Outcome::Duplicate
+        })
+    }
+
+    async fn settle(
+        &self,
+        items: &[Item],
+        outcomes: &[Outcome],
+        queue: &str,
+    ) -> Result<BatchReport, ConsumerError> {
+        let mut report = BatchReport::default();
+        let mut last_ack = None;
+        for (item, outcome) in items.iter().zip(outcomes) {
+            match outcome {
+                Outcome::Applied | Outcome::Duplicate => {
+                    if *outcome == Outcome::Applied {
+                        report.applied += 1;
+                    } else {
+                        report.duplicates += 1;
+                    }
+                    last_ack = Some(item);
+                }
+                Outcome::Retry => {
+                    report.retried += 1;
+                    item.delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            multiple: false,
+                        })
+                        .await?;
+                }
+                Outcome::DeadLetter => {
+                    report.dead_lettered += 1;
+                    let (event_id, reason) = match &item.parsed {
+                        Ok(parsed) => (Some(parsed.meta.event_id), None),
+                        Err(reason) => (None, Some(reason.as_str())),
+                    };
+                    tracing::error!(
+                        consumer = %self.name, %queue, ?event_id, reason,
+                        "ALERT: event dead-lettered; see ListDeadLetters, replay after the fix"
+                    );
+                    item.delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: false,
+                            multiple: false,
+                        })
+                        .await?;
+                }
+            }
+        }
+        // Everything else in the batch is settled already, so one ack with
+        // `multiple` covers exactly the applied and duplicate deliveries.
+        if let Some(item) = last_ack {
+            item.delivery
+                .acker
+                .ack(BasicAckOptions { multiple: true })
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Steps until `token` is cancelled, reconnecting with backoff when the
+    /// broker goes away. Returns after the batch in hand is settled.
+    pub async fn run(mut self, token: CancellationToken) {
+        let mut backoff = self.config.backoff.clone();
+        while !token.is_cancelled() {
+            match self.process_batch(&token).await {
+                Ok(_) => backoff.reset(),
+                Err(error) => {
+                    self.link = None;
+                    let pause = backoff.next_pause();
+                    tracing::error!(
+                        consumer = %self.name, broker = %self.broker.redacted_url(), %error, retry_in = ?pause,
+                        "ALERT: consumer lost the broker; reconnecting"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {},
+                        () = token.cancelled() => {},
+                    }
+                }
+            }
+        }
+        if let Some(link) = self.link.take() {
+            link.connection
+                .close(200, "shutting down".into())
+                .await
+                .ok();
+        }
+    }
+}
+
+fn next_delivery(
+    next: Option<lapin::Result<Delivery>>,
+    queue: &str,
+) -> Result<Delivery, ConsumerError> {
+    match next {
+        Some(Ok(delivery)) => Ok(delivery),
+        Some(Err(error)) => Err(error.into()),
+        None => Err(ConsumerError::Cancelled(queue.to_owned())),
+    }
+}
+
+fn integer(value: &AMQPValue) -> Option<u32> {
+    let wide = match value {
+        AMQPValue::ShortShortInt(v) => i64::from(*v),
+        AMQPValue::ShortShortUInt(v) => i64::from(*v),
+        AMQPValue::ShortInt(v) => i64::from(*v),
+        AMQPValue::ShortUInt(v) => i64::from(*v),
+        AMQPValue::LongInt(v) => i64::from(*v),
+        AMQPValue::LongUInt(v) => i64::from(*v),
+        AMQPValue::LongLongInt(v) => *v,
+        _ => return None,
+    };
+    u32::try_from(wide).ok()
+}
+
+/// Database errors that say "try again later", not "this is wrong".
+pub fn is_transient(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure,
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("deadlock detected")
+                || message.contains("connection")
+                || message.contains("terminating")
+                || message.contains("shutting down")
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,155 @@
+//! Typed event handlers, registered by event type and dispatched by the
+//! payload's protobuf full name (which carries the version).
+//!
+//! A service registers one function per event it consumes:
+//!
+//! ```ignore
+//! let handlers = Handlers::new().on::<AccountCreated, _>(move |conn, meta, event| {
+//!     let replica = replica.clone();
+//!     Box::pin(async move { replica.upsert(conn, meta, event).await })
+//! });
+//! ```
+//!
+//! The handler runs inside the consumer's transaction, together with the
+//! inbox insert; it must do all its work through `conn`.
+
+use std::{any::Any, collections::BTreeMap};
+
+use diesel_async::AsyncPgConnection;
+use futures::future::BoxFuture;
+use popug_proto::events::Event;
+
+use crate::envelope::EventMeta;
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event can never be applied (it breaks a rule the schema cannot
+    /// express): dead-lettered at once.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Applying failed for a reason that may pass (or a bug): retried up to
+    /// the consumer's attempt limit, then dead-lettered.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// A database error; connection-level ones are transient and retried
+    /// without counting as attempts, others count as [`HandlerError::Failed`].
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+}
+
+/// The result of a handler.
+pub type HandlerResult = Result<(), HandlerError>;
+
+type Decoded = Box<dyn Any + Send + Sync>;
+type DecodeFn = fn(&[u8]) -> Result<Decoded, String>;
+type ApplyFn = Box<
+    dyn for<'c> Fn(
+            &'c mut AsyncPgConnection,
+            &'c EventMeta,
+            &'c Decoded,
+        ) -> BoxFuture<'c, HandlerResult>
+        + Send
+        + Sync,
+>;
+
+struct Route {
+    routing_key: &'static str,
+    decode: DecodeFn,
+    apply: ApplyFn,
+}
+
+/// The events one consumer handles, and how.
+#[derive(Default)]
+pub struct Handlers {
+    routes: BTreeMap<String, Route>,
+}
+
+fn decode<E: Event>(bytes: &[u8]) -> Result<Decoded, String> {
+    let event = E::decode(bytes)
+        .map_err(|error| format!("payload is not a {}: {error}", E::full_name()))?;
+    event
+        .validate()
+        .map_err(|error| format!("{} {error}", E::full_name()))?;
+    Ok(Box::new(event))
+}
+
+impl Handlers {
+    /// No handlers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Handles events of type `E` with `handler`; replaces an earlier one.
+    #[must_use]
+    pub fn on<E, F>(mut self, handler: F) -> Self
+    where
+        E: Event,
+        F: for<'c> Fn(
+                &'c mut AsyncPgConnection,
+                &'c EventMeta,
+                &'c E,
+            ) -> BoxFuture<'c, HandlerResult>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let apply: ApplyFn =
+            Box::new(
+                move |conn, meta, decoded| match decoded.downcast_ref::<E>() {
+                    Some(event) => handler(conn, meta, event),
+                    None => Box::pin(async {
+                        Err(HandlerError::Failed(format!(
+                            "decoded payload is not a {}",
+                            E::full_name()
+                        )))
+                    }),
+                },
+            );
+        self.routes.insert(
+            E::full_name(),
+            Route {
+                routing_key: E::ROUTING_KEY,
+                decode: decode::<E>,
+                apply,
+            },
+        );
+        self
+    }
+
+    /// The routing keys to bind, one per handled event type.
+    pub fn routing_keys(&self) -> Vec<String> {
+        let keys: std::collections::BTreeSet<&str> = self
+            .routes
+            .values()
+            .map(|route| route.routing_key)
+            .collect();
+        keys.into_iter().map(str::to_owned).collect()
+    }
+
+    /// Decodes and validates a payload of `event_type`.
+    pub(crate) fn decode(&self, event_type: &str, payload: &[u8]) -> Result<Decoded, String> {
+        let route = self.routes.get(event_type).ok_or_else(|| {
+            format!("no handler for event type {event_type} (unknown type or version)")
+        })?;
+        (route.decode)(payload)
+    }
+
+    /// Runs the handler of `meta.event_type`.
+    pub(crate) fn apply<'c>(
+        &'c self,
+        conn: &'c mut AsyncPgConnection,
+        meta: &'c EventMeta,
+        decoded: &'c Decoded,
+    ) -> BoxFuture<'c, HandlerResult> {
+        match self.routes.get(&meta.event_type) {
+            Some(route) => (route.apply)(conn, meta, decoded),
+            None => Box::pin(async move {
+                Err(HandlerError::Rejected(format!(
+                    "no handler for {}",
+                    meta.event_type
+                )))
+            }),
+        }
+    }
+}

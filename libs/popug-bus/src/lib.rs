@@ -1,0 +1,39 @@
+//! popug's event bus, the one mechanism every service uses to exchange events.
+//!
+//! - [`topology`]: the namespaced topic exchange and, per consumer, a quorum
+//!   queue with a delivery limit, at-least-once dead-lettering into its own
+//!   dead-letter queue, and `overflow = reject-publish`.
+//! - [`outbox`]: events are validated and written in the caller's transaction.
+//! - [`relay`]: publishes the outbox in order, with pipelined publisher
+//!   confirms, mandatory routing and persistent delivery; survives the broker
+//!   going away and runs correctly on several replicas.
+//! - [`consumer`] and [`handlers`]: typed handlers applied exactly once in
+//!   effect, through an inbox that commits with the handler's effects.
+//! - [`dead_letters`] and [`ops`]: what could not be handled, and its replay.
+//!
+//! The bus's tables come with their migrations, [`MIGRATIONS`], which every
+//! service runs before its own.
+
+pub mod broker;
+pub mod consumer;
+pub mod dead_letters;
+pub mod envelope;
+pub mod handlers;
+pub mod ops;
+pub mod outbox;
+pub mod relay;
+mod schema;
+pub mod topology;
+
+pub use broker::{Backoff, Broker};
+pub use consumer::{BatchReport, Consumer, ConsumerConfig};
+pub use envelope::EventMeta;
+pub use handlers::{HandlerError, HandlerResult, Handlers};
+pub use ops::{Guard, Ops};
+pub use outbox::{Outbox, OutboxError};
+pub use relay::{Relay, RelayConfig, RelayHealth, Step};
+pub use topology::{QueueSpec, Topology};
+
+/// Migrations of the bus tables (`outbox`, `inbox`, `failed_events`).
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!();

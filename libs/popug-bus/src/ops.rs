@@ -1,0 +1,164 @@
+//! `popug.ops.v1.OpsService`, written once and served by every service:
+//! dead letters, their replay, and the outbox backlog.
+
+use std::sync::Arc;
+
+use popug_proto::pb::popug::ops::v1::{
+    DeadLetter, GetOutboxStatusRequest, GetOutboxStatusResponse, ListDeadLettersRequest,
+    ListDeadLettersResponse, ReplayDeadLettersRequest, ReplayDeadLettersResponse,
+    ops_service_server::{OpsService, OpsServiceServer},
+};
+use popug_runtime::database::Pool;
+use tonic::{Request, Response, Status};
+
+use crate::{broker::Broker, dead_letters, envelope::timestamp, outbox, relay::RelayHealth};
+
+/// Decides whether a request may use the ops API (admins only); the token
+/// verification layer supplies the real check, tests their own.
+pub type Guard = Arc<dyn Fn(&tonic::Extensions) -> Result<(), Status> + Send + Sync>;
+
+/// The ops API of one service.
+#[derive(Clone)]
+pub struct Ops {
+    pool: Pool,
+    broker: Broker,
+    /// The service's consumer, if it consumes events (auth does not).
+    consumer: Option<String>,
+    relay: Arc<RelayHealth>,
+    guard: Guard,
+}
+
+impl Ops {
+    /// The ops API over `pool`'s bus tables, `consumer`'s queues and `relay`.
+    pub fn new(
+        pool: Pool,
+        broker: Broker,
+        consumer: Option<String>,
+        relay: Arc<RelayHealth>,
+        guard: Guard,
+    ) -> Self {
+        Self {
+            pool,
+            broker,
+            consumer,
+            relay,
+            guard,
+        }
+    }
+
+    /// The generated server around this API.
+    pub fn into_server(self) -> OpsServiceServer<Self> {
+        OpsServiceServer::new(self)
+    }
+
+    async fn conn(&self) -> Result<popug_runtime::database::PooledConnection<'_>, Status> {
+        self.pool.get().await.map_err(|error| {
+            tracing::error!(%error, "ops: no database connection");
+            Status::unavailable("the service's database is unavailable")
+        })
+    }
+}
+
+fn database_error(error: &diesel::result::Error) -> Status {
+    tracing::error!(%error, "ops: database query failed");
+    Status::unavailable("the service's database is unavailable")
+}
+
+fn broker_error(error: &dyn std::fmt::Display) -> Status {
+    tracing::error!(%error, "ops: broker call failed");
+    Status::unavailable(format!("the broker is unavailable: {error}"))
+}
+
+#[tonic::async_trait]
+impl OpsService for Ops {
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        (self.guard)(request.extensions())?;
+        let request = request.into_inner();
+        let page_size = match request.page_size {
+            0 => 100,
+            n if n <= 1000 => i64::from(n),
+            n => {
+                return Err(Status::invalid_argument(format!(
+                    "page_size: {n} is more than 1000"
+                )));
+            }
+        };
+        let mut conn = self.conn().await?;
+        let rows = dead_letters::list(&mut conn, page_size, request.include_resolved)
+            .await
+            .map_err(|error| database_error(&error))?;
+        let unresolved = dead_letters::unresolved(&mut conn)
+            .await
+            .map_err(|error| database_error(&error))?;
+        let dead_letter_queue_depth = match &self.consumer {
+            Some(consumer) => dead_letters::queue_depth(&self.broker, consumer)
+                .await
+                .map_err(|error| broker_error(&error))?,
+            None => 0,
+        };
+        Ok(Response::new(ListDeadLettersResponse {
+            dead_letters: rows
+                .into_iter()
+                .map(|row| DeadLetter {
+                    id: row.id,
+                    consumer: row.consumer,
+                    queue: row.queue,
+                    event_id: row.event_id.map(|id| id.to_string()).unwrap_or_default(),
+                    event_type: row.event_type.unwrap_or_default(),
+                    error: row.error,
+                    failures: u32::try_from(row.failures).unwrap_or(0),
+                    failed_at: Some(timestamp(row.failed_at)),
+                    resolved_at: row.resolved_at.map(timestamp),
+                })
+                .collect(),
+            unresolved,
+            dead_letter_queue_depth: u64::from(dead_letter_queue_depth),
+        }))
+    }
+
+    async fn replay_dead_letters(
+        &self,
+        request: Request<ReplayDeadLettersRequest>,
+    ) -> Result<Response<ReplayDeadLettersResponse>, Status> {
+        (self.guard)(request.extensions())?;
+        let Some(consumer) = &self.consumer else {
+            return Err(Status::failed_precondition(
+                "this service consumes no events, so it has no dead letters",
+            ));
+        };
+        let limit = match request.into_inner().limit {
+            0 => None,
+            n => Some(n),
+        };
+        let replayed = dead_letters::replay(&self.broker, consumer, limit)
+            .await
+            .map_err(|error| broker_error(&error))?;
+        Ok(Response::new(ReplayDeadLettersResponse { replayed }))
+    }
+
+    async fn get_outbox_status(
+        &self,
+        request: Request<GetOutboxStatusRequest>,
+    ) -> Result<Response<GetOutboxStatusResponse>, Status> {
+        (self.guard)(request.extensions())?;
+        let mut conn = self.conn().await?;
+        let backlog = outbox::backlog(&mut conn)
+            .await
+            .map_err(|error| database_error(&error))?;
+        let (relay_connected, last_error) = self.relay.snapshot();
+        let age = backlog
+            .oldest
+            .map(|oldest| (chrono::Utc::now() - oldest).num_milliseconds().max(0))
+            .unwrap_or(0);
+        Ok(Response::new(GetOutboxStatusResponse {
+            pending: backlog.pending,
+            oldest_pending_at: backlog.oldest.map(timestamp),
+            oldest_pending_age_ms: u64::try_from(age).unwrap_or(0),
+            relay_connected,
+            last_error: last_error.unwrap_or_default(),
+        }))
+    }
+}

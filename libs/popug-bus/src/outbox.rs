@@ -1,0 +1,134 @@
+//! The transactional outbox: events are written in the same transaction as
+//! the state change that caused them, so both commit or neither does.
+//!
+//! [`Outbox::enqueue`] validates the event first: an event that breaks its
+//! schema's rules is an error for the caller and never reaches the table.
+//! The relay ([`crate::relay`]) publishes the rows afterwards.
+
+use diesel::{Insertable, QueryDsl as _};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use popug_proto::events::{Event, InvalidEvent};
+use prost::Message as _;
+use uuid::Uuid;
+
+use crate::{envelope, schema::outbox};
+
+/// Why an event could not be enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The event breaks its schema's rules.
+    #[error("event {event} is invalid: {source}")]
+    Invalid {
+        /// Name of the event, e.g. `AccountCreated`.
+        event: &'static str,
+        /// The broken rule.
+        source: InvalidEvent,
+    },
+    /// The insert failed; the caller's transaction should roll back.
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewRow {
+    event_id: Uuid,
+    routing_key: &'static str,
+    event_type: String,
+    envelope: Vec<u8>,
+}
+
+/// Writes one producer's events into its outbox.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    producer: String,
+}
+
+/// Rows per INSERT: Postgres allows 65,535 bind parameters a statement.
+const ROWS_PER_INSERT: usize = 5_000;
+
+impl Outbox {
+    /// The outbox of `producer`, e.g. `tracker`.
+    pub fn new(producer: impl Into<String>) -> Self {
+        Self {
+            producer: producer.into(),
+        }
+    }
+
+    /// The producer name written into every envelope.
+    pub fn producer(&self) -> &str {
+        &self.producer
+    }
+
+    /// Validates `event` and inserts it, inside the caller's transaction.
+    /// Returns the event id.
+    pub async fn enqueue<E: Event>(
+        &self,
+        conn: &mut AsyncPgConnection,
+        event: &E,
+    ) -> Result<Uuid, OutboxError> {
+        let mut ids = self.enqueue_all(conn, std::slice::from_ref(event)).await?;
+        Ok(ids.remove(0))
+    }
+
+    /// Validates every event, then inserts them all in order with batched
+    /// statements; nothing is inserted if any is invalid.
+    pub async fn enqueue_all<E: Event>(
+        &self,
+        conn: &mut AsyncPgConnection,
+        events: &[E],
+    ) -> Result<Vec<Uuid>, OutboxError> {
+        for event in events {
+            event.validate().map_err(|source| OutboxError::Invalid {
+                event: E::NAME,
+                source,
+            })?;
+        }
+        let now = chrono::Utc::now();
+        let event_type = E::full_name();
+        let rows: Vec<NewRow> = events
+            .iter()
+            .map(|event| {
+                let envelope = envelope::wrap(event, &self.producer, now);
+                NewRow {
+                    event_id: Uuid::parse_str(&envelope.event_id)
+                        .expect("wrap() writes a UUID it generated"),
+                    routing_key: E::ROUTING_KEY,
+                    event_type: event_type.clone(),
+                    envelope: envelope.encode_to_vec(),
+                }
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            diesel::insert_into(outbox::table)
+                .values(chunk)
+                .execute(conn)
+                .await?;
+        }
+        Ok(rows.into_iter().map(|row| row.event_id).collect())
+    }
+}
+
+/// The backlog: events committed but not yet confirmed by the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// How many rows wait.
+    pub pending: u64,
+    /// When the oldest waiting row was committed.
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Reads the backlog.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<Backlog, diesel::result::Error> {
+    let (pending, oldest): (i64, Option<chrono::DateTime<chrono::Utc>>) = outbox::table
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(outbox::created_at),
+        ))
+        .get_result(conn)
+        .await?;
+    Ok(Backlog {
+        pending: u64::try_from(pending).unwrap_or(0),
+        oldest,
+    })
+}

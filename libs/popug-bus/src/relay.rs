@@ -1,0 +1,456 @@
+//! The outbox relay: publishes committed events to the broker, in order, and
+//! deletes each row only after the broker has confirmed it.
+//!
+//! One step ([`Relay::publish_pending`]) takes a batch of rows in id order,
+//! publishes them all with the mandatory flag and persistent delivery, with
+//! their confirms pipelined (the whole batch in flight at once), and deletes
+//! the rows whose confirms came back positive, up to the first failure. A
+//! nack or a returned (unroutable) message leaves that row and every later
+//! one in place, so nothing is lost and order is kept; the step reports the
+//! error and the loop retries on the growing schedule of [`Backoff`].
+//!
+//! Replicas: a step runs in a transaction holding a transaction-level
+//! advisory lock, so one relay publishes at a time; the others stand by and
+//! take over when it stops. A crash between a confirm and the delete
+//! publishes that batch again, which the consumers' inboxes absorb
+//! (at-least-once).
+//!
+//! [`Relay::run`] loops on steps and wakes on `NOTIFY popug_outbox`, sent by
+//! a trigger when rows commit, with a slow poll as a safety net.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use diesel::{ExpressionMethods as _, QueryDsl as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use futures::{FutureExt as _, StreamExt as _};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, options::BasicPublishOptions,
+    types::ShortString,
+};
+use popug_runtime::database::Pool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    broker::{Backoff, Broker},
+    schema::outbox,
+    topology,
+};
+
+/// Any 64-bit constant works; this one is "relay" in ASCII.
+const RELAY_LOCK: i64 = 0x72_656c_6179;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Published and deleted this many rows.
+    Published(usize),
+    /// Nothing was waiting.
+    Idle,
+    /// Another replica's relay is publishing.
+    Standby,
+}
+
+/// Why a step failed; every row it did not confirm is still in the outbox.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The database failed.
+    #[error("outbox database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    /// No database connection could be had.
+    #[error("no outbox database connection: {0}")]
+    Pool(String),
+    /// The broker could not be reached or failed mid-publish.
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The broker refused the event.
+    #[error("broker nacked event {event_id}")]
+    Nacked {
+        /// The refused event.
+        event_id: Uuid,
+    },
+    /// No queue is bound to the event's routing key, so it would be lost.
+    #[error("event {event_id} is unroutable: no queue is bound to `{routing_key}`")]
+    Unroutable {
+        /// The returned event.
+        event_id: Uuid,
+        /// Its routing key.
+        routing_key: String,
+    },
+}
+
+/// The relay's health, shared with the ops service.
+#[derive(Debug, Default)]
+pub struct RelayHealth {
+    inner: Mutex<HealthInner>,
+}
+
+#[derive(Debug, Default)]
+struct HealthInner {
+    connected: bool,
+    last_error: Option<String>,
+}
+
+impl RelayHealth {
+    /// Whether the relay holds a broker connection, and its last error.
+    pub fn snapshot(&self) -> (bool, Option<String>) {
+        let inner = self.lock();
+        (inner.connected, inner.last_error.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, connected: bool, last_error: Option<String>) {
+        *self.lock() = HealthInner {
+            connected,
+            last_error,
+        };
+    }
+}
+
+/// Tuning of a relay.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Most rows published per step (and so in flight at once).
+    pub batch_size: i64,
+    /// Pauses between failed attempts.
+    pub backoff: Backoff,
+    /// How often to look for rows when no notification came.
+    pub poll_interval: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1_000,
+            backoff: Backoff::default(),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Publishes one service's outbox.
+pub struct Relay {
+    pool: Pool,
+    broker: Broker,
+    producer: String,
+    config: RelayConfig,
+    health: Arc<RelayHealth>,
+    /// The publishing connection, opened on first use and after failures.
+    link: Option<(Connection, Channel)>,
+}
+
+struct PendingRow {
+    id: i64,
+    event_id: Uuid,
+    routing_key: String,
+    event_type: String,
+    envelope: Vec<u8>,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Relay {
+    /// A relay for `producer`'s outbox in `pool`'s database.
+    pub fn new(
+        pool: Pool,
+        broker: Broker,
+        producer: impl Into<String>,
+        config: RelayConfig,
+    ) -> Self {
+        Self {
+            pool,
+            broker,
+            producer: producer.into(),
+            config,
+            health: Arc::default(),
+            link: None,
+        }
+    }
+
+    /// The relay's health, for the ops service.
+    pub fn health(&self) -> Arc<RelayHealth> {
+        Arc::clone(&self.health)
+    }
+
+    async fn channel(&mut self) -> Result<Channel, RelayError> {
+        if let Some((connection, channel)) = &self.link
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        self.link = None;
+        let (connection, channel) = self.broker.confirm_channel().await?;
+        topology::declare_exchange(&channel, self.broker.topology()).await?;
+        self.link = Some((connection, channel.clone()));
+        Ok(channel)
+    }
+
+    /// Publishes one batch of pending rows; see the module docs.
+    pub async fn publish_pending(&mut self) -> Result<Step, RelayError> {
+        let outcome = self.try_publish_pending().await;
+        match &outcome {
+            Ok(_) => self.health.record(true, None),
+            Err(error) => {
+                self.link = None;
+                self.health.record(false, Some(error.to_string()));
+            }
+        }
+        outcome
+    }
+
+    async fn try_publish_pending(&mut self) -> Result<Step, RelayError> {
+        let channel = self.channel().await?;
+        let exchange: ShortString = self.broker.topology().exchange().into();
+        let producer: ShortString = self.producer.as_str().into();
+        let batch_size = self.config.batch_size;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|error| RelayError::Pool(error.to_string()))?;
+        // The transaction commits the deletes of what was confirmed even when
+        // a later row failed; the failure is reported after the commit.
+        let (step, failure) = conn
+            .transaction::<_, RelayError, _>(async |conn| {
+                let locked: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    &format!("pg_try_advisory_xact_lock({RELAY_LOCK})"),
+                ))
+                .get_result(conn)
+                .await?;
+                if !locked {
+                    return Ok((Step::Standby, None));
+                }
+                let rows = load_batch(conn, batch_size).await?;
+                if rows.is_empty() {
+                    return Ok((Step::Idle, None));
+                }
+                let (confirmed, failure) = publish(&channel, &exchange, &producer, &rows).await;
+                let ids: Vec<i64> = rows[..confirmed].iter().map(|row| row.id).collect();
+                diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids)))
+                    .execute(conn)
+                    .await?;
+                Ok((Step::Published(confirmed), failure))
+            })
+            .await?;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(step),
+        }
+    }
+
+    /// Steps until `token` is cancelled: publishes whatever commits, retries
+    /// failures on the backoff schedule, and logs an ERROR alert while the
+    /// broker is away.
+    pub async fn run(mut self, token: CancellationToken) {
+        let mut backoff = self.config.backoff.clone();
+        let mut listener: Option<AsyncPgConnection> = None;
+        while !token.is_cancelled() {
+            if listener.is_none() {
+                listener = listen(&self.pool).await;
+            }
+            let (pause, woken_by_commits) = match self.publish_pending().await {
+                Ok(step) => {
+                    if backoff.failures() > 0 {
+                        tracing::info!("outbox relay publishing again");
+                    }
+                    backoff.reset();
+                    match step {
+                        Step::Published(_) => continue,
+                        Step::Idle => (self.config.poll_interval, true),
+                        Step::Standby => {
+                            (self.config.poll_interval.min(Duration::from_secs(1)), true)
+                        }
+                    }
+                }
+                Err(error) => {
+                    let pause = backoff.next_pause();
+                    let backlog = match self.pool.get().await {
+                        Ok(mut conn) => crate::outbox::backlog(&mut conn).await.ok(),
+                        Err(_) => None,
+                    };
+                    tracing::error!(
+                        %error,
+                        pending = backlog.map(|b| b.pending),
+                        oldest = ?backlog.and_then(|b| b.oldest),
+                        retry_in = ?pause,
+                        "ALERT: outbox relay cannot publish; events wait in the outbox"
+                    );
+                    // New commits must not cut the backoff short.
+                    (pause, false)
+                }
+            };
+            if woken_by_commits {
+                if !wait(&mut listener, pause, &token).await {
+                    listener = None;
+                }
+            } else {
+                wait(&mut None, pause, &token).await;
+            }
+        }
+        if let Some((connection, _)) = self.link.take() {
+            connection.close(200, "shutting down".into()).await.ok();
+        }
+    }
+}
+
+async fn load_batch(
+    conn: &mut AsyncPgConnection,
+    batch_size: i64,
+) -> Result<Vec<PendingRow>, diesel::result::Error> {
+    let rows: Vec<(
+        i64,
+        Uuid,
+        String,
+        String,
+        Vec<u8>,
+        chrono::DateTime<chrono::Utc>,
+    )> = outbox::table
+        .select((
+            outbox::id,
+            outbox::event_id,
+            outbox::routing_key,
+            outbox::event_type,
+            outbox::envelope,
+            outbox::created_at,
+        ))
+        .order(outbox::id)
+        .limit(batch_size)
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, event_id, routing_key, event_type, envelope, created_at)| PendingRow {
+                id,
+                event_id,
+                routing_key,
+                event_type,
+                envelope,
+                created_at,
+            },
+        )
+        .collect())
+}
+
+/// Publishes `rows` with every confirm in flight at once; returns how many
+/// leading rows were confirmed, and the first failure.
+async fn publish(
+    channel: &Channel,
+    exchange: &ShortString,
+    producer: &ShortString,
+    rows: &[PendingRow],
+) -> (usize, Option<RelayError>) {
+    let mut confirms = Vec::with_capacity(rows.len());
+    for row in rows {
+        let properties = BasicProperties::default()
+            .with_message_id(row.event_id.to_string().into())
+            .with_type(row.event_type.as_str().into())
+            .with_app_id(producer.clone())
+            .with_timestamp(u64::try_from(row.created_at.timestamp()).unwrap_or(0))
+            .with_content_type("application/protobuf".into())
+            .with_delivery_mode(2);
+        let published = channel
+            .basic_publish(
+                exchange.clone(),
+                row.routing_key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &row.envelope,
+                properties,
+            )
+            .await;
+        match published {
+            Ok(confirm) => confirms.push(confirm),
+            Err(error) => {
+                // Frames already sent may still be confirmed; they count only
+                // if we wait for them, so settle what is in flight first.
+                let (confirmed, failure) = settle(rows, confirms).await;
+                return (
+                    confirmed,
+                    Some(failure.unwrap_or(RelayError::Broker(error))),
+                );
+            }
+        }
+    }
+    settle(rows, confirms).await
+}
+
+async fn settle(
+    rows: &[PendingRow],
+    confirms: Vec<lapin::PublisherConfirm>,
+) -> (usize, Option<RelayError>) {
+    let results = futures::future::join_all(confirms).await;
+    for (index, (row, result)) in rows.iter().zip(results).enumerate() {
+        let failure = match result {
+            Ok(Confirmation::Ack(None)) => continue,
+            Ok(Confirmation::Ack(Some(_))) => RelayError::Unroutable {
+                event_id: row.event_id,
+                routing_key: row.routing_key.clone(),
+            },
+            Ok(Confirmation::Nack(_) | Confirmation::NotRequested) => RelayError::Nacked {
+                event_id: row.event_id,
+            },
+            Err(error) => RelayError::Broker(error),
+        };
+        return (index, Some(failure));
+    }
+    (rows.len(), None)
+}
+
+/// A dedicated connection listening for outbox notifications, or `None` when
+/// it cannot be had (the relay then polls).
+async fn listen(pool: &Pool) -> Option<AsyncPgConnection> {
+    let mut conn = match pool.dedicated_connection().await {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::warn!(%error, "outbox relay cannot listen for notifications; polling");
+            return None;
+        }
+    };
+    match diesel::sql_query("LISTEN popug_outbox")
+        .execute(&mut conn)
+        .await
+    {
+        Ok(_) => Some(conn),
+        Err(error) => {
+            tracing::warn!(%error, "outbox relay cannot listen for notifications; polling");
+            None
+        }
+    }
+}
+
+/// Waits for a notification, `pause`, or cancellation. Returns false when the
+/// listening connection broke.
+async fn wait(
+    listener: &mut Option<AsyncPgConnection>,
+    pause: Duration,
+    token: &CancellationToken,
+) -> bool {
+    let Some(conn) = listener else {
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {},
+            () = token.cancelled() => {},
+        }
+        return true;
+    };
+    let mut notifications = std::pin::pin!(conn.notifications_stream());
+    let healthy = tokio::select! {
+        notification = notifications.next() => matches!(notification, Some(Ok(_))),
+        () = tokio::time::sleep(pause) => true,
+        () = token.cancelled() => true,
+    };
+    // One step publishes everything committed so far: drop the wake-ups
+    // that queued up meanwhile.
+    while let Some(Some(Ok(_))) = notifications.next().now_or_never() {}
+    healthy
+}

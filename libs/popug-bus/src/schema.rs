@@ -1,0 +1,35 @@
+//! Diesel's view of the bus tables (see `migrations/`).
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        routing_key -> Text,
+        event_type -> Text,
+        envelope -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    inbox (consumer, event_id) {
+        consumer -> Text,
+        event_id -> Uuid,
+        applied_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    failed_events (id) {
+        id -> Int8,
+        consumer -> Text,
+        queue -> Text,
+        event_id -> Nullable<Uuid>,
+        event_type -> Nullable<Text>,
+        error -> Text,
+        body -> Bytea,
+        failures -> Int4,
+        failed_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+    }
+}

@@ -1,0 +1,191 @@
+//! The service's Postgres: a pool of async diesel connections to its own
+//! database, which is created if missing and migrated at start.
+//!
+//! Migrations are embedded in the binaries (shared ones from `popug-bus`, then
+//! the service's own) and run under an advisory lock, so several replicas
+//! starting together migrate once.
+
+use diesel_async::{
+    AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _,
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{AsyncDieselConnectionManager, bb8},
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _};
+
+/// A pool of connections to one service's database.
+pub type Pool = bb8::Pool<AsyncPgConnection>;
+
+/// A connection checked out of a [`Pool`].
+pub type PooledConnection<'a> = bb8::PooledConnection<'a, AsyncPgConnection>;
+
+/// Why the database could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    /// The server did not accept a connection.
+    #[error("cannot connect to Postgres at {url}: {source}")]
+    Connect {
+        /// The URL, without password.
+        url: String,
+        /// The driver's error.
+        source: diesel::ConnectionError,
+    },
+    /// A query needed to prepare the database failed.
+    #[error("cannot prepare database {database}: {source}")]
+    Query {
+        /// The database being prepared.
+        database: String,
+        /// The driver's error.
+        source: diesel::result::Error,
+    },
+    /// An embedded migration failed.
+    #[error("migrating database {database} failed: {message}")]
+    Migrate {
+        /// The database being migrated.
+        database: String,
+        /// What diesel said.
+        message: String,
+    },
+    /// The pool could not be built.
+    #[error("cannot build the connection pool for {database}: {message}")]
+    Pool {
+        /// The database of the pool.
+        database: String,
+        /// What the pool said.
+        message: String,
+    },
+    /// The database name in the URL is not one we create.
+    #[error("database name {0:?} must be lower-case letters, digits and `_`")]
+    Name(String),
+}
+
+/// The URL with its password masked, for messages.
+pub fn redacted(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        // Cannot fail: the URL has a host, since it has a password.
+        shown.set_password(Some("***")).ok();
+    }
+    shown.to_string()
+}
+
+/// Creates the database named in `url` if it does not exist, runs `migrations`
+/// in order, and returns a pool of `pool_size` connections to it.
+pub async fn connect(
+    url: &url::Url,
+    pool_size: u32,
+    migrations: &[&'static EmbeddedMigrations],
+) -> Result<Pool, DatabaseError> {
+    let database = url.path().trim_start_matches('/').to_owned();
+    create_if_missing(url, &database).await?;
+    migrate(url, &database, migrations).await?;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.as_str());
+    bb8::Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(manager)
+        .await
+        .map_err(|error| DatabaseError::Pool {
+            database,
+            message: error.to_string(),
+        })
+}
+
+async fn create_if_missing(url: &url::Url, database: &str) -> Result<(), DatabaseError> {
+    if database.is_empty()
+        || !database
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(DatabaseError::Name(database.to_owned()));
+    }
+    let mut server = url.clone();
+    server.set_path("postgres");
+    let mut conn = AsyncPgConnection::establish(server.as_str())
+        .await
+        .map_err(|source| DatabaseError::Connect {
+            url: redacted(&server),
+            source,
+        })?;
+    let query_error = |source| DatabaseError::Query {
+        database: database.to_owned(),
+        source,
+    };
+    let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{database}')"
+    )))
+    .get_result(&mut conn)
+    .await
+    .map_err(query_error)?;
+    if !exists {
+        // The name was checked above, so it is safe to splice into the statement.
+        match diesel::sql_query(format!("CREATE DATABASE {database}"))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(%database, "database created"),
+            // Another replica created it between our check and our create.
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("already exists") => {}
+            Err(error) => return Err(query_error(error)),
+        }
+    }
+    Ok(())
+}
+
+/// Lends a `'static` migration set to diesel, which wants a source by value.
+struct Borrowed(&'static EmbeddedMigrations);
+
+impl diesel::migration::MigrationSource<diesel::pg::Pg> for Borrowed {
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<diesel::pg::Pg>>>> {
+        self.0.migrations()
+    }
+}
+
+/// Any 64-bit constant works; this one is "popug" in ASCII.
+const MIGRATION_LOCK: i64 = 0x706f_7075_67;
+
+async fn migrate(
+    url: &url::Url,
+    database: &str,
+    migrations: &[&'static EmbeddedMigrations],
+) -> Result<(), DatabaseError> {
+    let url = url.clone();
+    let database = database.to_owned();
+    let migrations = migrations.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let failed = |message: String| DatabaseError::Migrate {
+            database: database.clone(),
+            message,
+        };
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(
+                url.as_str(),
+            )
+            .map_err(|source| DatabaseError::Connect {
+                url: redacted(&url),
+                source,
+            })?;
+        // Session-level lock: held until this connection closes at the end.
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")),
+            &mut conn,
+        )
+        .map_err(|error| failed(error.to_string()))?;
+        for source in migrations {
+            let applied = conn
+                .run_pending_migrations(Borrowed(source))
+                .map_err(|error| failed(error.to_string()))?;
+            for version in applied {
+                tracing::info!(%database, %version, "migration applied");
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|error| DatabaseError::Migrate {
+        database: "(migration task)".to_owned(),
+        message: error.to_string(),
+    })?
+}

@@ -1,0 +1,14 @@
+//! What every popug service runs on, written once: typed settings read from
+//! the environment ([`settings`]), logging ([`telemetry`]), a Postgres pool
+//! that creates its database and migrates it ([`database`]), and the gRPC
+//! server with health, reflection and graceful shutdown wrapped in the
+//! `Application::build` / `run_until_stopped` shape ([`server`]).
+
+pub mod database;
+pub mod server;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use server::{Application, BackgroundTask, Services};
+pub use settings::{Env, Service, Settings, SettingsError};

@@ -1,0 +1,157 @@
+//! Serving a popug service: its gRPC services plus `grpc.health.v1` and
+//! server reflection (`v1` and `v1alpha`, so grpcurl of any age works), and
+//! the background tasks (outbox relay, consumers) that live and stop with it.
+//!
+//! Every service has the same two-step shape: [`Application::build`] binds the
+//! listener (port 0 allowed, so tests can run many instances) and
+//! [`Application::run_until_stopped`] serves until the shutdown future
+//! completes, then stops the background tasks and waits for them to drain.
+
+use std::{convert::Infallible, future::Future, net::SocketAddr, pin::Pin};
+
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::{Routes, RoutesBuilder},
+    transport::Server,
+};
+
+/// A long-running job of a service (a relay, a consumer). It gets a token that
+/// is cancelled at shutdown and must return once it has wound down.
+pub type BackgroundTask =
+    Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// The gRPC services one server exposes, with their names for health checks.
+#[derive(Default)]
+pub struct Services {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl Services {
+    /// No services yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a generated `FooServer`; health reports it serving.
+    #[must_use]
+    pub fn add<S>(mut self, service: S) -> Self
+    where
+        S: tower_service::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = Infallible,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.routes.add_service(service);
+        self.names.push(S::NAME);
+        self
+    }
+}
+
+/// Why a service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Reflection could not read the embedded descriptors.
+    #[error("cannot build server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The server failed while serving.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A bound, ready-to-run service.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    routes: Routes,
+    tasks: Vec<BackgroundTask>,
+}
+
+impl Application {
+    /// Binds `addr` and assembles `services` with health and reflection.
+    pub async fn build(
+        addr: SocketAddr,
+        services: Services,
+        tasks: Vec<BackgroundTask>,
+    ) -> Result<Self, ServeError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        for name in &services.names {
+            health_reporter
+                .set_service_status(*name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(popug_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let mut routes = services.routes;
+        routes
+            .add_service(health_service)
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
+        Ok(Self {
+            listener,
+            routes: routes.routes(),
+            tasks,
+        })
+    }
+
+    /// The address actually bound (the port is real even when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting calls, lets
+    /// calls in flight finish, cancels the background tasks and waits for them.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let token = CancellationToken::new();
+        let tasks: Vec<_> = self
+            .tasks
+            .into_iter()
+            .map(|task| tokio::spawn(task(token.child_token())))
+            .collect();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
+        let stopping = token.clone();
+        let served = Server::builder()
+            .add_routes(self.routes)
+            .serve_with_incoming_shutdown(incoming, async move {
+                tokio::select! {
+                    () = shutdown => {},
+                    () = stopping.cancelled() => {},
+                }
+            })
+            .await;
+        token.cancel();
+        for task in tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "background task panicked");
+            }
+        }
+        served.map_err(ServeError::from)
+    }
+}

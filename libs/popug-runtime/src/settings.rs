@@ -1,0 +1,359 @@
+//! Typed settings from `POPUG_*` environment variables (CONTRACT.md,
+//! Settings), with defaults that need no configuration on a machine with
+//! Postgres and RabbitMQ on their standard local ports.
+//!
+//! Settings are parsed once, at start; a bad value is an error that names the
+//! variable and says what was expected, and the service does not start.
+
+use std::{collections::HashMap, fmt, net::SocketAddr, str::FromStr};
+
+/// The four popug services: their names, databases and default ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// auth-svc: accounts and tokens.
+    Auth,
+    /// tracker-svc: tasks.
+    Tracker,
+    /// billing-svc: prices, ledger, payouts.
+    Billing,
+    /// analytics-svc: dashboards.
+    Analytics,
+}
+
+impl Service {
+    /// Every service, in port order.
+    pub const ALL: [Service; 4] = [
+        Service::Auth,
+        Service::Tracker,
+        Service::Billing,
+        Service::Analytics,
+    ];
+
+    /// Short name: the event producer name and the queue prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Auth => "auth",
+            Service::Tracker => "tracker",
+            Service::Billing => "billing",
+            Service::Analytics => "analytics",
+        }
+    }
+
+    /// The service's own database on the Postgres server.
+    pub fn database_name(self) -> &'static str {
+        match self {
+            Service::Auth => "popug_auth",
+            Service::Tracker => "popug_tracker",
+            Service::Billing => "popug_billing",
+            Service::Analytics => "popug_analytics",
+        }
+    }
+
+    /// Local default listen address (CONTRACT.md ports 50051..50054).
+    pub fn default_addr(self) -> SocketAddr {
+        let port = match self {
+            Service::Auth => 50051,
+            Service::Tracker => 50052,
+            Service::Billing => 50053,
+            Service::Analytics => 50054,
+        };
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn env_infix(self) -> &'static str {
+        match self {
+            Service::Auth => "AUTH",
+            Service::Tracker => "TRACKER",
+            Service::Billing => "BILLING",
+            Service::Analytics => "ANALYTICS",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A setting that could not be used; names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {variable}={value:?} is invalid: {reason}")]
+pub struct SettingsError {
+    /// The environment variable.
+    pub variable: String,
+    /// Its value as read.
+    pub value: String,
+    /// What was expected instead.
+    pub reason: String,
+}
+
+/// Where settings come from: the process environment, or a fixed map in tests.
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment (only `POPUG_*` variables are kept).
+    pub fn process() -> Self {
+        Self {
+            vars: std::env::vars()
+                .filter(|(name, _)| name.starts_with("POPUG_"))
+                .collect(),
+        }
+    }
+
+    /// A fixed set of variables, for tests.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The raw value of `name`, if set.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// `name` parsed, or `None` when unset.
+    pub fn optional<T>(&self, name: &str) -> Result<Option<T>, SettingsError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.raw(name)
+            .map(|value| {
+                value.parse().map_err(|error: T::Err| SettingsError {
+                    variable: name.to_owned(),
+                    value: value.to_owned(),
+                    reason: error.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// `name` parsed, or `default` when unset.
+    pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T, SettingsError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        Ok(self.optional(name)?.unwrap_or(default))
+    }
+
+    /// An error for `name` with a reason, for checks beyond parsing.
+    pub fn invalid(&self, name: &str, reason: impl Into<String>) -> SettingsError {
+        SettingsError {
+            variable: name.to_owned(),
+            value: self.raw(name).unwrap_or_default().to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected `pretty` or `json`".into()),
+        }
+    }
+}
+
+/// Parses `name` as a URL with one of `schemes`.
+fn url_setting(
+    env: &Env,
+    name: &str,
+    default: &str,
+    schemes: &[&str],
+) -> Result<url::Url, SettingsError> {
+    let value = env.raw(name).unwrap_or(default);
+    let parsed = url::Url::parse(value).map_err(|error| env.invalid(name, error.to_string()))?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(env.invalid(name, format!("expected a {} URL", schemes.join(" or "))));
+    }
+    Ok(parsed)
+}
+
+/// A name prefix for the exchange and queues, so environments share a broker.
+fn namespace_setting(env: &Env) -> Result<Option<String>, SettingsError> {
+    const NAME: &str = "POPUG_NAMESPACE";
+    match env.raw(NAME) {
+        None | Some("") => Ok(None),
+        Some(value)
+            if value.len() <= 64
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Ok(Some(value.to_owned()))
+        }
+        Some(_) => Err(env.invalid(NAME, "expected at most 64 letters, digits, `-` or `_`")),
+    }
+}
+
+/// Settings every service shares, plus the ones of the service being started.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Which service these settings are for.
+    pub service: Service,
+    /// Where its gRPC server listens (`POPUG_<SERVICE>_ADDR`).
+    pub addr: SocketAddr,
+    /// Its own database (`POPUG_<SERVICE>_DATABASE_URL`, or derived from
+    /// `POPUG_POSTGRES_URL` and the service's database name).
+    pub database_url: url::Url,
+    /// Most connections in its pool (`POPUG_DATABASE_POOL_SIZE`).
+    pub database_pool_size: u32,
+    /// RabbitMQ (`POPUG_AMQP_URL`).
+    pub amqp_url: url::Url,
+    /// Prefix for exchange and queue names (`POPUG_NAMESPACE`).
+    pub namespace: Option<String>,
+    /// Where token keys are fetched (`POPUG_AUTH_URL`).
+    pub auth_url: url::Url,
+    /// The company's time zone; a billing day is a day there (`POPUG_TIMEZONE`).
+    pub timezone: chrono_tz::Tz,
+    /// SMTP server for emails; `None` writes them to the mail directory (`POPUG_SMTP_URL`).
+    pub smtp_url: Option<url::Url>,
+    /// Log line format (`POPUG_LOG_FORMAT`: `pretty` or `json`).
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Reads the settings of `service` from `env`.
+    pub fn load(service: Service, env: &Env) -> Result<Self, SettingsError> {
+        let infix = service.env_infix();
+        let postgres_url = url_setting(
+            env,
+            "POPUG_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:5432",
+            &["postgres", "postgresql"],
+        )?;
+        let database_var = format!("POPUG_{infix}_DATABASE_URL");
+        let database_url = if env.raw(&database_var).is_some() {
+            url_setting(env, &database_var, "", &["postgres", "postgresql"])?
+        } else {
+            let mut derived = postgres_url;
+            derived.set_path(service.database_name());
+            derived
+        };
+        let database_pool_size: u32 = env.parse_or("POPUG_DATABASE_POOL_SIZE", 16)?;
+        if database_pool_size == 0 {
+            return Err(env.invalid("POPUG_DATABASE_POOL_SIZE", "must be at least 1"));
+        }
+        let smtp_url = match env.raw("POPUG_SMTP_URL") {
+            None | Some("") => None,
+            Some(_) => Some(url_setting(env, "POPUG_SMTP_URL", "", &["smtp", "smtps"])?),
+        };
+        Ok(Self {
+            service,
+            addr: env.parse_or(&format!("POPUG_{infix}_ADDR"), service.default_addr())?,
+            database_url,
+            database_pool_size,
+            amqp_url: url_setting(
+                env,
+                "POPUG_AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                &["amqp", "amqps"],
+            )?,
+            namespace: namespace_setting(env)?,
+            auth_url: url_setting(
+                env,
+                "POPUG_AUTH_URL",
+                "http://127.0.0.1:50051",
+                &["http", "https"],
+            )?,
+            timezone: env.parse_or("POPUG_TIMEZONE", chrono_tz::UTC)?,
+            smtp_url,
+            log_format: env.parse_or("POPUG_LOG_FORMAT", LogFormat::Pretty)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::load(Service::Billing, &Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let settings = load(&[]).expect("defaults are valid");
+        assert_eq!(settings.addr, "127.0.0.1:50053".parse().expect("address"));
+        assert_eq!(
+            settings.database_url.as_str(),
+            "postgres://postgres@127.0.0.1:5432/popug_billing"
+        );
+        assert_eq!(
+            settings.amqp_url.as_str(),
+            "amqp://guest:guest@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(settings.namespace, None);
+        assert_eq!(settings.timezone, chrono_tz::UTC);
+        assert_eq!(settings.smtp_url, None);
+    }
+
+    #[test]
+    fn the_service_database_url_overrides_the_server_url() {
+        let settings = load(&[
+            ("POPUG_POSTGRES_URL", "postgres://pg.example:5433"),
+            ("POPUG_BILLING_DATABASE_URL", "postgres://other/ledger"),
+        ])
+        .expect("valid");
+        assert_eq!(settings.database_url.as_str(), "postgres://other/ledger");
+        let derived = load(&[("POPUG_POSTGRES_URL", "postgres://pg.example:5433")]).expect("valid");
+        assert_eq!(
+            derived.database_url.as_str(),
+            "postgres://pg.example:5433/popug_billing"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            ("POPUG_BILLING_ADDR", "localhost"),
+            ("POPUG_POSTGRES_URL", "mysql://127.0.0.1"),
+            ("POPUG_BILLING_DATABASE_URL", "not a url"),
+            ("POPUG_AMQP_URL", "http://127.0.0.1:5672"),
+            ("POPUG_NAMESPACE", "has spaces"),
+            ("POPUG_AUTH_URL", "grpc:/x"),
+            ("POPUG_TIMEZONE", "Mars/Olympus_Mons"),
+            ("POPUG_SMTP_URL", "mail.example"),
+            ("POPUG_LOG_FORMAT", "xml"),
+            ("POPUG_DATABASE_POOL_SIZE", "0"),
+            ("POPUG_DATABASE_POOL_SIZE", "many"),
+        ];
+        for (variable, value) in cases {
+            let error = load(&[(variable, value)]).expect_err(variable);
+            assert_eq!(error.variable, variable);
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("setting {variable}=")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_services_settings_are_ignored() {
+        let settings =
+            load(&[("POPUG_AUTH_ADDR", "nonsense")]).expect("auth's address is not billing's");
+        assert_eq!(settings.service, Service::Billing);
+    }
+}
