@@ -40,8 +40,8 @@ use crate::{
     topology,
 };
 
-/// Any 64-bit constant works; this one is "relay" in ASCII.
-const RELAY_LOCK: i64 = 0x72_656c_6179;
+/// The advisory lock a publishing relay holds ("relay" in ASCII).
+pub const RELAY_LOCK: i64 = 0x72_656c_6179;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +208,7 @@ impl Relay {
 
     async fn try_publish_pending(&mut self) -> Result<Step, RelayError> {
         let channel = self.channel().await?;
+        tracing::debug!("outbox relay step");
         let exchange: ShortString = self.broker.topology().exchange().into();
         let producer: ShortString = self.producer.as_str().into();
         let batch_size = self.config.batch_size;
@@ -229,10 +230,12 @@ impl Relay {
                     return Ok((Step::Standby, None));
                 }
                 let rows = load_batch(conn, batch_size).await?;
+                tracing::debug!(rows = rows.len(), "outbox batch loaded");
                 if rows.is_empty() {
                     return Ok((Step::Idle, None));
                 }
                 let (confirmed, failure) = publish(&channel, &exchange, &producer, &rows).await;
+                tracing::debug!(confirmed, ?failure, "outbox batch published");
                 let ids: Vec<i64> = rows[..confirmed].iter().map(|row| row.id).collect();
                 diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids)))
                     .execute(conn)
@@ -389,7 +392,10 @@ async fn settle(
     rows: &[PendingRow],
     confirms: Vec<lapin::PublisherConfirm>,
 ) -> (usize, Option<RelayError>) {
+    // `confirms` covers a prefix of `rows` (publishing may have stopped
+    // early): only rows with a positive confirm count as published.
     let results = futures::future::join_all(confirms).await;
+    let in_flight = results.len();
     for (index, (row, result)) in rows.iter().zip(results).enumerate() {
         let failure = match result {
             Ok(Confirmation::Ack(None)) => continue,
@@ -404,7 +410,7 @@ async fn settle(
         };
         return (index, Some(failure));
     }
-    (rows.len(), None)
+    (in_flight, None)
 }
 
 /// A dedicated connection listening for outbox notifications, or `None` when

@@ -1,0 +1,708 @@
+//! Black-box tests of the event bus against the real Postgres and RabbitMQ:
+//! a fresh database and a fresh broker namespace per test, and no sleeps
+//! for correctness (tests drive the relay and the consumer step by step).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+use lapin::{
+    BasicProperties,
+    options::{BasicGetOptions, BasicPublishOptions},
+};
+use popug_bus::{
+    Backoff, Broker, Consumer, ConsumerConfig, HandlerError, Handlers, Outbox, OutboxError,
+    QueueSpec, Relay, RelayConfig, Step, Topology, dead_letters, envelope, outbox, topology,
+};
+use popug_proto::pb::popug::events::accounts::v1::{AccountCreated, Role};
+use popug_runtime::database::Pool;
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// One test's world: its own database and its own broker namespace.
+struct World {
+    pool: Pool,
+    broker: Broker,
+}
+
+impl World {
+    async fn new() -> Self {
+        popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let database = format!("{POSTGRES}/popug_test_{id}").parse().expect("url");
+        let pool = popug_runtime::database::connect(&database, 8, &[&popug_bus::MIGRATIONS])
+            .await
+            .expect("test database");
+        let mut conn = pool.get().await.expect("connection");
+        diesel::sql_query("CREATE TABLE accounts (event_id UUID PRIMARY KEY, login TEXT NOT NULL)")
+            .execute(&mut conn)
+            .await
+            .expect("test table");
+        drop(conn);
+        let topology = Topology::new(Some(format!("test-{}", &id[..12])));
+        let broker = Broker::new(AMQP.parse().expect("url"), topology, "bus-test");
+        Self { pool, broker }
+    }
+
+    fn relay(&self) -> Relay {
+        Relay::new(
+            self.pool.clone(),
+            self.broker.clone(),
+            "test",
+            RelayConfig {
+                batch_size: 100,
+                backoff: fast_backoff(),
+                poll_interval: Duration::from_millis(200),
+            },
+        )
+    }
+
+    /// A queue bound to every account event, for reading what was published.
+    async fn probe(&self) -> String {
+        let channel = self.channel().await;
+        let spec = QueueSpec {
+            expires: Some(Duration::from_secs(600)),
+            ..QueueSpec::new("probe", vec!["account.#".into()])
+        };
+        topology::declare_queue(&channel, self.broker.topology(), &spec)
+            .await
+            .expect("probe queue");
+        self.broker.topology().queue("probe")
+    }
+
+    async fn channel(&self) -> lapin::Channel {
+        let (connection, channel) = self.broker.confirm_channel().await.expect("broker");
+        // The connection closes when its last handle drops; keep it with the channel.
+        std::mem::forget(connection);
+        channel
+    }
+
+    /// Reads messages from `queue` until `count` arrived or `within` passed.
+    async fn take(
+        &self,
+        queue: &str,
+        count: usize,
+        within: Duration,
+    ) -> Vec<lapin::message::Delivery> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut taken = Vec::new();
+        while taken.len() < count && tokio::time::Instant::now() < deadline {
+            let channel = match self.broker.confirm_channel().await {
+                Ok((connection, channel)) => {
+                    std::mem::forget(connection);
+                    channel
+                }
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            while taken.len() < count {
+                match channel
+                    .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                    .await
+                {
+                    Ok(Some(message)) => taken.push(message.delivery),
+                    Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    Err(_) => break,
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+            }
+        }
+        taken
+    }
+
+    async fn enqueue(&self, events: &[AccountCreated]) -> Vec<uuid::Uuid> {
+        let mut conn = self.pool.get().await.expect("connection");
+        let outbox = Outbox::new("test");
+        conn.transaction::<_, OutboxError, _>(async |conn| outbox.enqueue_all(conn, events).await)
+            .await
+            .expect("enqueue")
+    }
+
+    async fn drain_relay(&self, relay: &mut Relay) -> usize {
+        let mut published = 0;
+        loop {
+            match relay.publish_pending().await.expect("relay step") {
+                Step::Published(n) => published += n,
+                Step::Idle => return published,
+                Step::Standby => panic!("no other relay runs in this test"),
+            }
+        }
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.pool.get().await.expect("connection");
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .await
+            .expect(sql)
+            .n
+    }
+
+    /// Publishes raw bytes as if a producer had.
+    async fn publish_raw(&self, routing_key: &str, body: &[u8], message_id: &str) {
+        let channel = self.channel().await;
+        let confirm = channel
+            .basic_publish(
+                self.broker.topology().exchange().into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                body,
+                BasicProperties::default().with_message_id(message_id.into()),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert_eq!(
+            confirm,
+            lapin::Confirmation::Ack(None),
+            "{routing_key} was not routed"
+        );
+    }
+
+    fn consumer(&self, handlers: Handlers) -> Consumer {
+        Consumer::new(
+            self.pool.clone(),
+            self.broker.clone(),
+            "accounts-test",
+            handlers,
+            ConsumerConfig {
+                backoff: fast_backoff(),
+                queue_expires: Some(Duration::from_secs(600)),
+                ..ConsumerConfig::default()
+            },
+        )
+    }
+}
+
+fn fast_backoff() -> Backoff {
+    Backoff::new(vec![
+        Duration::from_millis(50),
+        Duration::from_millis(200),
+        Duration::from_millis(500),
+    ])
+}
+
+fn account(login: &str) -> AccountCreated {
+    AccountCreated {
+        account_id: uuid::Uuid::new_v4().to_string(),
+        login: login.to_owned(),
+        name: login.to_owned(),
+        email: format!("{login}@popug.inc"),
+        role: Role::Worker.into(),
+        active: true,
+    }
+}
+
+fn envelope_bytes(event: &AccountCreated) -> (String, Vec<u8>) {
+    let envelope = envelope::wrap(event, "test", chrono::Utc::now());
+    (envelope.event_id.clone(), envelope.encode_to_vec())
+}
+
+/// Handlers that record each account in the test table; logins starting with
+/// `poison` fail while `broken` is set.
+fn recording_handlers(broken: Arc<AtomicBool>, calls: Arc<AtomicUsize>) -> Handlers {
+    Handlers::new().on::<AccountCreated, _>(move |conn, meta, event| {
+        let broken = Arc::clone(&broken);
+        let calls = Arc::clone(&calls);
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if event.login.starts_with("poison") && AtomicBool::load(&broken, Ordering::SeqCst) {
+                return Err(HandlerError::Failed(format!(
+                    "cannot handle {}",
+                    event.login
+                )));
+            }
+            diesel::sql_query("INSERT INTO accounts (event_id, login) VALUES ($1, $2)")
+                .bind::<diesel::sql_types::Uuid, _>(meta.event_id)
+                .bind::<diesel::sql_types::Text, _>(&event.login)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    })
+}
+
+/// Steps `consumer` until `settled` deliveries were settled in all.
+async fn consume(consumer: &mut Consumer, settled: usize) -> popug_bus::BatchReport {
+    let token = CancellationToken::new();
+    let mut total = popug_bus::BatchReport::default();
+    while total.settled() < settled {
+        let report = tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
+            .await
+            .expect("deliveries arrive")
+            .expect("batch")
+            .expect("not cancelled");
+        total.applied += report.applied;
+        total.duplicates += report.duplicates;
+        total.retried += report.retried;
+        total.dead_lettered += report.dead_lettered;
+    }
+    total
+}
+
+#[tokio::test]
+async fn committed_events_reach_the_broker_in_order_once_and_rolled_back_ones_never() {
+    let world = World::new().await;
+    let probe = world.probe().await;
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        expected.extend(world.enqueue(&[account(&format!("popug{i}"))]).await);
+    }
+    // A transaction that rolls back takes its events with it.
+    let mut conn = world.pool.get().await.expect("connection");
+    let rolled_back: Result<(), OutboxError> = conn
+        .transaction(async |conn| {
+            Outbox::new("test").enqueue(conn, &account("ghost")).await?;
+            Err(OutboxError::Database(
+                diesel::result::Error::RollbackTransaction,
+            ))
+        })
+        .await;
+    assert!(rolled_back.is_err());
+    drop(conn);
+    expected.extend(
+        world
+            .enqueue(
+                &(30..60)
+                    .map(|i| account(&format!("popug{i}")))
+                    .collect::<Vec<_>>(),
+            )
+            .await,
+    );
+
+    let mut relay = world.relay();
+    assert_eq!(world.drain_relay(&mut relay).await, 60);
+    assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 0);
+
+    let deliveries = world.take(&probe, 61, Duration::from_secs(2)).await;
+    let ids: Vec<String> = deliveries
+        .iter()
+        .map(|d| {
+            d.properties
+                .message_id()
+                .as_ref()
+                .expect("message id")
+                .to_string()
+        })
+        .collect();
+    let expected: Vec<String> = expected.iter().map(ToString::to_string).collect();
+    assert_eq!(ids, expected, "every committed event once, in commit order");
+
+    let first = &deliveries[0];
+    assert_eq!(first.routing_key.as_str(), "account.created.v1");
+    assert_eq!(
+        first.properties.kind().as_ref().map(|t| t.as_str()),
+        Some("popug.events.accounts.v1.AccountCreated")
+    );
+    assert_eq!(
+        first.properties.app_id().as_ref().map(|a| a.as_str()),
+        Some("test")
+    );
+    assert_eq!(
+        first.properties.content_type().as_ref().map(|c| c.as_str()),
+        Some("application/protobuf")
+    );
+    assert_eq!(*first.properties.delivery_mode(), Some(2));
+    let opened = envelope::open(&first.data).expect("an envelope");
+    assert_eq!(opened.meta.event_id.to_string(), expected[0]);
+    assert_eq!(opened.meta.event_name, "AccountCreated");
+    assert_eq!(opened.meta.event_version, 1);
+    assert_eq!(
+        AccountCreated::decode(opened.payload.as_slice())
+            .expect("payload")
+            .login,
+        "popug0"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_event_is_an_error_for_the_caller_and_is_not_enqueued() {
+    let world = World::new().await;
+    let mut bad = account("kesha");
+    bad.email = "not-an-email".into();
+    let mut conn = world.pool.get().await.expect("connection");
+    let error = Outbox::new("test")
+        .enqueue_all(&mut conn, &[account("ok"), bad])
+        .await
+        .expect_err("invalid event refused");
+    assert!(error.to_string().contains("`email`"), "{error}");
+    drop(conn);
+    assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 0);
+}
+
+#[tokio::test]
+async fn an_unroutable_event_stays_in_the_outbox_until_a_queue_is_bound() {
+    let world = World::new().await;
+    let ids = world.enqueue(&[account("early")]).await;
+    let mut relay = world.relay();
+    let error = relay
+        .publish_pending()
+        .await
+        .expect_err("nobody listens yet");
+    assert!(error.to_string().contains("unroutable"), "{error}");
+    assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 1);
+
+    let probe = world.probe().await;
+    assert_eq!(world.drain_relay(&mut relay).await, 1);
+    let deliveries = world.take(&probe, 1, Duration::from_secs(5)).await;
+    assert_eq!(
+        deliveries[0]
+            .properties
+            .message_id()
+            .as_ref()
+            .map(ToString::to_string),
+        Some(ids[0].to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_standby_relay_does_not_publish_while_another_holds_the_lock() {
+    let world = World::new().await;
+    let probe = world.probe().await;
+    world.enqueue(&[account("one")]).await;
+    let mut conn = world.pool.get().await.expect("connection");
+    // Hold the relay lock as another replica's step would.
+    let standby = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock({})",
+                popug_bus::relay::RELAY_LOCK
+            ))
+            .execute(conn)
+            .await?;
+            Ok(world.relay().publish_pending().await.expect("step"))
+        })
+        .await
+        .expect("transaction");
+    assert_eq!(standby, Step::Standby);
+    drop(conn);
+    assert_eq!(world.drain_relay(&mut world.relay()).await, 1);
+    assert_eq!(world.take(&probe, 1, Duration::from_secs(5)).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicate_event_changes_nothing_even_when_delivered_concurrently() {
+    let world = World::new().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handlers = || recording_handlers(Arc::new(AtomicBool::new(false)), Arc::clone(&calls));
+    let first = world.consumer(handlers());
+    let second = world.consumer(handlers());
+    first.declare().await.expect("declare");
+    let (event_id, body) = envelope_bytes(&account("kesha"));
+    for _ in 0..6 {
+        world
+            .publish_raw("account.created.v1", &body, &event_id)
+            .await;
+    }
+    // Two competing consumers on one queue, as two replicas would be, run
+    // until all six deliveries are settled between them.
+    let settled = Arc::new(AtomicUsize::new(0));
+    let token = CancellationToken::new();
+    let run = |mut consumer: Consumer| {
+        let settled = Arc::clone(&settled);
+        let token = token.clone();
+        tokio::spawn(async move {
+            let mut total = popug_bus::BatchReport::default();
+            while let Some(report) = consumer.process_batch(&token).await.expect("batch") {
+                total.applied += report.applied;
+                total.duplicates += report.duplicates;
+                total.dead_lettered += report.dead_lettered;
+                if settled.fetch_add(report.settled(), Ordering::SeqCst) + report.settled() >= 6 {
+                    token.cancel();
+                }
+            }
+            total
+        })
+    };
+    let (a, b) = (run(first), run(second));
+    let (a, b) = tokio::time::timeout(Duration::from_secs(20), async { (a.await, b.await) })
+        .await
+        .expect("six deliveries settle");
+    let (a, b) = (a.expect("first consumer"), b.expect("second consumer"));
+    assert_eq!(a.applied + b.applied, 1);
+    assert_eq!(a.duplicates + b.duplicates, 5);
+    assert_eq!(a.dead_lettered + b.dead_lettered, 0);
+    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 1);
+    assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, 1);
+}
+
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_within_the_limit_while_others_flow() {
+    let world = World::new().await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut consumer = world.consumer(recording_handlers(Arc::clone(&broken), calls));
+    consumer.declare().await.expect("declare");
+    for login in ["before", "poison", "after"] {
+        let (event_id, body) = envelope_bytes(&account(login));
+        world
+            .publish_raw("account.created.v1", &body, &event_id)
+            .await;
+    }
+    // The poison message is tried `attempts` (3) times: 2 retries, then the DLQ.
+    let report = consume(&mut consumer, 5).await;
+    assert_eq!(
+        (report.applied, report.retried, report.dead_lettered),
+        (2, 2, 1)
+    );
+    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 2);
+    assert_eq!(
+        world
+            .count("SELECT count(*) AS n FROM failed_events WHERE consumer = 'accounts-test' AND error LIKE '%cannot handle poison%' AND queue LIKE '%accounts-test.events' AND event_id IS NOT NULL AND failures = 1")
+            .await,
+        1
+    );
+    assert_eq!(
+        dead_letters::queue_depth(&world.broker, "accounts-test")
+            .await
+            .expect("depth"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn malformed_unknown_and_invalid_messages_are_dead_lettered_on_first_delivery() {
+    let world = World::new().await;
+    let mut consumer = world.consumer(recording_handlers(Arc::default(), Arc::default()));
+    consumer.declare().await.expect("declare");
+    world
+        .publish_raw("account.created.v1", b"\xff\x00 not protobuf", "garbage")
+        .await;
+    let mut unknown = envelope::wrap(&account("x"), "test", chrono::Utc::now());
+    if let Some(payload) = unknown.payload.as_mut() {
+        payload.type_url = "type.googleapis.com/popug.events.accounts.v9.AccountCreated".into();
+    }
+    world
+        .publish_raw(
+            "account.created.v1",
+            &unknown.encode_to_vec(),
+            &unknown.event_id,
+        )
+        .await;
+    let mut invalid = account("bad");
+    invalid.account_id = "42".into();
+    let (invalid_id, invalid_body) = envelope_bytes(&invalid);
+    world
+        .publish_raw("account.created.v1", &invalid_body, &invalid_id)
+        .await;
+
+    let report = consume(&mut consumer, 3).await;
+    assert_eq!(
+        (report.applied, report.retried, report.dead_lettered),
+        (0, 0, 3)
+    );
+    assert_eq!(world.count("SELECT count(*) AS n FROM failed_events WHERE event_id IS NULL AND error LIKE '%not a popug.events.v1.Envelope%'").await, 1);
+    assert_eq!(world.count("SELECT count(*) AS n FROM failed_events WHERE error LIKE '%unknown type or version%'").await, 1);
+    assert_eq!(
+        world
+            .count("SELECT count(*) AS n FROM failed_events WHERE error LIKE '%`account_id`%'")
+            .await,
+        1
+    );
+    assert_eq!(
+        dead_letters::queue_depth(&world.broker, "accounts-test")
+            .await
+            .expect("depth"),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
+    let world = World::new().await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let mut consumer = world.consumer(recording_handlers(Arc::clone(&broken), Arc::default()));
+    consumer.declare().await.expect("declare");
+    let (event_id, body) = envelope_bytes(&account("poison-then-fixed"));
+    world
+        .publish_raw("account.created.v1", &body, &event_id)
+        .await;
+    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+
+    broken.store(false, Ordering::SeqCst);
+    assert_eq!(
+        dead_letters::replay(&world.broker, "accounts-test", None)
+            .await
+            .expect("replay"),
+        1
+    );
+    let report = consume(&mut consumer, 1).await;
+    assert_eq!(report.applied, 1);
+    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 1);
+    assert_eq!(
+        world
+            .count("SELECT count(*) AS n FROM failed_events WHERE resolved_at IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        dead_letters::queue_depth(&world.broker, "accounts-test")
+            .await
+            .expect("depth"),
+        0
+    );
+    // Nothing left to replay; replaying again moves nothing and applies nothing.
+    assert_eq!(
+        dead_letters::replay(&world.broker, "accounts-test", None)
+            .await
+            .expect("replay"),
+        0
+    );
+    world
+        .publish_raw("account.created.v1", &body, &event_id)
+        .await;
+    assert_eq!(consume(&mut consumer, 1).await.duplicates, 1);
+    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 1);
+}
+
+#[tokio::test]
+async fn a_lost_database_connection_is_retried_without_spending_attempts() {
+    let world = World::new().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let handlers = Handlers::new().on::<AccountCreated, _>(move |conn, meta, event| {
+        let seen = Arc::clone(&seen);
+        Box::pin(async move {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The database drops our connection mid-transaction.
+                diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())")
+                    .execute(conn)
+                    .await?;
+            }
+            diesel::sql_query("INSERT INTO accounts (event_id, login) VALUES ($1, $2)")
+                .bind::<diesel::sql_types::Uuid, _>(meta.event_id)
+                .bind::<diesel::sql_types::Text, _>(&event.login)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    });
+    let mut consumer = world.consumer(handlers);
+    consumer.declare().await.expect("declare");
+    let (event_id, body) = envelope_bytes(&account("steady"));
+    world
+        .publish_raw("account.created.v1", &body, &event_id)
+        .await;
+    let report = consume(&mut consumer, 1).await;
+    assert_eq!(
+        (report.applied, report.retried, report.dead_lettered),
+        (1, 0, 0)
+    );
+    assert_eq!(AtomicUsize::load(&calls, Ordering::SeqCst), 2);
+    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 1);
+    assert_eq!(
+        world.count("SELECT count(*) AS n FROM failed_events").await,
+        0
+    );
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let status = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("rabbitmqctl runs");
+    assert!(status.success(), "rabbitmqctl {args:?} failed");
+}
+
+/// Runs alone (see .config/nextest.toml): it takes the broker away from everyone.
+#[tokio::test]
+async fn outage_the_relay_survives_the_broker_going_away_and_loses_nothing() {
+    let world = World::new().await;
+    let probe = world.probe().await;
+    let relay = world.relay();
+    let health = relay.health();
+    let token = CancellationToken::new();
+    let running = tokio::spawn(relay.run(token.clone()));
+
+    let mut sent = world
+        .enqueue(
+            &(0..20)
+                .map(|i| account(&format!("a{i}")))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(
+        world.take(&probe, 20, Duration::from_secs(20)).await.len(),
+        20
+    );
+
+    // The broker closes every connection.
+    rabbitmqctl(&["close_all_connections", "test: connections closed"]);
+    sent.extend(
+        world
+            .enqueue(
+                &(20..40)
+                    .map(|i| account(&format!("b{i}")))
+                    .collect::<Vec<_>>(),
+            )
+            .await,
+    );
+    let after_close = world.take(&probe, 20, Duration::from_secs(30)).await;
+    assert_eq!(after_close.len(), 20);
+
+    // The broker stops; events wait in the outbox.
+    rabbitmqctl(&["stop_app"]);
+    sent.extend(
+        world
+            .enqueue(
+                &(40..60)
+                    .map(|i| account(&format!("c{i}")))
+                    .collect::<Vec<_>>(),
+            )
+            .await,
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while health.snapshot().1.is_none() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (connected, last_error) = health.snapshot();
+    let backlog = outbox::backlog(&mut world.pool.get().await.expect("connection"))
+        .await
+        .expect("backlog");
+    rabbitmqctl(&["start_app"]);
+    assert!(
+        !connected && last_error.is_some(),
+        "the relay reports the outage"
+    );
+    assert_eq!(
+        backlog.pending, 20,
+        "the backlog is visible while the broker is away"
+    );
+
+    let after_restart = world.take(&probe, 20, Duration::from_secs(60)).await;
+    token.cancel();
+    running.await.expect("relay stops");
+    let mut received: Vec<String> = after_close
+        .iter()
+        .chain(&after_restart)
+        .map(|d| d.properties.message_id().as_ref().expect("id").to_string())
+        .collect();
+    received.sort();
+    received.dedup();
+    let mut expected: Vec<String> = sent[20..].iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(received, expected, "every event after the outage arrived");
+    assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 0);
+}
