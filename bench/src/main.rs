@@ -1,1 +1,279 @@
-fn main() {}
+//! popug's benchmarks. Each one measures the raw limit of this machine first
+//! (the same broker, the same database, the same message size) and then
+//! popug's own mechanism, and prints both figures and their ratio.
+//!
+//! `cargo run --release -p bench -- bus` measures the event bus:
+//! - raw: lapin publishing with pipelined confirms; one-row insert
+//!   transactions through the same pool;
+//! - popug: the outbox relay's publish rate; the consumer's apply rate with
+//!   the inbox (batched transactions).
+
+#![allow(clippy::print_stdout)] // printing the figures is this program's job
+
+use std::{collections::VecDeque, time::Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+use lapin::{BasicProperties, options::BasicPublishOptions};
+use popug_bus::{
+    Broker, Consumer, ConsumerConfig, Handlers, Outbox, OutboxError, QueueSpec, Relay, RelayConfig,
+    Step, Topology, topology,
+};
+use popug_proto::pb::popug::events::accounts::v1::{AccountCreated, Role};
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(about = "popug benchmarks, side by side with this machine's raw limits")]
+struct Cli {
+    /// Postgres server (a fresh database is created on it).
+    #[arg(
+        long,
+        env = "POPUG_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    postgres_url: url::Url,
+    /// RabbitMQ (a fresh namespace is used on it).
+    #[arg(
+        long,
+        env = "POPUG_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp_url: url::Url,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The event bus: relay and consumer against raw publish and commit rates.
+    Bus {
+        /// Events per measurement.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Confirms in flight for the raw publish measurement (the relay's batch size too).
+        #[arg(long, default_value_t = 1_000)]
+        window: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bus { events, window } => {
+            bus(&cli.postgres_url, &cli.amqp_url, events, window).await
+        }
+    }
+}
+
+fn account(i: usize) -> AccountCreated {
+    AccountCreated {
+        account_id: uuid::Uuid::new_v4().to_string(),
+        login: format!("popug{i}"),
+        name: format!("Popug number {i}"),
+        email: format!("popug{i}@popug.inc"),
+        role: Role::Worker.into(),
+        active: true,
+    }
+}
+
+fn rate(count: usize, started: Instant) -> f64 {
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn bus(
+    postgres: &url::Url,
+    amqp: &url::Url,
+    events: usize,
+    window: usize,
+) -> anyhow::Result<()> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut database = postgres.clone();
+    database.set_path(&format!("popug_bench_{id}"));
+    let pool = popug_runtime::database::connect(&database, 8, &[&popug_bus::MIGRATIONS])
+        .await
+        .context("bench database")?;
+    let topology = Topology::new(Some(format!("bench-{}", &id[..12])));
+    let broker = Broker::new(amqp.clone(), topology.clone(), "bench");
+    let sample =
+        popug_bus::envelope::wrap(&account(0), "bench", chrono::Utc::now()).encode_to_vec();
+    println!(
+        "bus benchmark: {events} events of {} bytes, {window} confirms in flight",
+        sample.len()
+    );
+
+    // Raw limit 1: lapin publishing persistent messages with pipelined confirms
+    // into a quorum queue, the same kind the consumers own.
+    let (connection, channel) = broker.confirm_channel().await?;
+    let raw_spec = QueueSpec {
+        expires: Some(std::time::Duration::from_secs(300)),
+        ..QueueSpec::new("raw", vec!["raw.#".into()])
+    };
+    topology::declare_queue(&channel, &topology, &raw_spec).await?;
+    let started = Instant::now();
+    let mut in_flight = VecDeque::with_capacity(window);
+    for _ in 0..events {
+        if in_flight.len() == window {
+            let confirm: lapin::PublisherConfirm = in_flight.pop_front().context("window")?;
+            confirm.await?;
+        }
+        let confirm = channel
+            .basic_publish(
+                topology.exchange().into(),
+                "raw.event.v1".into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &sample,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await?;
+        in_flight.push_back(confirm);
+    }
+    for confirm in in_flight {
+        confirm.await?;
+    }
+    let raw_publish = rate(events, started);
+    connection.close(200, "done".into()).await.ok();
+
+    // Raw limit 2: one-row insert transactions through the same pool, 8 at once.
+    let mut conn = pool.get().await?;
+    diesel::sql_query("CREATE TABLE raw_commits (id UUID PRIMARY KEY, body BYTEA NOT NULL)")
+        .execute(&mut conn)
+        .await?;
+    drop(conn);
+    let commits = events / 4;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            let sample = sample.clone();
+            tokio::spawn(async move {
+                for _ in 0..commits / 8 {
+                    let mut conn = pool.get().await?;
+                    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                        diesel::sql_query("INSERT INTO raw_commits (id, body) VALUES ($1, $2)")
+                            .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::new_v4())
+                            .bind::<diesel::sql_types::Bytea, _>(&sample)
+                            .execute(conn)
+                            .await
+                    })
+                    .await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let raw_commit = rate(commits / 8 * 8, started);
+
+    // popug 1: the relay publishing a committed backlog to a consumer's queue.
+    let mut conn = pool.get().await?;
+    diesel::sql_query("CREATE TABLE accounts (id UUID PRIMARY KEY, login TEXT NOT NULL)")
+        .execute(&mut conn)
+        .await?;
+    drop(conn);
+    let handlers = Handlers::new().on::<AccountCreated, _>(|conn, meta, event| {
+        Box::pin(async move {
+            diesel::sql_query("INSERT INTO accounts (id, login) VALUES ($1, $2)")
+                .bind::<diesel::sql_types::Uuid, _>(meta.event_id)
+                .bind::<diesel::sql_types::Text, _>(&event.login)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    });
+    let consumer = Consumer::new(
+        pool.clone(),
+        broker.clone(),
+        "bench",
+        handlers,
+        ConsumerConfig {
+            queue_expires: Some(std::time::Duration::from_secs(300)),
+            ..ConsumerConfig::default()
+        },
+    );
+    consumer.declare().await?;
+    let workers = ConsumerConfig::default().workers;
+    let outbox = Outbox::new("bench");
+    let batch: Vec<AccountCreated> = (0..events).map(account).collect();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, OutboxError, _>(async |conn| outbox.enqueue_all(conn, &batch).await)
+        .await?;
+    drop(conn);
+    let mut relay = Relay::new(
+        pool.clone(),
+        broker.clone(),
+        "bench",
+        RelayConfig {
+            batch_size: i64::try_from(window)?,
+            ..RelayConfig::default()
+        },
+    );
+    let started = Instant::now();
+    let mut published = 0;
+    loop {
+        match relay.publish_pending().await? {
+            Step::Published(n) => published += n,
+            Step::Idle => break,
+            Step::Standby => bail!("another relay holds the lock"),
+        }
+    }
+    let relay_rate = rate(published, started);
+    if published != events {
+        bail!("the relay published {published} of {events} events");
+    }
+
+    // popug 2: the consumer applying those events with the inbox, one row
+    // written per event by the handler, several deliveries per transaction.
+    let token = CancellationToken::new();
+    let started = Instant::now();
+    let running = tokio::spawn(consumer.run(token.clone()));
+    let mut applied = 0;
+    while applied < events {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut conn = pool.get().await?;
+        applied = usize::try_from(
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "(SELECT count(*) FROM accounts)",
+            ))
+            .get_result::<i64>(&mut conn)
+            .await?,
+        )?;
+    }
+    let consume_rate = rate(applied, started);
+    token.cancel();
+    running.await?;
+
+    println!();
+    println!("{:<58} {:>12}", "measurement", "per second");
+    println!(
+        "{:<58} {:>12.0}",
+        "raw: lapin publish, persistent, pipelined confirms", raw_publish
+    );
+    println!(
+        "{:<58} {:>12.0}",
+        "raw: one-row insert transactions, pool of 8", raw_commit
+    );
+    println!("{:<58} {:>12.0}", "popug: outbox relay publish", relay_rate);
+    println!(
+        "{:<58} {:>12.0}",
+        &format!("popug: consumer apply with inbox ({workers} workers, batched)"),
+        consume_rate
+    );
+    println!();
+    println!(
+        "relay / raw publish      = {:.2}  (target >= 0.80)",
+        relay_rate / raw_publish
+    );
+    println!(
+        "consumer / raw commit    = {:.2}  (target >= 1.50)",
+        consume_rate / raw_commit
+    );
+    Ok(())
+}

@@ -58,6 +58,9 @@ pub struct ConsumerConfig {
     pub backoff: Backoff,
     /// Delete the queues after this long unused (test namespaces only).
     pub queue_expires: Option<std::time::Duration>,
+    /// Competing workers in [`Consumer::run`], each with its own channel and
+    /// database connection; events carry no ordering promise across workers.
+    pub workers: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -69,6 +72,7 @@ impl Default for ConsumerConfig {
             delivery_limit: 20,
             backoff: Backoff::default(),
             queue_expires: None,
+            workers: 4,
         }
     }
 }
@@ -111,6 +115,15 @@ enum Outcome {
     Duplicate,
     Retry,
     DeadLetter,
+}
+
+/// Why the fast path gave up on a batch.
+#[derive(Debug, thiserror::Error)]
+enum FastPathError {
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Handler(HandlerError),
 }
 
 /// A delivery, parsed before the transaction so that bad bytes cost no I/O.
@@ -284,8 +297,26 @@ impl Consumer {
 
     /// Applies the batch in one transaction; an error is transient and the
     /// whole batch is retried.
+    ///
+    /// The fast path inserts the whole batch into the inbox with one
+    /// statement and runs the handlers without savepoints. If any handler
+    /// fails, that transaction rolls back and the batch is applied again on
+    /// the careful path, one savepoint per event, so a failure is isolated
+    /// to its own event.
     async fn apply(&self, items: &[Item], queue: &str) -> Result<Vec<Outcome>, String> {
         let mut conn = self.pool.get().await.map_err(|error| error.to_string())?;
+        if items.iter().all(|item| item.parsed.is_ok()) {
+            match self.apply_fast(&mut conn, items).await {
+                Ok(outcomes) => return Ok(outcomes),
+                Err(FastPathError::Handler(HandlerError::Database(error)))
+                    if is_transient(&error) =>
+                {
+                    return Err(error.to_string());
+                }
+                Err(FastPathError::Database(error)) => return Err(error.to_string()),
+                Err(FastPathError::Handler(_)) => {}
+            }
+        }
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
             let mut outcomes = Vec::with_capacity(items.len());
             for item in items {
@@ -295,6 +326,56 @@ impl Consumer {
         })
         .await
         .map_err(|error| error.to_string())
+    }
+
+    async fn apply_fast(
+        &self,
+        conn: &mut AsyncPgConnection,
+        items: &[Item],
+    ) -> Result<Vec<Outcome>, FastPathError> {
+        let parsed: Vec<&Parsed> = items
+            .iter()
+            .filter_map(|item| item.parsed.as_ref().ok())
+            .collect();
+        conn.transaction::<_, FastPathError, _>(async |conn| {
+            let rows: Vec<_> = parsed
+                .iter()
+                .map(|p| {
+                    (
+                        inbox::consumer.eq(&self.name),
+                        inbox::event_id.eq(p.meta.event_id),
+                    )
+                })
+                .collect();
+            let mut fresh: std::collections::HashSet<uuid::Uuid> =
+                diesel::insert_into(inbox::table)
+                    .values(rows)
+                    .on_conflict_do_nothing()
+                    .returning(inbox::event_id)
+                    .get_results(conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+            let mut outcomes = Vec::with_capacity(items.len());
+            for (item, parsed) in items.iter().zip(&parsed) {
+                // `remove`: a second copy of an event in the same batch is a duplicate.
+                let outcome = if fresh.remove(&parsed.meta.event_id) {
+                    self.handlers
+                        .apply(conn, &parsed.meta, &parsed.decoded)
+                        .await
+                        .map_err(FastPathError::Handler)?;
+                    Outcome::Applied
+                } else {
+                    Outcome::Duplicate
+                };
+                if item.replayed {
+                    dead_letters::resolve(conn, &self.name, parsed.meta.event_id).await?;
+                }
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        })
+        .await
     }
 
     async fn apply_one(
@@ -420,9 +501,34 @@ impl Consumer {
         Ok(report)
     }
 
-    /// Steps until `token` is cancelled, reconnecting with backoff when the
-    /// broker goes away. Returns after the batch in hand is settled.
-    pub async fn run(mut self, token: CancellationToken) {
+    /// Runs `config.workers` competing workers until `token` is cancelled,
+    /// reconnecting with backoff when the broker goes away. Returns once every
+    /// worker has settled the batch in hand.
+    pub async fn run(self, token: CancellationToken) {
+        let workers: Vec<_> = (1..self.config.workers.max(1))
+            .map(|_| tokio::spawn(self.worker().run_worker(token.clone())))
+            .collect();
+        self.run_worker(token).await;
+        for worker in workers {
+            if let Err(error) = worker.await {
+                tracing::error!(%error, "consumer worker panicked");
+            }
+        }
+    }
+
+    /// Another worker on the same queue, with its own connection.
+    fn worker(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            broker: self.broker.clone(),
+            name: self.name.clone(),
+            handlers: Arc::clone(&self.handlers),
+            config: self.config.clone(),
+            link: None,
+        }
+    }
+
+    async fn run_worker(mut self, token: CancellationToken) {
         let mut backoff = self.config.backoff.clone();
         while !token.is_cancelled() {
             match self.process_batch(&token).await {
