@@ -23,7 +23,7 @@ use std::{
     time::Duration,
 };
 
-use diesel::{ExpressionMethods as _, QueryDsl as _};
+use diesel::{ExpressionMethods as _, QueryDsl as _, SelectableHelper as _};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use futures::{FutureExt as _, StreamExt as _};
 use lapin::{
@@ -41,7 +41,7 @@ use crate::{
 };
 
 /// The advisory lock a publishing relay holds ("relay" in ASCII).
-pub const RELAY_LOCK: i64 = 0x72_656c_6179;
+pub const RELAY_LOCK: i64 = 0x0072_656c_6179;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +147,8 @@ pub struct Relay {
     link: Option<(Connection, Channel)>,
 }
 
+#[derive(diesel::Queryable, diesel::Selectable)]
+#[diesel(table_name = outbox)]
 struct PendingRow {
     id: i64,
     event_id: Uuid,
@@ -308,39 +310,12 @@ async fn load_batch(
     conn: &mut AsyncPgConnection,
     batch_size: i64,
 ) -> Result<Vec<PendingRow>, diesel::result::Error> {
-    let rows: Vec<(
-        i64,
-        Uuid,
-        String,
-        String,
-        Vec<u8>,
-        chrono::DateTime<chrono::Utc>,
-    )> = outbox::table
-        .select((
-            outbox::id,
-            outbox::event_id,
-            outbox::routing_key,
-            outbox::event_type,
-            outbox::envelope,
-            outbox::created_at,
-        ))
+    outbox::table
+        .select(PendingRow::as_select())
         .order(outbox::id)
         .limit(batch_size)
         .load(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, event_id, routing_key, event_type, envelope, created_at)| PendingRow {
-                id,
-                event_id,
-                routing_key,
-                event_type,
-                envelope,
-                created_at,
-            },
-        )
-        .collect())
+        .await
 }
 
 /// Publishes `rows` with every confirm in flight at once; returns how many

@@ -180,6 +180,27 @@ impl World {
         );
     }
 
+    /// A consumer whose queues are declared, so publishing to it routes.
+    async fn declared_consumer(&self, handlers: Handlers) -> Consumer {
+        let consumer = self.consumer(handlers);
+        consumer.declare().await.expect("declare");
+        consumer
+    }
+
+    /// Publishes `event` in a fresh envelope; returns the envelope's bytes and id.
+    async fn publish_account(&self, event: &AccountCreated) -> (String, Vec<u8>) {
+        let (event_id, body) = envelope_bytes(event);
+        self.publish_raw("account.created.v1", &body, &event_id)
+            .await;
+        (event_id, body)
+    }
+
+    async fn dead_letter_depth(&self) -> u32 {
+        dead_letters::queue_depth(&self.broker, "accounts-test")
+            .await
+            .expect("depth")
+    }
+
     fn consumer(&self, handlers: Handlers) -> Consumer {
         Consumer::new(
             self.pool.clone(),
@@ -452,13 +473,11 @@ async fn a_poison_message_is_dead_lettered_within_the_limit_while_others_flow() 
     let world = World::new().await;
     let broken = Arc::new(AtomicBool::new(true));
     let calls = Arc::new(AtomicUsize::new(0));
-    let mut consumer = world.consumer(recording_handlers(Arc::clone(&broken), calls));
-    consumer.declare().await.expect("declare");
+    let mut consumer = world
+        .declared_consumer(recording_handlers(Arc::clone(&broken), calls))
+        .await;
     for login in ["before", "poison", "after"] {
-        let (event_id, body) = envelope_bytes(&account(login));
-        world
-            .publish_raw("account.created.v1", &body, &event_id)
-            .await;
+        world.publish_account(&account(login)).await;
     }
     // The poison message is tried `attempts` (3) times: 2 retries, then the DLQ.
     let report = consume(&mut consumer, 5).await;
@@ -473,19 +492,15 @@ async fn a_poison_message_is_dead_lettered_within_the_limit_while_others_flow() 
             .await,
         1
     );
-    assert_eq!(
-        dead_letters::queue_depth(&world.broker, "accounts-test")
-            .await
-            .expect("depth"),
-        1
-    );
+    assert_eq!(world.dead_letter_depth().await, 1);
 }
 
 #[tokio::test]
 async fn malformed_unknown_and_invalid_messages_are_dead_lettered_on_first_delivery() {
     let world = World::new().await;
-    let mut consumer = world.consumer(recording_handlers(Arc::default(), Arc::default()));
-    consumer.declare().await.expect("declare");
+    let mut consumer = world
+        .declared_consumer(recording_handlers(Arc::default(), Arc::default()))
+        .await;
     world
         .publish_raw("account.created.v1", b"\xff\x00 not protobuf", "garbage")
         .await;
@@ -502,10 +517,7 @@ async fn malformed_unknown_and_invalid_messages_are_dead_lettered_on_first_deliv
         .await;
     let mut invalid = account("bad");
     invalid.account_id = "42".into();
-    let (invalid_id, invalid_body) = envelope_bytes(&invalid);
-    world
-        .publish_raw("account.created.v1", &invalid_body, &invalid_id)
-        .await;
+    world.publish_account(&invalid).await;
 
     let report = consume(&mut consumer, 3).await;
     assert_eq!(
@@ -520,24 +532,17 @@ async fn malformed_unknown_and_invalid_messages_are_dead_lettered_on_first_deliv
             .await,
         1
     );
-    assert_eq!(
-        dead_letters::queue_depth(&world.broker, "accounts-test")
-            .await
-            .expect("depth"),
-        3
-    );
+    assert_eq!(world.dead_letter_depth().await, 3);
 }
 
 #[tokio::test]
 async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
     let world = World::new().await;
     let broken = Arc::new(AtomicBool::new(true));
-    let mut consumer = world.consumer(recording_handlers(Arc::clone(&broken), Arc::default()));
-    consumer.declare().await.expect("declare");
-    let (event_id, body) = envelope_bytes(&account("poison-then-fixed"));
-    world
-        .publish_raw("account.created.v1", &body, &event_id)
+    let mut consumer = world
+        .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
+    let (event_id, body) = world.publish_account(&account("poison-then-fixed")).await;
     assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
 
     broken.store(false, Ordering::SeqCst);
@@ -556,12 +561,7 @@ async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
             .await,
         1
     );
-    assert_eq!(
-        dead_letters::queue_depth(&world.broker, "accounts-test")
-            .await
-            .expect("depth"),
-        0
-    );
+    assert_eq!(world.dead_letter_depth().await, 0);
     // Nothing left to replay; replaying again moves nothing and applies nothing.
     assert_eq!(
         dead_letters::replay(&world.broker, "accounts-test", None)
@@ -598,12 +598,8 @@ async fn a_lost_database_connection_is_retried_without_spending_attempts() {
             Ok(())
         })
     });
-    let mut consumer = world.consumer(handlers);
-    consumer.declare().await.expect("declare");
-    let (event_id, body) = envelope_bytes(&account("steady"));
-    world
-        .publish_raw("account.created.v1", &body, &event_id)
-        .await;
+    let mut consumer = world.declared_consumer(handlers).await;
+    world.publish_account(&account("steady")).await;
     let report = consume(&mut consumer, 1).await;
     assert_eq!(
         (report.applied, report.retried, report.dead_lettered),
@@ -717,55 +713,45 @@ async fn grpc_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel {
 
 /// Lists the services a server announces through reflection `v1` and `v1alpha`.
 async fn reflected_services(addr: std::net::SocketAddr) -> (Vec<String>, Vec<String>) {
-    use tonic_reflection::pb::{v1, v1alpha};
+    // v1 and v1alpha are distinct generated modules of the same shape.
+    macro_rules! list_services {
+        ($version:ident, $channel:expr) => {{
+            use tonic_reflection::pb::$version as reflection;
+            let mut client =
+                reflection::server_reflection_client::ServerReflectionClient::new($channel);
+            let request = reflection::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(
+                    reflection::server_reflection_request::MessageRequest::ListServices(
+                        String::new(),
+                    ),
+                ),
+            };
+            let mut responses = client
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await
+                .expect(stringify!(reflection $version))
+                .into_inner();
+            match responses
+                .message()
+                .await
+                .expect("answer")
+                .and_then(|r| r.message_response)
+            {
+                Some(
+                    reflection::server_reflection_response::MessageResponse::ListServicesResponse(
+                        list,
+                    ),
+                ) => list.service.into_iter().map(|s| s.name).collect(),
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }};
+    }
     let channel = grpc_channel(addr).await;
-    let mut client_v1 = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
-    let request = v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
-    };
-    let mut responses = client_v1
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .expect("reflection v1")
-        .into_inner();
-    let v1_names = match responses
-        .message()
-        .await
-        .expect("answer")
-        .and_then(|r| r.message_response)
-    {
-        Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) => {
-            list.service.into_iter().map(|s| s.name).collect()
-        }
-        other => panic!("unexpected v1 answer {other:?}"),
-    };
-    let mut client_alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
-    let request = v1alpha::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(
-            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
-        ),
-    };
-    let mut responses = client_alpha
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .expect("reflection v1alpha")
-        .into_inner();
-    let alpha_names = match responses
-        .message()
-        .await
-        .expect("answer")
-        .and_then(|r| r.message_response)
-    {
-        Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) => {
-            list.service.into_iter().map(|s| s.name).collect()
-        }
-        other => panic!("unexpected v1alpha answer {other:?}"),
-    };
-    (v1_names, alpha_names)
+    (
+        list_services!(v1, channel.clone()),
+        list_services!(v1alpha, channel),
+    )
 }
 
 #[tokio::test]
@@ -776,12 +762,10 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
     };
     let world = World::new().await;
     let broken = Arc::new(AtomicBool::new(true));
-    let mut consumer = world.consumer(recording_handlers(Arc::clone(&broken), Arc::default()));
-    consumer.declare().await.expect("declare");
-    let (event_id, body) = envelope_bytes(&account("poison-over-grpc"));
-    world
-        .publish_raw("account.created.v1", &body, &event_id)
+    let mut consumer = world
+        .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
+    let (event_id, _) = world.publish_account(&account("poison-over-grpc")).await;
     assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
     world
         .enqueue(&[account("waiting1"), account("waiting2")])
@@ -796,7 +780,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         world.relay().health(),
         admin_only,
     );
-    let services = popug_runtime::Services::new().add(ops.into_server());
+    let services = popug_runtime::Services::new().with(ops.into_server());
     let app = popug_runtime::Application::build(
         "127.0.0.1:0".parse().expect("addr"),
         services,
@@ -829,7 +813,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
     );
     let open_app = popug_runtime::Application::build(
         "127.0.0.1:0".parse().expect("addr"),
-        popug_runtime::Services::new().add(open_ops.into_server()),
+        popug_runtime::Services::new().with(open_ops.into_server()),
         Vec::new(),
     )
     .await

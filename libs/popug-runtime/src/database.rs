@@ -144,7 +144,7 @@ impl diesel::migration::MigrationSource<diesel::pg::Pg> for Borrowed {
 }
 
 /// Any 64-bit constant works; this one is "popug" in ASCII.
-const MIGRATION_LOCK: i64 = 0x706f_7075_67;
+const MIGRATION_LOCK: i64 = 0x0070_6f70_7567;
 
 async fn migrate(
     url: &url::Url,

@@ -37,7 +37,7 @@ impl Services {
 
     /// Adds a generated `FooServer`; health reports it serving.
     #[must_use]
-    pub fn add<S>(mut self, service: S) -> Self
+    pub fn with<S>(mut self, service: S) -> Self
     where
         S: tower_service::Service<
                 http::Request<Body>,

@@ -122,7 +122,8 @@ mod tests {
 
     #[test]
     fn each_broken_rule_names_its_field() {
-        let cases: [(&str, fn(&mut accounts_v1::AccountCreated)); 5] = [
+        type Breaks = fn(&mut accounts_v1::AccountCreated);
+        let cases: [(&str, Breaks); 5] = [
             ("account_id", |e| e.account_id = "42".into()),
             ("login", |e| e.login = "  ".into()),
             ("name", |e| e.name = String::new()),
