@@ -906,3 +906,52 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
     server.await.expect("join").expect("clean stop");
     open_server.await.expect("join").expect("clean stop");
 }
+
+#[tokio::test]
+async fn replicas_starting_together_create_and_migrate_their_database_once() {
+    let url: url::Url = format!("{POSTGRES}/popug_test_{}", uuid::Uuid::new_v4().simple())
+        .parse()
+        .expect("url");
+    let connect = || popug_runtime::database::connect(&url, 2, &[&popug_bus::MIGRATIONS]);
+    let (first, second) = tokio::join!(connect(), connect());
+    let pool = first.expect("first replica");
+    second.expect("second replica");
+    let mut conn = pool.get().await.expect("connection");
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let applied = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .get_result::<Count>(&mut conn)
+        .await
+        .expect("migrations table");
+    assert_eq!(applied.n, 1);
+}
+
+#[tokio::test]
+async fn a_running_consumer_applies_what_arrives_and_stops_when_cancelled() {
+    let world = World::new().await;
+    let consumer = world
+        .declared_consumer(recording_handlers(Arc::default(), Arc::default()))
+        .await;
+    let token = CancellationToken::new();
+    let running = tokio::spawn(consumer.run(token.clone()));
+    for i in 0..40 {
+        world.publish_account(&account(&format!("live{i}"))).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while world.count("SELECT count(*) AS n FROM accounts").await < 40 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "events were not applied in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("every worker stops")
+        .expect("no worker panicked");
+    assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, 40);
+}

@@ -123,9 +123,11 @@ async fn create_if_missing(url: &url::Url, database: &str) -> Result<(), Databas
             .await
         {
             Ok(_) => tracing::info!(%database, "database created"),
-            // Another replica created it between our check and our create.
-            Err(diesel::result::Error::DatabaseError(_, info))
-                if info.message().contains("already exists") => {}
+            // Another replica created it between our check and our create:
+            // "already exists", or a unique violation when both raced.
+            Err(diesel::result::Error::DatabaseError(kind, info))
+                if kind == diesel::result::DatabaseErrorKind::UniqueViolation
+                    || info.message().contains("already exists") => {}
             Err(error) => return Err(query_error(error)),
         }
     }
