@@ -84,6 +84,9 @@ pub enum ConsumerError {
     /// The broker failed or went away.
     #[error("broker error: {0}")]
     Broker(#[from] lapin::Error),
+    /// The channel could not acknowledge; the broker will redeliver.
+    #[error("the channel could not settle a delivery")]
+    Unsettled,
     /// The broker cancelled our subscription (e.g. the queue was deleted).
     #[error("the broker cancelled the subscription to {0}")]
     Cancelled(String),
@@ -257,7 +260,12 @@ impl Consumer {
                 Ok(outcomes) => break outcomes,
                 Err(error) => {
                     let pause = backoff.next_pause();
-                    tracing::warn!(consumer = %self.name, %error, retry_in = ?pause, "transient failure; retrying the batch");
+                    if backoff.failures() >= 5 {
+                        tracing::error!(consumer = %self.name, %error, retry_in = ?pause, failures = backoff.failures(),
+                            "ALERT: a batch keeps failing; its deliveries wait unacknowledged");
+                    } else {
+                        tracing::warn!(consumer = %self.name, %error, retry_in = ?pause, "transient failure; retrying the batch");
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {},
                         // Unsettled deliveries go back to the queue with the channel.
@@ -373,6 +381,10 @@ impl Consumer {
                 }
                 outcomes.push(outcome);
             }
+            // A handler that swallowed a database error leaves the transaction
+            // aborted, and Postgres would answer our COMMIT with a silent
+            // ROLLBACK; this probe turns that into an error instead.
+            ensure_usable(conn).await.map_err(FastPathError::Handler)?;
             Ok(outcomes)
         })
         .await
@@ -406,6 +418,7 @@ impl Consumer {
                     == 1;
                 if fresh {
                     handlers.apply(conn, &parsed.meta, &parsed.decoded).await?;
+                    ensure_usable(conn).await?;
                 }
                 Ok(fresh)
             })
@@ -462,13 +475,15 @@ impl Consumer {
                 }
                 Outcome::Retry => {
                     report.retried += 1;
-                    item.delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            multiple: false,
-                        })
-                        .await?;
+                    settled(
+                        item.delivery
+                            .acker
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                multiple: false,
+                            })
+                            .await?,
+                    )?;
                 }
                 Outcome::DeadLetter => {
                     report.dead_lettered += 1;
@@ -480,23 +495,27 @@ impl Consumer {
                         consumer = %self.name, %queue, ?event_id, reason,
                         "ALERT: event dead-lettered; see ListDeadLetters, replay after the fix"
                     );
-                    item.delivery
-                        .acker
-                        .nack(BasicNackOptions {
-                            requeue: false,
-                            multiple: false,
-                        })
-                        .await?;
+                    settled(
+                        item.delivery
+                            .acker
+                            .nack(BasicNackOptions {
+                                requeue: false,
+                                multiple: false,
+                            })
+                            .await?,
+                    )?;
                 }
             }
         }
         // Everything else in the batch is settled already, so one ack with
         // `multiple` covers exactly the applied and duplicate deliveries.
         if let Some(item) = last_ack {
-            item.delivery
-                .acker
-                .ack(BasicAckOptions { multiple: true })
-                .await?;
+            settled(
+                item.delivery
+                    .acker
+                    .ack(BasicAckOptions { multiple: true })
+                    .await?,
+            )?;
         }
         Ok(report)
     }
@@ -556,6 +575,28 @@ impl Consumer {
     }
 }
 
+/// lapin answers `false` when the channel can no longer settle deliveries.
+fn settled(sent: bool) -> Result<(), ConsumerError> {
+    if sent {
+        Ok(())
+    } else {
+        Err(ConsumerError::Unsettled)
+    }
+}
+
+/// Fails when the transaction was aborted by an error a handler swallowed.
+async fn ensure_usable(conn: &mut AsyncPgConnection) -> Result<(), HandlerError> {
+    diesel::sql_query("SELECT 1")
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(|error| {
+            HandlerError::Failed(format!(
+                "the handler returned Ok but left the transaction unusable: {error}"
+            ))
+        })
+}
+
 fn next_delivery(
     next: Option<lapin::Result<Delivery>>,
     queue: &str,
@@ -592,10 +633,18 @@ pub fn is_transient(error: &diesel::result::Error) -> bool {
         | Error::BrokenTransactionManager => true,
         Error::DatabaseError(_, info) => {
             let message = info.message();
-            message.contains("deadlock detected")
-                || message.contains("connection")
-                || message.contains("terminating")
-                || message.contains("shutting down")
+            [
+                "deadlock detected",
+                "could not serialize access",
+                "terminating connection",
+                "server closed the connection",
+                "connection closed",
+                "connection reset",
+                "the database system is shutting down",
+                "the database system is starting up",
+            ]
+            .iter()
+            .any(|transient| message.contains(transient))
         }
         _ => false,
     }

@@ -48,7 +48,8 @@ pub(crate) async fn record(
     .bind::<Text, _>(queue)
     .bind::<Nullable<diesel::sql_types::Uuid>, _>(meta.map(|meta| meta.event_id))
     .bind::<Nullable<Text>, _>(meta.map(|meta| meta.event_type.as_str()))
-    .bind::<Text, _>(error)
+    // Postgres text cannot hold NUL, and the error may quote hostile bytes.
+    .bind::<Text, _>(error.replace('\0', "\\0"))
     .bind::<Bytea, _>(body)
     .execute(conn)
     .await?;
@@ -220,7 +221,11 @@ pub async fn replay(
                 .await?;
             return Err(ReplayError::Refused(live_queue));
         }
-        delivery.acker.ack(BasicAckOptions::default()).await?;
+        if !delivery.acker.ack(BasicAckOptions::default()).await? {
+            // Not acknowledged: it stays in the dead-letter queue and its copy
+            // in the live queue is a duplicate, which the inbox absorbs.
+            return Err(ReplayError::Refused(dead_letter_queue));
+        }
         moved += 1;
     }
     connection.close(200, "replayed".into()).await.ok();

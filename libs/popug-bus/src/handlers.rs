@@ -16,7 +16,7 @@
 use std::{any::Any, collections::BTreeMap};
 
 use diesel_async::AsyncPgConnection;
-use futures::future::BoxFuture;
+use futures::{FutureExt as _, future::BoxFuture};
 use popug_proto::events::Event;
 
 use crate::envelope::EventMeta;
@@ -143,7 +143,19 @@ impl Handlers {
         decoded: &'c Decoded,
     ) -> BoxFuture<'c, HandlerResult> {
         match self.routes.get(&meta.event_type) {
-            Some(route) => (route.apply)(conn, meta, decoded),
+            // A panicking handler is a failed event, not a dead worker.
+            Some(route) => Box::pin(
+                std::panic::AssertUnwindSafe((route.apply)(conn, meta, decoded))
+                    .catch_unwind()
+                    .map(|outcome| {
+                        outcome.unwrap_or_else(|_| {
+                            Err(HandlerError::Failed(format!(
+                                "the handler of {} panicked",
+                                meta.event_type
+                            )))
+                        })
+                    }),
+            ),
             None => Box::pin(async move {
                 Err(HandlerError::Rejected(format!(
                     "no handler for {}",

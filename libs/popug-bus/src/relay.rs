@@ -1,13 +1,18 @@
-//! The outbox relay: publishes committed events to the broker, in order, and
-//! deletes each row only after the broker has confirmed it.
+//! The outbox relay: publishes committed events to the broker and deletes
+//! each row only after the broker has confirmed it.
 //!
 //! One step ([`Relay::publish_pending`]) takes a batch of rows in id order,
 //! publishes them all with the mandatory flag and persistent delivery, with
 //! their confirms pipelined (the whole batch in flight at once), and deletes
 //! the rows whose confirms came back positive, up to the first failure. A
 //! nack or a returned (unroutable) message leaves that row and every later
-//! one in place, so nothing is lost and order is kept; the step reports the
-//! error and the loop retries on the growing schedule of [`Backoff`].
+//! one in place, so nothing is lost; the step reports the error and the loop
+//! retries on the growing schedule of [`Backoff`].
+//!
+//! Order is best effort, and consumers must not rely on it: ids are taken at
+//! insert, not at commit, and rows after a failed one may already have been
+//! delivered when the batch is retried (those copies are duplicates, which
+//! the inboxes absorb).
 //!
 //! Replicas: a step runs in a transaction holding a transaction-level
 //! advisory lock, so one relay publishes at a time; the others stand by and

@@ -955,3 +955,51 @@ async fn a_running_consumer_applies_what_arrives_and_stops_when_cancelled() {
         .expect("no worker panicked");
     assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, 40);
 }
+
+#[tokio::test]
+async fn a_handler_that_swallows_a_database_error_does_not_get_its_event_acked() {
+    let world = World::new().await;
+    let taken = uuid::Uuid::new_v4();
+    let mut conn = world.pool.get().await.expect("connection");
+    diesel::sql_query("INSERT INTO accounts (event_id, login) VALUES ($1, 'taken')")
+        .bind::<diesel::sql_types::Uuid, _>(taken)
+        .execute(&mut conn)
+        .await
+        .expect("seed");
+    drop(conn);
+    let handlers = Handlers::new().on::<AccountCreated, _>(move |conn, meta, event| {
+        Box::pin(async move {
+            // "swallow" collides with the seeded row, and the handler hides it.
+            let id = if event.login == "swallow" {
+                taken
+            } else {
+                meta.event_id
+            };
+            let inserted =
+                diesel::sql_query("INSERT INTO accounts (event_id, login) VALUES ($1, $2)")
+                    .bind::<diesel::sql_types::Uuid, _>(id)
+                    .bind::<diesel::sql_types::Text, _>(&event.login)
+                    .execute(conn)
+                    .await;
+            drop(inserted);
+            Ok(())
+        })
+    });
+    let mut consumer = world.declared_consumer(handlers).await;
+    for login in ["fine1", "swallow", "fine2"] {
+        world.publish_account(&account(login)).await;
+    }
+    let report = consume(&mut consumer, 5).await;
+    assert_eq!(
+        (report.applied, report.retried, report.dead_lettered),
+        (2, 2, 1)
+    );
+    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 3);
+    assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, 2);
+    assert_eq!(
+        world
+            .count("SELECT count(*) AS n FROM failed_events WHERE error LIKE '%left the transaction unusable%'")
+            .await,
+        1
+    );
+}
