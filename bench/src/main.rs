@@ -95,7 +95,8 @@ async fn bus(
     let pool = popug_runtime::database::connect(&database, 8, &[&popug_bus::MIGRATIONS])
         .await
         .context("bench database")?;
-    let topology = Topology::new(Some(format!("bench-{}", &id[..12])));
+    let topology = Topology::new(Some(format!("bench-{}", &id[..12])))
+        .with_queue_expiry(std::time::Duration::from_secs(300));
     let broker = Broker::new(amqp.clone(), topology.clone(), "bench");
     let sample =
         popug_bus::envelope::wrap(&account(0), "bench", chrono::Utc::now()).encode_to_vec();
@@ -107,10 +108,7 @@ async fn bus(
     // Raw limit 1: lapin publishing persistent messages with pipelined confirms
     // into a quorum queue, the same kind the consumers own.
     let (connection, channel) = broker.confirm_channel().await?;
-    let raw_spec = QueueSpec {
-        expires: Some(std::time::Duration::from_secs(300)),
-        ..QueueSpec::new("raw", vec!["raw.#".into()])
-    };
+    let raw_spec = QueueSpec::new("raw", vec!["raw.#".into()]);
     topology::declare_queue(&channel, &topology, &raw_spec).await?;
     let started = Instant::now();
     let mut in_flight = VecDeque::with_capacity(window);
@@ -193,10 +191,7 @@ async fn bus(
         broker.clone(),
         "bench",
         handlers,
-        ConsumerConfig {
-            queue_expires: Some(std::time::Duration::from_secs(300)),
-            ..ConsumerConfig::default()
-        },
+        ConsumerConfig::default(),
     );
     consumer.declare().await?;
     let workers = ConsumerConfig::default().workers;

@@ -52,12 +52,8 @@ pub struct ConsumerConfig {
     pub batch_size: usize,
     /// Deliveries of an event whose handler fails before it is dead-lettered.
     pub attempts: u32,
-    /// The broker's own delivery limit, a safety net above `attempts`.
-    pub delivery_limit: u32,
     /// Pauses between retries of transient failures.
     pub backoff: Backoff,
-    /// Delete the queues after this long unused (test namespaces only).
-    pub queue_expires: Option<std::time::Duration>,
     /// Competing workers in [`Consumer::run`], each with its own channel and
     /// database connection; events carry no ordering promise across workers.
     pub workers: usize,
@@ -69,9 +65,7 @@ impl Default for ConsumerConfig {
             prefetch: 512,
             batch_size: 256,
             attempts: 3,
-            delivery_limit: 20,
             backoff: Backoff::default(),
-            queue_expires: None,
             workers: 4,
         }
     }
@@ -185,11 +179,7 @@ impl Consumer {
 
     /// How the consumer's queue is declared.
     pub fn queue_spec(&self) -> QueueSpec {
-        QueueSpec {
-            delivery_limit: self.config.delivery_limit,
-            expires: self.config.queue_expires,
-            ..QueueSpec::new(self.name.clone(), self.handlers.routing_keys())
-        }
+        QueueSpec::new(self.name.clone(), self.handlers.routing_keys())
     }
 
     /// Declares the exchange, the queue and its dead-letter queue.

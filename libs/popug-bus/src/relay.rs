@@ -195,7 +195,7 @@ impl Relay {
         }
         self.link = None;
         let (connection, channel) = self.broker.confirm_channel().await?;
-        topology::declare_exchange(&channel, self.broker.topology()).await?;
+        topology::declare_catalog(&channel, self.broker.topology()).await?;
         self.link = Some((connection, channel.clone()));
         Ok(channel)
     }

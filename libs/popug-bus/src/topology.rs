@@ -17,12 +17,25 @@ use lapin::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     namespace: Option<String>,
+    /// Queues are deleted after this long unused; test namespaces only.
+    queue_expiry: Option<std::time::Duration>,
 }
 
 impl Topology {
     /// The names in `namespace` (none: the plain names of CONTRACT.md).
     pub fn new(namespace: Option<String>) -> Self {
-        Self { namespace }
+        Self {
+            namespace,
+            queue_expiry: None,
+        }
+    }
+
+    /// Queues of this namespace vanish after `expiry` unused (for tests, so
+    /// their namespaces clean up after themselves).
+    #[must_use]
+    pub fn with_queue_expiry(mut self, expiry: std::time::Duration) -> Self {
+        self.queue_expiry = Some(expiry);
+        self
     }
 
     fn prefixed(&self, name: &str) -> String {
@@ -61,21 +74,42 @@ pub struct QueueSpec {
     /// Messages the queue holds before it rejects publishes (back-pressure to
     /// the relay instead of dropping: `overflow = reject-publish`).
     pub max_length: u32,
-    /// Delete the queues after this long unused; for test namespaces only.
-    pub expires: Option<std::time::Duration>,
 }
 
 impl QueueSpec {
-    /// A production queue for `consumer` with popug's limits.
+    /// A queue for `consumer` with popug's limits.
     pub fn new(consumer: impl Into<String>, bindings: Vec<String>) -> Self {
         Self {
             consumer: consumer.into(),
             bindings,
             delivery_limit: 20,
             max_length: 5_000_000,
-            expires: None,
         }
     }
+}
+
+/// Declares the exchange and the queue of every consumer in the event
+/// catalog, bound to the events it consumes. Producers call this before they
+/// publish, so the mandatory flag's "some queue took it" means "every
+/// consumer's queue took it", and events wait for a consumer not yet running.
+pub async fn declare_catalog(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
+    let catalog = popug_proto::events::catalog();
+    let mut consumers: Vec<&str> = catalog
+        .iter()
+        .flat_map(|info| info.consumers.iter().copied())
+        .collect();
+    consumers.sort_unstable();
+    consumers.dedup();
+    declare_exchange(channel, topology).await?;
+    for consumer in consumers {
+        let bindings = catalog
+            .iter()
+            .filter(|info| info.consumers.contains(&consumer))
+            .map(|info| info.routing_key.to_owned())
+            .collect();
+        declare_queue(channel, topology, &QueueSpec::new(consumer, bindings)).await?;
+    }
+    Ok(())
 }
 
 fn name(value: &str) -> ShortString {
@@ -111,10 +145,14 @@ pub async fn declare_queue(
     };
     let dead_letter_queue = topology.dead_letter_queue(&spec.consumer);
     channel
-        .queue_declare(name(&dead_letter_queue), durable, quorum_arguments(spec))
+        .queue_declare(
+            name(&dead_letter_queue),
+            durable,
+            quorum_arguments(topology),
+        )
         .await?;
 
-    let mut arguments = quorum_arguments(spec);
+    let mut arguments = quorum_arguments(topology);
     let live = [
         (
             "x-delivery-limit",
@@ -158,13 +196,13 @@ pub async fn declare_queue(
     Ok(())
 }
 
-fn quorum_arguments(spec: &QueueSpec) -> FieldTable {
+fn quorum_arguments(topology: &Topology) -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    if let Some(expires) = spec.expires {
+    if let Some(expires) = topology.queue_expiry {
         let millis = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
         arguments.insert("x-expires".into(), AMQPValue::LongLongInt(millis));
     }

@@ -47,7 +47,8 @@ impl World {
             .await
             .expect("test table");
         drop(conn);
-        let topology = Topology::new(Some(format!("test-{}", &id[..12])));
+        let topology = Topology::new(Some(format!("test-{}", &id[..12])))
+            .with_queue_expiry(Duration::from_secs(600));
         let broker = Broker::new(AMQP.parse().expect("url"), topology, "bus-test");
         Self { pool, broker }
     }
@@ -68,10 +69,7 @@ impl World {
     /// A queue bound to every account event, for reading what was published.
     async fn probe(&self) -> String {
         let channel = self.channel().await;
-        let spec = QueueSpec {
-            expires: Some(Duration::from_secs(600)),
-            ..QueueSpec::new("probe", vec!["account.#".into()])
-        };
+        let spec = QueueSpec::new("probe", vec!["account.#".into()]);
         topology::declare_queue(&channel, self.broker.topology(), &spec)
             .await
             .expect("probe queue");
@@ -209,7 +207,6 @@ impl World {
             handlers,
             ConsumerConfig {
                 backoff: fast_backoff(),
-                queue_expires: Some(Duration::from_secs(600)),
                 ..ConsumerConfig::default()
             },
         )
@@ -373,20 +370,44 @@ async fn an_invalid_event_is_an_error_for_the_caller_and_is_not_enqueued() {
 }
 
 #[tokio::test]
-async fn an_unroutable_event_stays_in_the_outbox_until_a_queue_is_bound() {
+async fn the_relay_binds_every_consumer_first_and_keeps_unroutable_events() {
     let world = World::new().await;
-    let ids = world.enqueue(&[account("early")]).await;
+    // Before anything is published, the relay declares every consumer's queue
+    // from the catalog: events wait there for consumers not yet running.
+    world.enqueue(&[account("early")]).await;
     let mut relay = world.relay();
+    assert_eq!(world.drain_relay(&mut relay).await, 1);
+    let tracker_queue = world.broker.topology().queue("tracker");
+    assert_eq!(
+        world
+            .take(&tracker_queue, 1, Duration::from_secs(5))
+            .await
+            .len(),
+        1
+    );
+
+    // If the queues vanish under a running relay, events stay in the outbox...
+    let channel = world.channel().await;
+    for consumer in ["tracker", "billing", "analytics"] {
+        channel
+            .queue_delete(
+                world.broker.topology().queue(consumer).into(),
+                Default::default(),
+            )
+            .await
+            .expect("delete");
+    }
+    let ids = world.enqueue(&[account("stranded")]).await;
     let error = relay
         .publish_pending()
         .await
-        .expect_err("nobody listens yet");
+        .expect_err("no queue is bound");
     assert!(error.to_string().contains("unroutable"), "{error}");
     assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 1);
 
-    let probe = world.probe().await;
+    // ...and the relay's reconnect declares them again and publishes.
     assert_eq!(world.drain_relay(&mut relay).await, 1);
-    let deliveries = world.take(&probe, 1, Duration::from_secs(5)).await;
+    let deliveries = world.take(&tracker_queue, 1, Duration::from_secs(5)).await;
     assert_eq!(
         deliveries[0]
             .properties

@@ -54,6 +54,26 @@ impl Services {
         self.names.push(S::NAME);
         self
     }
+
+    /// Wraps every service added so far in `layer` (token verification).
+    /// Health and reflection, added by [`Application::build`], stay outside.
+    #[must_use]
+    pub fn with_layer<L>(self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower_service::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower_service::Service<axum::extract::Request>>::Response:
+            axum::response::IntoResponse + 'static,
+        <L::Service as tower_service::Service<axum::extract::Request>>::Error:
+            Into<Infallible> + 'static,
+        <L::Service as tower_service::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        let router = self.routes.routes().into_axum_router().layer(layer);
+        Self {
+            routes: RoutesBuilder::from(router),
+            names: self.names,
+        }
+    }
 }
 
 /// Why a service could not start or stopped with an error.
@@ -114,6 +134,13 @@ impl Application {
             routes: routes.routes(),
             tasks,
         })
+    }
+
+    /// Adds a background task that runs and stops with the server.
+    #[must_use]
+    pub fn with_task(mut self, task: BackgroundTask) -> Self {
+        self.tasks.push(task);
+        self
     }
 
     /// The address actually bound (the port is real even when 0 was asked).

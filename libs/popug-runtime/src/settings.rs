@@ -144,6 +144,15 @@ impl Env {
         Ok(self.optional(name)?.unwrap_or(default))
     }
 
+    /// An error for a secret `name` (a key, a password): its value is not shown.
+    pub fn invalid_secret(&self, name: &str, reason: impl Into<String>) -> SettingsError {
+        SettingsError {
+            variable: name.to_owned(),
+            value: "(secret, not shown)".to_owned(),
+            reason: reason.into(),
+        }
+    }
+
     /// An error for `name` with a reason, for checks beyond parsing.
     pub fn invalid(&self, name: &str, reason: impl Into<String>) -> SettingsError {
         SettingsError {

@@ -37,6 +37,9 @@ pub trait Event: prost::Message + prost::Name + Validate + Default + Clone + 'st
     const ROUTING_KEY: &'static str;
     /// CUD or business event.
     const KIND: EventKind;
+    /// The services that consume it (CONTRACT.md, event catalog); their
+    /// queues are bound to [`Event::ROUTING_KEY`] before anything is published.
+    const CONSUMERS: &'static [&'static str];
 }
 
 /// A catalog row, for code that needs to enumerate events (bindings, docs).
@@ -52,6 +55,8 @@ pub struct EventInfo {
     pub routing_key: &'static str,
     /// CUD or business event.
     pub kind: EventKind,
+    /// The consuming services.
+    pub consumers: &'static [&'static str],
 }
 
 impl EventInfo {
@@ -63,18 +68,20 @@ impl EventInfo {
             version: E::VERSION,
             routing_key: E::ROUTING_KEY,
             kind: E::KIND,
+            consumers: E::CONSUMERS,
         }
     }
 }
 
 /// Declares events: one line each, the only place these names are written.
 macro_rules! catalog {
-    ($($ty:ty => version $version:literal, $key:literal, $kind:ident;)*) => {
+    ($($ty:ty => version $version:literal, $key:literal, $kind:ident, [$($consumer:literal),*];)*) => {
         $(
             impl Event for $ty {
                 const VERSION: u32 = $version;
                 const ROUTING_KEY: &'static str = $key;
                 const KIND: EventKind = EventKind::$kind;
+                const CONSUMERS: &'static [&'static str] = &[$($consumer),*];
             }
         )*
 
@@ -86,10 +93,10 @@ macro_rules! catalog {
 }
 
 catalog! {
-    accounts_v1::AccountCreated => version 1, "account.created.v1", Cud;
-    accounts_v1::AccountUpdated => version 1, "account.updated.v1", Cud;
-    accounts_v1::AccountRoleChanged => version 1, "account.role_changed.v1", Business;
-    accounts_v1::AccountDeactivated => version 1, "account.deactivated.v1", Cud;
+    accounts_v1::AccountCreated => version 1, "account.created.v1", Cud, ["tracker", "billing", "analytics"];
+    accounts_v1::AccountUpdated => version 1, "account.updated.v1", Cud, ["tracker", "billing", "analytics"];
+    accounts_v1::AccountRoleChanged => version 1, "account.role_changed.v1", Business, ["tracker", "billing", "analytics"];
+    accounts_v1::AccountDeactivated => version 1, "account.deactivated.v1", Cud, ["tracker", "billing", "analytics"];
 }
 
 #[cfg(test)]

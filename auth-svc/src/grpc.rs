@@ -1,0 +1,366 @@
+//! `popug.auth.v1.AuthService`: converts requests into domain values, calls
+//! the store, converts back. Who may call what is stated at the top of each
+//! method.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_server::AuthService};
+use popug_token::{Role, require_role, require_signed_in};
+use rand::RngCore as _;
+use sha2::Digest as _;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    config::AuthSettings,
+    domain::{Account, Email, Login, Name, NewAccount, Password, password},
+    error::Error,
+    keys::KeyRing,
+    store::{Spent, Store},
+};
+
+/// The AuthService implementation.
+#[derive(Clone)]
+pub struct AuthApi {
+    store: Store,
+    keys: Arc<KeyRing>,
+    settings: Arc<AuthSettings>,
+}
+
+fn account_message(account: &Account) -> pb::Account {
+    pb::Account {
+        account_id: account.account_id.to_string(),
+        login: account.login.clone(),
+        name: account.name.clone(),
+        email: account.email.clone(),
+        role: pb::Role::from(account.role).into(),
+        active: account.active,
+        created_at: Some(popug_bus::envelope::timestamp(account.created_at)),
+    }
+}
+
+fn account_id(field: &'static str, value: &str) -> Result<Uuid, Error> {
+    Uuid::try_parse(value)
+        .map_err(|_| Error::invalid(field, format!("`{value}` is not an account id")))
+}
+
+fn role(field: &'static str, value: i32) -> Result<Role, Error> {
+    let proto = pb::Role::try_from(value)
+        .map_err(|_| Error::invalid(field, format!("{value} is not a role")))?;
+    Role::try_from(proto).map_err(|reason| Error::invalid(field, reason))
+}
+
+fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+}
+
+/// A refresh token and the hash that is stored in its place.
+fn new_refresh_token() -> (String, Vec<u8>) {
+    let mut bytes = [0_u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = refresh_hash(&token);
+    (token, hash)
+}
+
+fn refresh_hash(token: &str) -> Vec<u8> {
+    sha2::Sha256::digest(token.as_bytes()).to_vec()
+}
+
+struct Session {
+    access_token: String,
+    refresh_token: String,
+    expires_in: i64,
+}
+
+impl AuthApi {
+    /// The API over `store`, signing with `keys`.
+    pub fn new(store: Store, keys: Arc<KeyRing>, settings: Arc<AuthSettings>) -> Self {
+        Self {
+            store,
+            keys,
+            settings,
+        }
+    }
+
+    fn access_token(&self, account: &Account) -> (String, i64) {
+        let ttl = self.settings.access_token_ttl;
+        let token = self
+            .keys
+            .current()
+            .sign(account.account_id, account.role, unix_now(), ttl);
+        (token, i64::try_from(ttl).unwrap_or(i64::MAX))
+    }
+
+    fn refresh_expiry(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::seconds(
+                i64::try_from(self.settings.refresh_token_ttl).unwrap_or(i64::MAX),
+            )
+    }
+
+    async fn open_session(&self, account: &Account) -> Result<Session, Error> {
+        let (refresh_token, hash) = new_refresh_token();
+        self.store
+            .store_refresh(account.account_id, &hash, self.refresh_expiry())
+            .await?;
+        let (access_token, expires_in) = self.access_token(account);
+        Ok(Session {
+            access_token,
+            refresh_token,
+            expires_in,
+        })
+    }
+
+    /// The caller's account, which must still exist and be active: a
+    /// deactivated account's tokens stop working here at once.
+    async fn caller<T>(&self, request: &Request<T>, roles: &[Role]) -> Result<Account, Status> {
+        let claims = require_role(request, roles)?;
+        match self.store.account(claims.account_id).await? {
+            Some(account) if account.active => Ok(account),
+            _ => Err(Status::unauthenticated(
+                "the token's account is deactivated or gone",
+            )),
+        }
+    }
+
+    async fn create(&self, new: NewAccount) -> Result<Account, Error> {
+        let password = new.password.clone();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(|error| Error::Internal(Box::new(error)))?;
+        let account = self.store.create_account(&new, &hash).await?;
+        tracing::info!(account_id = %account.account_id, login = %account.login, role = %account.role, "account created");
+        Ok(account)
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthApi {
+    async fn sign_up(
+        &self,
+        request: Request<pb::SignUpRequest>,
+    ) -> Result<Response<pb::SignUpResponse>, Status> {
+        if !self.settings.signup_enabled {
+            return Err(Status::failed_precondition(
+                "self sign-up is disabled; ask an admin for an account",
+            ));
+        }
+        let request = request.into_inner();
+        let new = NewAccount {
+            login: Login::parse("login", &request.login)?,
+            password: Password::parse("password", &request.password)?,
+            name: Name::parse("name", &request.name)?,
+            email: Email::parse("email", &request.email)?,
+            role: Role::Worker,
+        };
+        let account = self.create(new).await?;
+        Ok(Response::new(pb::SignUpResponse {
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let request = request.into_inner();
+        let wrong = || Status::unauthenticated("wrong login or password");
+        let login = request.login.trim().to_lowercase();
+        let found = self.store.credentials(&login).await?;
+        // Unknown logins cost a hash check too, so timing does not tell them apart.
+        let hash = found.as_ref().map_or_else(
+            || password::dummy_hash().to_owned(),
+            |(_, hash)| hash.clone(),
+        );
+        let given = request.password;
+        let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &given))
+            .await
+            .map_err(|error| Status::from(Error::Internal(Box::new(error))))?;
+        let account = match found {
+            Some((account, _)) if matches => account,
+            _ => return Err(wrong()),
+        };
+        if !account.active {
+            return Err(Status::unauthenticated("this account is deactivated"));
+        }
+        let session = self.open_session(&account).await?;
+        Ok(Response::new(pb::LoginResponse {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            expires_in: session.expires_in,
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let token = request.into_inner().refresh_token;
+        if token.is_empty() {
+            return Err(Error::invalid("refresh_token", "must not be empty").into());
+        }
+        let (next_token, next_hash) = new_refresh_token();
+        let account = match self
+            .store
+            .spend_refresh(&refresh_hash(&token), &next_hash, self.refresh_expiry())
+            .await?
+        {
+            Spent::Rotated(account) => account,
+            Spent::Unknown => return Err(Status::unauthenticated("unknown refresh token")),
+            Spent::Expired => {
+                return Err(Status::unauthenticated(
+                    "the refresh token has expired; log in again",
+                ));
+            }
+            Spent::Inactive => return Err(Status::unauthenticated("this account is deactivated")),
+            Spent::Reused => {
+                tracing::warn!(
+                    "a spent refresh token was presented again; every session of its account is revoked"
+                );
+                return Err(Status::unauthenticated(
+                    "the refresh token was already used; every session of this account is revoked, log in again",
+                ));
+            }
+        };
+        let (access_token, expires_in) = self.access_token(&account);
+        Ok(Response::new(pb::RefreshResponse {
+            access_token,
+            refresh_token: next_token,
+            expires_in,
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        require_signed_in(&request)?;
+        let account = self.caller(&request, &Role::ALL).await?;
+        Ok(Response::new(pb::WhoAmIResponse {
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn create_account(
+        &self,
+        request: Request<pb::CreateAccountRequest>,
+    ) -> Result<Response<pb::CreateAccountResponse>, Status> {
+        self.caller(&request, &[Role::Admin]).await?;
+        let request = request.into_inner();
+        let new = NewAccount {
+            login: Login::parse("login", &request.login)?,
+            password: Password::parse("password", &request.password)?,
+            name: Name::parse("name", &request.name)?,
+            email: Email::parse("email", &request.email)?,
+            role: role("role", request.role)?,
+        };
+        let account = self.create(new).await?;
+        Ok(Response::new(pb::CreateAccountResponse {
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn update_account(
+        &self,
+        request: Request<pb::UpdateAccountRequest>,
+    ) -> Result<Response<pb::UpdateAccountResponse>, Status> {
+        self.caller(&request, &[Role::Admin]).await?;
+        let request = request.into_inner();
+        let target = account_id("account_id", &request.account_id)?;
+        let name = request
+            .name
+            .as_deref()
+            .map(|name| Name::parse("name", name))
+            .transpose()?;
+        let email = request
+            .email
+            .as_deref()
+            .map(|email| Email::parse("email", email))
+            .transpose()?;
+        if name.is_none() && email.is_none() {
+            return Err(
+                Error::invalid("name", "give `name` or `email` (or both) to change").into(),
+            );
+        }
+        let account = self
+            .store
+            .update_profile(target, name.as_ref(), email.as_ref())
+            .await?;
+        Ok(Response::new(pb::UpdateAccountResponse {
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn change_role(
+        &self,
+        request: Request<pb::ChangeRoleRequest>,
+    ) -> Result<Response<pb::ChangeRoleResponse>, Status> {
+        let caller = self.caller(&request, &[Role::Admin]).await?;
+        let request = request.into_inner();
+        let target = account_id("account_id", &request.account_id)?;
+        let role = role("role", request.role)?;
+        if target == caller.account_id {
+            return Err(Status::failed_precondition(
+                "admins cannot change their own role; ask another admin",
+            ));
+        }
+        let account = self.store.change_role(target, role).await?;
+        Ok(Response::new(pb::ChangeRoleResponse {
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn deactivate_account(
+        &self,
+        request: Request<pb::DeactivateAccountRequest>,
+    ) -> Result<Response<pb::DeactivateAccountResponse>, Status> {
+        let caller = self.caller(&request, &[Role::Admin]).await?;
+        let target = account_id("account_id", &request.into_inner().account_id)?;
+        if target == caller.account_id {
+            return Err(Status::failed_precondition(
+                "admins cannot deactivate themselves; ask another admin",
+            ));
+        }
+        let account = self.store.deactivate(target).await?;
+        Ok(Response::new(pb::DeactivateAccountResponse {
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn list_accounts(
+        &self,
+        request: Request<pb::ListAccountsRequest>,
+    ) -> Result<Response<pb::ListAccountsResponse>, Status> {
+        self.caller(&request, &[Role::Admin]).await?;
+        let request = request.into_inner();
+        let page_size = match request.page_size {
+            0 => 100,
+            n if n <= 1000 => i64::from(n),
+            n => return Err(Error::invalid("page_size", format!("{n} is more than 1000")).into()),
+        };
+        let accounts = self.store.list(&request.page_token, page_size).await?;
+        let next_page_token = match accounts.last() {
+            Some(last) if i64::try_from(accounts.len()).unwrap_or(0) == page_size => {
+                last.login.clone()
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListAccountsResponse {
+            accounts: accounts.iter().map(account_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        Ok(Response::new(pb::GetJwksResponse {
+            keys: self.keys.jwks(),
+        }))
+    }
+}

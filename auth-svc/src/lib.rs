@@ -1,0 +1,22 @@
+//! auth-svc: accounts, roles, login, and the Ed25519-signed access tokens
+//! every other popug service verifies by itself.
+//!
+//! - [`config`]: settings (`POPUG_AUTH_*`, `POPUG_ADMIN_*`).
+//! - [`startup`]: [`startup::Application`], built and run by `main.rs` and by
+//!   `popug up`.
+//! - [`grpc`]: the `popug.auth.v1.AuthService` methods.
+//! - [`domain`]: validation, password hashing, account events.
+//! - [`store`]: queries; every account change commits with its event.
+//! - [`keys`]: the current and previous signing keys.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod keys;
+mod schema;
+pub mod startup;
+pub mod store;
+
+pub use config::AuthSettings;
+pub use startup::Application;

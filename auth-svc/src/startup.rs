@@ -1,0 +1,172 @@
+//! Building and running auth-svc: database, keys, first admin, the gRPC API
+//! behind token verification, the ops API, and the outbox relay.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Topology};
+use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
+use popug_runtime::{Services, server::ServeError};
+use popug_token::{AuthLayer, Role, Verifier, require_role_in};
+use rand::Rng as _;
+
+use crate::{
+    config::AuthSettings,
+    domain::{Email, Login, Name, NewAccount, Password, password},
+    error::Error,
+    grpc::AuthApi,
+    keys::KeyRing,
+    store::Store,
+};
+
+/// Migrations of auth-svc's own tables.
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!();
+
+/// Why auth-svc could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Database(#[from] popug_runtime::database::DatabaseError),
+    /// Keys or the first admin could not be set up.
+    #[error("auth-svc set-up failed: {0}")]
+    Setup(#[from] Error),
+    /// The server could not be built.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// A built auth-svc, ready to run.
+pub struct Application {
+    app: popug_runtime::Application,
+    relay: Option<Relay>,
+    store: Store,
+}
+
+impl Application {
+    /// Prepares everything and binds the listen address.
+    pub async fn build(settings: AuthSettings) -> Result<Self, StartupError> {
+        let common = &settings.common;
+        let pool = popug_runtime::database::connect(
+            &common.database_url,
+            common.database_pool_size,
+            &[&popug_bus::MIGRATIONS, &MIGRATIONS],
+        )
+        .await?;
+        let store = Store::new(pool.clone(), Outbox::new(common.service.name()));
+        let keys = Arc::new(KeyRing::load(&settings, &store).await?);
+        ensure_first_admin(&store, &settings).await?;
+
+        let broker = Broker::new(
+            common.amqp_url.clone(),
+            Topology::new(common.namespace.clone()),
+            common.service.name(),
+        );
+        let relay = Relay::new(
+            pool.clone(),
+            broker.clone(),
+            common.service.name(),
+            RelayConfig::default(),
+        );
+        let ops = Ops::new(
+            pool,
+            broker,
+            None,
+            relay.health(),
+            Arc::new(|extensions| require_role_in(extensions, &[Role::Admin]).map(drop)),
+        );
+        let published = Arc::clone(&keys);
+        let verifier = Verifier::new(move || published.jwks());
+        let api = AuthApi::new(store.clone(), keys, Arc::new(settings.clone()));
+        let services = Services::new()
+            .with(AuthServiceServer::new(api))
+            .with(ops.into_server())
+            .with_layer(AuthLayer::new(verifier));
+        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), "auth-svc listening");
+        Ok(Self {
+            app,
+            relay: Some(relay),
+            store,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.app.local_addr()
+    }
+
+    /// Takes the outbox relay out, so a test can step it by hand instead of
+    /// it running in the background.
+    pub fn take_relay(&mut self) -> Option<Relay> {
+        self.relay.take()
+    }
+
+    /// The store, for tests' direct checks.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let mut app = self.app;
+        if let Some(relay) = self.relay {
+            app = app.with_task(Box::new(move |token| Box::pin(relay.run(token))));
+        }
+        app.run_until_stopped(shutdown).await
+    }
+}
+
+/// Creates the first admin if its login is free; a generated password is
+/// printed once, here, and never again.
+async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<(), Error> {
+    let login = Login::parse("POPUG_ADMIN_LOGIN", &settings.admin_login)?;
+    if store.credentials(login.as_str()).await?.is_some() {
+        return Ok(());
+    }
+    let (password, generated) = match &settings.admin_password {
+        Some(password) => (password.clone(), false),
+        None => {
+            let password: String = rand::thread_rng()
+                .sample_iter(&rand::distributions::Alphanumeric)
+                .take(20)
+                .map(char::from)
+                .collect();
+            (password, true)
+        }
+    };
+    let new = NewAccount {
+        password: Password::parse("POPUG_ADMIN_PASSWORD", &password)?,
+        name: Name::parse("name", "Administrator")?,
+        email: Email::parse("email", &format!("{}@popug.local", login.as_str()))?,
+        role: Role::Admin,
+        login,
+    };
+    let hash = {
+        let password = new.password.clone();
+        tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(|error| Error::Internal(Box::new(error)))?
+    };
+    match store.create_account(&new, &hash).await {
+        Ok(account) => {
+            tracing::info!(account_id = %account.account_id, login = %account.login, "first admin created");
+            if generated {
+                #[allow(clippy::print_stdout)] // the one place the generated password is shown
+                {
+                    println!(
+                        "\nFirst admin created: login `{}`, password `{password}`\n(shown once; set POPUG_ADMIN_PASSWORD to choose it)\n",
+                        account.login
+                    );
+                }
+            }
+            Ok(())
+        }
+        // A replica starting at the same moment created it first.
+        Err(Error::AlreadyExists(_)) => Ok(()),
+        Err(error) => Err(error),
+    }
+}

@@ -1,0 +1,33 @@
+//! Who may call a handler, stated in one line at its top:
+//! `let caller = require_role(&request, &[Role::Manager, Role::Admin])?;`
+
+use tonic::{Extensions, Request, Status};
+
+use crate::{claims::Claims, role::Role};
+
+/// The caller's claims from `extensions`, if its role is one of `roles`.
+pub fn require_role_in(extensions: &Extensions, roles: &[Role]) -> Result<Claims, Status> {
+    let claims = extensions.get::<Claims>().cloned().ok_or_else(|| {
+        Status::unauthenticated("this call needs an access token: `authorization: Bearer <token>`")
+    })?;
+    if roles.contains(&claims.role) {
+        Ok(claims)
+    } else {
+        let allowed: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+        Err(Status::permission_denied(format!(
+            "this call is for {}; you are {}",
+            allowed.join(" or "),
+            claims.role
+        )))
+    }
+}
+
+/// The caller's claims, if its role is one of `roles`.
+pub fn require_role<T>(request: &Request<T>, roles: &[Role]) -> Result<Claims, Status> {
+    require_role_in(request.extensions(), roles)
+}
+
+/// The caller's claims, whatever its role.
+pub fn require_signed_in<T>(request: &Request<T>) -> Result<Claims, Status> {
+    require_role_in(request.extensions(), &Role::ALL)
+}

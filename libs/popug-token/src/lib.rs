@@ -1,0 +1,22 @@
+//! Access tokens for every popug service: auth-svc signs them with
+//! [`keys::SigningKey`]; every service verifies them by itself with a
+//! [`Verifier`] fed by auth-svc's published keys (`GetJwks`).
+//!
+//! The [`layer::AuthLayer`] tower layer reads `authorization: Bearer ...`,
+//! verifies the token and puts the typed [`Claims`] into the request's
+//! extensions; a present but bad token is answered `UNAUTHENTICATED` before
+//! any handler runs. Handlers then state who may call them with
+//! [`require_role`] or [`require_signed_in`]; no handler parses the header.
+
+pub mod authorize;
+pub mod claims;
+pub mod keys;
+pub mod layer;
+pub mod role;
+pub mod verifier;
+
+pub use authorize::{require_role, require_role_in, require_signed_in};
+pub use claims::{AUDIENCE, Claims, ISSUER};
+pub use layer::AuthLayer;
+pub use role::Role;
+pub use verifier::{GrpcJwks, JwksSource, TokenError, Verifier};
