@@ -59,7 +59,7 @@ impl Application {
 
         let broker = Broker::new(
             common.amqp_url.clone(),
-            Topology::new(common.namespace.clone()),
+            Topology::from_settings(common),
             common.service.name(),
         );
         let relay = Relay::new(

@@ -30,6 +30,14 @@ impl Topology {
         }
     }
 
+    /// The names and queue expiry `settings` ask for.
+    pub fn from_settings(settings: &popug_runtime::Settings) -> Self {
+        Self {
+            namespace: settings.namespace.clone(),
+            queue_expiry: settings.queue_ttl,
+        }
+    }
+
     /// Queues of this namespace vanish after `expiry` unused (for tests, so
     /// their namespaces clean up after themselves).
     #[must_use]

@@ -231,6 +231,9 @@ pub struct Settings {
     pub amqp_url: url::Url,
     /// Prefix for exchange and queue names (`POPUG_NAMESPACE`).
     pub namespace: Option<String>,
+    /// Queues unused this long are deleted by the broker
+    /// (`POPUG_QUEUE_TTL`, seconds; for test and demo namespaces only).
+    pub queue_ttl: Option<std::time::Duration>,
     /// Where token keys are fetched (`POPUG_AUTH_URL`).
     pub auth_url: url::Url,
     /// The company's time zone; a billing day is a day there (`POPUG_TIMEZONE`).
@@ -279,6 +282,9 @@ impl Settings {
                 &["amqp", "amqps"],
             )?,
             namespace: namespace_setting(env)?,
+            queue_ttl: env
+                .optional::<u64>("POPUG_QUEUE_TTL")?
+                .map(std::time::Duration::from_secs),
             auth_url: url_setting(
                 env,
                 "POPUG_AUTH_URL",
@@ -346,6 +352,7 @@ mod tests {
             ("POPUG_LOG_FORMAT", "xml"),
             ("POPUG_DATABASE_POOL_SIZE", "0"),
             ("POPUG_DATABASE_POOL_SIZE", "many"),
+            ("POPUG_QUEUE_TTL", "-1"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).expect_err(variable);
