@@ -1099,3 +1099,98 @@ async fn the_real_grpcurl_lists_logs_in_and_asks_who_am_i() {
     assert_eq!(me["account"]["login"], "admin");
     assert_eq!(me["account"]["role"], "ROLE_ADMIN");
 }
+
+/// Counts fetches, delegating to auth-svc's `GetJwks`.
+struct Counted {
+    inner: popug_token::GrpcJwks,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl popug_token::JwksSource for Counted {
+    fn fetch(&self) -> futures::future::BoxFuture<'_, Result<Vec<pb::Jwk>, String>> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.fetch()
+    }
+}
+
+#[tokio::test]
+async fn another_service_verifies_tokens_with_keys_fetched_over_grpc() {
+    use popug_token::{TokenError, Verifier};
+    let app = spawn_app().await;
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let verifier = Verifier::new(Counted {
+        inner: popug_token::GrpcJwks::new(&format!("http://{}", app.addr)).expect("url"),
+        fetches: std::sync::Arc::clone(&fetches),
+    });
+    let claims = verifier
+        .verify(&app.admin_token)
+        .await
+        .expect("a real token verifies");
+    assert_eq!(claims.role, popug_token::Role::Admin);
+    verifier
+        .verify(&app.admin_token)
+        .await
+        .expect("again, from the cache");
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Forged kids refresh the keys at most once per interval.
+    let stranger = SigningKey::generate();
+    for _ in 0..5 {
+        let forged = stranger.sign(
+            uuid::Uuid::new_v4(),
+            popug_token::Role::Admin,
+            chrono::Utc::now().timestamp().try_into().expect("time"),
+            60,
+        );
+        assert!(matches!(
+            verifier.verify(&forged).await,
+            Err(TokenError::UnknownKey(_))
+        ));
+    }
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "keys fetched moments ago are not fetched again for unknown kids"
+    );
+    // Without the limit, every unknown kid would cost a fetch.
+    let unlimited_fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let unlimited = Verifier::with_refresh_interval(
+        Counted {
+            inner: popug_token::GrpcJwks::new(&format!("http://{}", app.addr)).expect("url"),
+            fetches: std::sync::Arc::clone(&unlimited_fetches),
+        },
+        std::time::Duration::ZERO,
+    );
+    for _ in 0..3 {
+        let forged = stranger.sign(
+            uuid::Uuid::new_v4(),
+            popug_token::Role::Admin,
+            chrono::Utc::now().timestamp().try_into().expect("time"),
+            60,
+        );
+        assert!(matches!(
+            unlimited.verify(&forged).await,
+            Err(TokenError::UnknownKey(_))
+        ));
+    }
+    assert_eq!(
+        unlimited_fetches.load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    assert!(matches!(
+        verifier.verify("garbage").await,
+        Err(TokenError::Malformed(_))
+    ));
+
+    // auth-svc away: keys already fetched keep working.
+    drop(app);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let unreachable = Verifier::new(popug_token::GrpcJwks::new("http://127.0.0.1:1").expect("url"));
+    assert!(matches!(
+        unreachable
+            .verify(&stranger.sign(uuid::Uuid::new_v4(), popug_token::Role::Worker, 0, 60))
+            .await,
+        Err(TokenError::KeysUnavailable(_))
+    ));
+}

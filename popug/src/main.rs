@@ -1,0 +1,562 @@
+//! `popug`: runs the system locally (`popug up`) and calls every RPC through
+//! the generated client stubs, signing in once (`popug login`).
+
+mod output;
+mod session;
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Parser, Subcommand};
+use popug_proto::pb::popug::{
+    auth::v1::{self as auth, auth_service_client::AuthServiceClient},
+    ops::v1::{self as ops, ops_service_client::OpsServiceClient},
+};
+use serde_json::{Value, json};
+use session::Session;
+use tonic::{Request, Status, metadata::MetadataValue, service::Interceptor, transport::Channel};
+
+#[derive(Parser)]
+#[command(
+    name = "popug",
+    version,
+    about = "The popug task exchange: run it, and use it from the command line"
+)]
+struct Cli {
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every popug service in this process on the local defaults.
+    Up,
+    /// Signs in and saves the session for later commands.
+    Login {
+        /// Your login.
+        #[arg(long)]
+        login: String,
+        /// Your password (asked for when not given).
+        #[arg(long, env = "POPUG_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// auth-svc's address.
+        #[arg(long, env = "POPUG_AUTH_URL", default_value = "http://127.0.0.1:50051")]
+        auth_url: String,
+    },
+    /// Forgets the saved session.
+    Logout,
+    /// Shows the signed-in account.
+    Whoami,
+    /// Manages accounts (admin).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Looks at a service's event flow (admin).
+    #[command(subcommand)]
+    Ops(OpsCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Creates an account.
+    Create {
+        /// Login (3 to 32 of a-z, 0-9, `.`, `_`, `-`).
+        #[arg(long)]
+        login: String,
+        /// Password (8 to 128 characters).
+        #[arg(long)]
+        password: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// worker, manager, accountant or admin.
+        #[arg(long, default_value = "worker")]
+        role: String,
+    },
+    /// Lists every account.
+    List,
+    /// Changes an account's name or email.
+    Update {
+        /// The account's id.
+        account_id: String,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New email address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Gives an account a new role.
+    Role {
+        /// The account's id.
+        account_id: String,
+        /// worker, manager, accountant or admin.
+        role: String,
+    },
+    /// Deactivates an account.
+    Deactivate {
+        /// The account's id.
+        account_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OpsCommand {
+    /// Events waiting in the outbox, and the relay's health.
+    Outbox {
+        /// auth, tracker, billing or analytics.
+        #[arg(long, default_value = "auth")]
+        service: String,
+    },
+    /// Events the service could not handle.
+    DeadLetters {
+        /// tracker, billing or analytics.
+        #[arg(long)]
+        service: String,
+        /// Also show the ones already replayed.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Moves dead letters back to the live queue after a fix.
+    Replay {
+        /// tracker, billing or analytics.
+        #[arg(long)]
+        service: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("popug: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    match cli.command {
+        Command::Up => up().await,
+        Command::Login {
+            login,
+            password,
+            auth_url,
+        } => {
+            let password = match password {
+                Some(password) => password,
+                None => rpassword::prompt_password(format!("password for {login}: "))
+                    .context("cannot read the password")?,
+            };
+            let response = AuthServiceClient::new(connect(&auth_url).await?)
+                .login(auth::LoginRequest {
+                    login: login.clone(),
+                    password,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            let account = response.account.clone().unwrap_or_default();
+            Session {
+                auth_url,
+                login: account.login.clone(),
+                access_token: response.access_token,
+                refresh_token: response.refresh_token,
+                expires_at: chrono::Utc::now().timestamp() + response.expires_in,
+            }
+            .save()?;
+            output::print(json, ACCOUNT_COLUMNS, &[account_row(&account)]);
+            Ok(())
+        }
+        Command::Logout => Session::remove(),
+        Command::Whoami => {
+            let (mut client, _) = auth_client().await?;
+            let account = client
+                .who_am_i(auth::WhoAmIRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .account;
+            output::print(
+                json,
+                ACCOUNT_COLUMNS,
+                &[account_row(&account.unwrap_or_default())],
+            );
+            Ok(())
+        }
+        Command::Accounts(command) => accounts(json, command).await,
+        Command::Ops(command) => ops(json, command).await,
+    }
+}
+
+const ACCOUNT_COLUMNS: &[&str] = &["account_id", "login", "name", "email", "role", "active"];
+
+fn account_row(account: &auth::Account) -> Value {
+    let role = auth::Role::try_from(account.role).unwrap_or(auth::Role::Unspecified);
+    json!({
+        "account_id": account.account_id,
+        "login": account.login,
+        "name": account.name,
+        "email": account.email,
+        "role": role.as_str_name().trim_start_matches("ROLE_").to_lowercase(),
+        "active": account.active,
+        "created_at": output::time(account.created_at.as_ref()),
+    })
+}
+
+fn role(value: &str) -> anyhow::Result<i32> {
+    auth::Role::from_str_name(&format!("ROLE_{}", value.to_uppercase()))
+        .filter(|role| *role != auth::Role::Unspecified)
+        .map(Into::into)
+        .ok_or_else(|| anyhow!("`{value}` is not a role: worker, manager, accountant or admin"))
+}
+
+/// A gRPC error as a readable line: the code and the service's message.
+#[allow(clippy::needless_pass_by_value, reason = "shaped for `map_err(rpc_error)`")]
+fn rpc_error(status: Status) -> anyhow::Error {
+    anyhow!("{:?}: {}", status.code(), status.message())
+}
+
+async fn connect(url: &str) -> anyhow::Result<Channel> {
+    tonic::transport::Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("`{url}` is not a URL"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach {url}; is `popug up` running?"))
+}
+
+/// Adds the session's access token to every call.
+#[derive(Clone)]
+struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// The saved session, refreshed first if its access token is about to expire.
+async fn signed_in() -> anyhow::Result<(Session, Bearer)> {
+    let mut session = Session::load()?;
+    if session.expires_at - 30 < chrono::Utc::now().timestamp() {
+        let refreshed = AuthServiceClient::new(connect(&session.auth_url).await?)
+            .refresh(auth::RefreshRequest {
+                refresh_token: session.refresh_token.clone(),
+            })
+            .await
+            .map_err(|status| {
+                anyhow!(
+                    "the session has ended ({}); run `popug login`",
+                    status.message()
+                )
+            })?
+            .into_inner();
+        session.access_token = refreshed.access_token;
+        session.refresh_token = refreshed.refresh_token;
+        session.expires_at = chrono::Utc::now().timestamp() + refreshed.expires_in;
+        session.save()?;
+    }
+    let bearer = format!("Bearer {}", session.access_token)
+        .parse()
+        .context("the saved access token is not valid header text; run `popug login`")?;
+    Ok((session, Bearer(bearer)))
+}
+
+type AuthClient =
+    AuthServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+
+async fn auth_client() -> anyhow::Result<(AuthClient, Session)> {
+    let (session, bearer) = signed_in().await?;
+    let channel = connect(&session.auth_url).await?;
+    Ok((
+        AuthServiceClient::with_interceptor(channel, bearer),
+        session,
+    ))
+}
+
+async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
+    let (mut client, _) = auth_client().await?;
+    let account = match command {
+        AccountsCommand::Create {
+            login,
+            password,
+            name,
+            email,
+            role: wanted,
+        } => {
+            client
+                .create_account(auth::CreateAccountRequest {
+                    login,
+                    password,
+                    name,
+                    email,
+                    role: role(&wanted)?,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .account
+        }
+        AccountsCommand::Update {
+            account_id,
+            name,
+            email,
+        } => {
+            client
+                .update_account(auth::UpdateAccountRequest {
+                    account_id,
+                    name,
+                    email,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .account
+        }
+        AccountsCommand::Role {
+            account_id,
+            role: wanted,
+        } => {
+            client
+                .change_role(auth::ChangeRoleRequest {
+                    account_id,
+                    role: role(&wanted)?,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .account
+        }
+        AccountsCommand::Deactivate { account_id } => {
+            client
+                .deactivate_account(auth::DeactivateAccountRequest { account_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .account
+        }
+        AccountsCommand::List => {
+            let mut rows = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_accounts(auth::ListAccountsRequest {
+                        page_size: 1000,
+                        page_token,
+                    })
+                    .await
+                    .map_err(rpc_error)?
+                    .into_inner();
+                rows.extend(page.accounts.iter().map(account_row));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            if json {
+                output::print(true, ACCOUNT_COLUMNS, &[Value::Array(rows)]);
+            } else {
+                output::print(false, ACCOUNT_COLUMNS, &rows);
+            }
+            return Ok(());
+        }
+    };
+    output::print(
+        json,
+        ACCOUNT_COLUMNS,
+        &[account_row(&account.unwrap_or_default())],
+    );
+    Ok(())
+}
+
+/// Where each service listens, from `POPUG_<SERVICE>_URL` or the local default.
+fn service_url(service: &str) -> anyhow::Result<String> {
+    let port = match service {
+        "auth" => 50051,
+        "tracker" => 50052,
+        "billing" => 50053,
+        "analytics" => 50054,
+        other => bail!("`{other}` is not a service: auth, tracker, billing or analytics"),
+    };
+    let variable = format!("POPUG_{}_URL", service.to_uppercase());
+    Ok(std::env::var(&variable).unwrap_or_else(|_| format!("http://127.0.0.1:{port}")))
+}
+
+async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
+    let (_, bearer) = signed_in().await?;
+    let service = match &command {
+        OpsCommand::Outbox { service }
+        | OpsCommand::DeadLetters { service, .. }
+        | OpsCommand::Replay { service } => service.clone(),
+    };
+    let mut client =
+        OpsServiceClient::with_interceptor(connect(&service_url(&service)?).await?, bearer);
+    match command {
+        OpsCommand::Outbox { .. } => {
+            let status = client
+                .get_outbox_status(ops::GetOutboxStatusRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            let row = json!({
+                "service": service,
+                "pending": status.pending,
+                "oldest_pending_at": output::time(status.oldest_pending_at.as_ref()),
+                "oldest_pending_age_ms": status.oldest_pending_age_ms,
+                "relay_connected": status.relay_connected,
+                "last_error": status.last_error,
+            });
+            output::print(
+                json,
+                &[
+                    "service",
+                    "pending",
+                    "oldest_pending_age_ms",
+                    "relay_connected",
+                    "last_error",
+                ],
+                &[row],
+            );
+        }
+        OpsCommand::DeadLetters { all, .. } => {
+            let listed = client
+                .list_dead_letters(ops::ListDeadLettersRequest {
+                    page_size: 1000,
+                    include_resolved: all,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            let rows: Vec<Value> = listed
+                .dead_letters
+                .iter()
+                .map(|dead| {
+                    json!({
+                        "id": dead.id, "event_id": dead.event_id, "event_type": dead.event_type,
+                        "failures": dead.failures, "failed_at": output::time(dead.failed_at.as_ref()),
+                        "resolved_at": output::time(dead.resolved_at.as_ref()), "error": dead.error,
+                    })
+                })
+                .collect();
+            if json {
+                output::print(
+                    true,
+                    &[],
+                    &[json!({
+                        "dead_letters": rows, "unresolved": listed.unresolved,
+                        "dead_letter_queue_depth": listed.dead_letter_queue_depth,
+                    })],
+                );
+            } else {
+                output::print(
+                    false,
+                    &[
+                        "id",
+                        "event_id",
+                        "event_type",
+                        "failures",
+                        "failed_at",
+                        "resolved_at",
+                        "error",
+                    ],
+                    &rows,
+                );
+                eprintln!(
+                    "{} unresolved, {} in the dead-letter queue",
+                    listed.unresolved, listed.dead_letter_queue_depth
+                );
+            }
+        }
+        OpsCommand::Replay { .. } => {
+            let replayed = client
+                .replay_dead_letters(ops::ReplayDeadLettersRequest { limit: 0 })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .replayed;
+            output::print(
+                json,
+                &["service", "replayed"],
+                &[json!({ "service": service, "replayed": replayed })],
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the services in this process until Ctrl-C or SIGTERM.
+async fn up() -> anyhow::Result<()> {
+    let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::process())?;
+    popug_runtime::telemetry::init(settings.common.log_format);
+    preflight(&settings.common).await?;
+    let app = auth_svc::Application::build(settings).await?;
+    let addr = app.local_addr();
+    #[allow(clippy::print_stdout)] // the endpoints are what a person needs to see
+    {
+        println!("\npopug is up:\n  auth-svc   http://{addr}\n");
+        println!("Try it:");
+        println!("  grpcurl -plaintext {addr} list");
+        println!(
+            "  grpcurl -plaintext -d '{{\"login\":\"admin\",\"password\":\"<password>\"}}' {addr} popug.auth.v1.AuthService/Login"
+        );
+        println!("  popug login --login admin\n\nCtrl-C stops every service gracefully.\n");
+    }
+    app.run_until_stopped(popug_runtime::shutdown::signal())
+        .await?;
+    Ok(())
+}
+
+/// Checks Postgres and RabbitMQ first, so a missing one is named plainly.
+async fn preflight(settings: &popug_runtime::Settings) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection as _;
+    let mut server = settings.database_url.clone();
+    server.set_path("postgres");
+    let shown = popug_runtime::database::redacted(&server);
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        diesel_async::AsyncPgConnection::establish(server.as_str()),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => bail!(
+            "Postgres is unreachable at {shown}: {error}\n  start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n  or point POPUG_POSTGRES_URL at yours"
+        ),
+        Err(_) => bail!(
+            "Postgres did not answer at {shown} within 5 s\n  start it, or point POPUG_POSTGRES_URL at yours"
+        ),
+    }
+    let shown = popug_runtime::database::redacted(&settings.amqp_url);
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        lapin::Connection::connect(
+            settings.amqp_url.as_str(),
+            lapin::ConnectionProperties::default(),
+        ),
+    )
+    .await
+    {
+        Ok(Ok(connection)) => {
+            connection.close(200, "preflight".into()).await.ok();
+            Ok(())
+        }
+        Ok(Err(error)) => bail!(
+            "RabbitMQ is unreachable at {shown}: {error}\n  start it: rabbitmq-server -detached\n  or point POPUG_AMQP_URL at yours"
+        ),
+        Err(_) => bail!(
+            "RabbitMQ did not answer at {shown} within 5 s\n  start it: rabbitmq-server -detached"
+        ),
+    }
+}

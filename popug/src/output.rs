@@ -1,0 +1,65 @@
+//! Printing results: aligned tables for people, `--json` for scripts.
+
+#![allow(clippy::print_stdout)] // printing is this module's job
+
+use serde_json::Value;
+
+/// Prints `rows` (objects with the `columns` keys) as a table or as JSON.
+pub(crate) fn print(json: bool, columns: &[&str], rows: &[Value]) {
+    if json {
+        let value = if rows.len() == 1 {
+            rows[0].clone()
+        } else {
+            Value::Array(rows.to_vec())
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        return;
+    }
+    let cell = |row: &Value, column: &str| match &row[column] {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|column| {
+            rows.iter()
+                .map(|row| cell(row, column).chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(column.len())
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(text, width)| format!("{text:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!(
+        "{}",
+        line(columns.iter().map(|column| column.to_uppercase()).collect())
+    );
+    for row in rows {
+        println!(
+            "{}",
+            line(columns.iter().map(|column| cell(row, column)).collect())
+        );
+    }
+}
+
+/// A protobuf timestamp as RFC 3339, or null.
+pub(crate) fn time(timestamp: Option<&prost_types::Timestamp>) -> Value {
+    timestamp
+        .and_then(|ts| chrono::DateTime::from_timestamp(ts.seconds, u32::try_from(ts.nanos).ok()?))
+        .map_or(Value::Null, |time| {
+            Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        })
+}

@@ -1,0 +1,273 @@
+//! The `popug` binary, run as a user would, against a real auth-svc.
+
+use std::{process::Stdio, time::Duration};
+
+use tokio::{io::AsyncBufReadExt as _, process::Command};
+
+const ADMIN_PASSWORD: &str = "admin-password";
+
+fn test_env() -> Vec<(String, String)> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    vec![
+        (
+            "POPUG_AUTH_DATABASE_URL".into(),
+            format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}"),
+        ),
+        ("POPUG_NAMESPACE".into(), format!("test-{}", &id[..12])),
+        ("POPUG_QUEUE_TTL".into(), "600".into()),
+        ("POPUG_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+    ]
+}
+
+struct Cli {
+    config: tempfile::TempDir,
+    auth_url: String,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Cli {
+    async fn start() -> Self {
+        let mut env: Vec<(String, String)> = test_env();
+        env.push(("POPUG_AUTH_ADDR".into(), "127.0.0.1:0".into()));
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let settings =
+            auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs(pairs)).expect("settings");
+        let app = auth_svc::Application::build(settings)
+            .await
+            .expect("auth-svc");
+        let auth_url = format!("http://{}", app.local_addr());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopping = stop.clone();
+        tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
+        Self {
+            config: tempfile::tempdir().expect("config dir"),
+            auth_url,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// Runs `popug args...`; returns (success, stdout, stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_popug"))
+            .args(args)
+            .env("POPUG_CONFIG_DIR", self.config.path())
+            .env("POPUG_AUTH_URL", &self.auth_url)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("popug runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (ok, stdout, stderr) = self.run(&all).await;
+        assert!(ok, "popug {args:?} failed: {stderr}");
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|_| panic!("popug {args:?} printed no JSON: {stdout}"))
+    }
+}
+
+#[tokio::test]
+async fn an_admin_manages_accounts_from_the_command_line() {
+    let cli = Cli::start().await;
+    let (ok, _, stderr) = cli.run(&["whoami"]).await;
+    assert!(!ok && stderr.contains("popug login"), "{stderr}");
+
+    let me = cli
+        .json(&["login", "--login", "admin", "--password", ADMIN_PASSWORD])
+        .await;
+    assert_eq!(me["login"], "admin");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(cli.config.path().join("session.json"))
+            .expect("session")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the session is private");
+    }
+    assert_eq!(cli.json(&["whoami"]).await["role"], "admin");
+
+    let kesha = cli
+        .json(&[
+            "accounts",
+            "create",
+            "--login",
+            "kesha",
+            "--password",
+            "kesha-password",
+            "--name",
+            "Kesha",
+            "--email",
+            "kesha@popug.inc",
+        ])
+        .await;
+    let id = kesha["account_id"].as_str().expect("id").to_owned();
+    assert_eq!(kesha["role"], "worker");
+    let listed = cli.json(&["accounts", "list"]).await;
+    let logins: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|a| a["login"].as_str())
+        .collect();
+    assert_eq!(logins, ["admin", "kesha"]);
+    assert_eq!(
+        cli.json(&["accounts", "update", &id, "--name", "Kesha II"])
+            .await["name"],
+        "Kesha II"
+    );
+    assert_eq!(
+        cli.json(&["accounts", "role", &id, "manager"]).await["role"],
+        "manager"
+    );
+    assert_eq!(
+        cli.json(&["accounts", "deactivate", &id]).await["active"],
+        false
+    );
+
+    let (ok, table, _) = cli.run(&["accounts", "list"]).await;
+    assert!(ok);
+    assert!(table.starts_with("ACCOUNT_ID"), "{table}");
+    assert!(
+        table.contains("kesha") && table.contains("manager"),
+        "{table}"
+    );
+
+    let (ok, _, stderr) = cli.run(&["accounts", "role", &id, "boss"]).await;
+    assert!(!ok && stderr.contains("`boss` is not a role"), "{stderr}");
+    let (ok, _, stderr) = cli
+        .run(&[
+            "accounts",
+            "create",
+            "--login",
+            "x",
+            "--password",
+            "long-enough",
+            "--name",
+            "X",
+            "--email",
+            "x@popug.inc",
+        ])
+        .await;
+    assert!(
+        !ok && stderr.contains("InvalidArgument") && stderr.contains("`login`"),
+        "{stderr}"
+    );
+
+    let outbox = cli.json(&["ops", "outbox", "--service", "auth"]).await;
+    assert!(outbox["pending"].as_u64().is_some(), "{outbox}");
+
+    let (ok, _, _) = cli.run(&["logout"]).await;
+    assert!(ok);
+    let (ok, _, stderr) = cli.run(&["whoami"]).await;
+    assert!(!ok && stderr.contains("not signed in"), "{stderr}");
+    let (ok, _, stderr) = cli
+        .run(&["login", "--login", "admin", "--password", "wrong-password"])
+        .await;
+    assert!(!ok && stderr.contains("Unauthenticated"), "{stderr}");
+}
+
+#[tokio::test]
+async fn popug_up_serves_until_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_popug"))
+        .arg("up")
+        .envs(test_env())
+        .env("POPUG_AUTH_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("popug up starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            if let Some(url) = line.trim().strip_prefix("auth-svc") {
+                return url.trim().trim_start_matches("http://").to_owned();
+            }
+        }
+        panic!("popug up exited without printing its endpoints");
+    })
+    .await
+    .expect("popug up prints its endpoints");
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let login =
+        popug_proto::pb::popug::auth::v1::auth_service_client::AuthServiceClient::new(channel)
+            .login(popug_proto::pb::popug::auth::v1::LoginRequest {
+                login: "admin".into(),
+                password: ADMIN_PASSWORD.into(),
+            })
+            .await
+            .expect("the first admin signs in");
+    assert!(!login.into_inner().access_token.is_empty());
+
+    let pid = child.id().expect("running");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops in time")
+        .expect("exit");
+    assert!(exit.success(), "popug up stops cleanly on SIGTERM: {exit}");
+}
+
+#[tokio::test]
+async fn popug_up_names_an_unreachable_postgres() {
+    let output = Command::new(env!("CARGO_BIN_EXE_popug"))
+        .arg("up")
+        .envs(test_env())
+        .env("POPUG_POSTGRES_URL", "postgres://postgres@127.0.0.1:1")
+        .env(
+            "POPUG_AUTH_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/popug_auth",
+        )
+        .output()
+        .await
+        .expect("popug up runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Postgres is unreachable at postgres://postgres@127.0.0.1:1/postgres"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pg_ctlcluster"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_popug"))
+        .arg("up")
+        .envs(test_env())
+        .env("POPUG_AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .output()
+        .await
+        .expect("popug up runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("RabbitMQ is unreachable at amqp://guest:***@127.0.0.1:1/%2f"),
+        "{stderr}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_popug"))
+        .arg("up")
+        .envs(test_env())
+        .env("POPUG_AUTH_ADDR", "not-an-address")
+        .output()
+        .await
+        .expect("popug up runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("POPUG_AUTH_ADDR"), "{stderr}");
+}
