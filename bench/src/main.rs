@@ -7,6 +7,10 @@
 //!   transactions through the same pool;
 //! - popug: the outbox relay's publish rate; the consumer's apply rate with
 //!   the inbox (batched transactions).
+//!
+//! `cargo run --release -p bench -- auth` measures token verification: the
+//! same cheap RPC (`GetJwks`) on the same server, without and with a bearer
+//! token that the auth layer verifies, 64 calls in flight.
 
 #![allow(clippy::print_stdout)] // printing the figures is this program's job
 
@@ -56,6 +60,15 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         window: usize,
     },
+    /// Token verification: authenticated against unauthenticated calls.
+    Auth {
+        /// Calls per measurement.
+        #[arg(long, default_value_t = 50_000)]
+        calls: usize,
+        /// Calls in flight.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
 }
 
 #[tokio::main]
@@ -65,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bus { events, window } => {
             bus(&cli.postgres_url, &cli.amqp_url, events, window).await
         }
+        Command::Auth { calls, concurrency } => auth(&cli.postgres_url, calls, concurrency).await,
     }
 }
 
@@ -270,5 +284,153 @@ async fn bus(
         "consumer / raw commit    = {:.2}  (target >= 1.50)",
         consume_rate / raw_commit
     );
+    Ok(())
+}
+
+/// `calls` GetJwks calls, `concurrency` at once, with `token` if given.
+async fn get_jwks_rate(
+    channel: &tonic::transport::Channel,
+    token: Option<&str>,
+    calls: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    get_jwks_rate_with(channel, "authorization", token, calls, concurrency).await
+}
+
+async fn get_jwks_rate_with(
+    channel: &tonic::transport::Channel,
+    name: &'static str,
+    token: Option<&str>,
+    calls: usize,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    use popug_proto::pb::popug::auth::v1::{
+        GetJwksRequest, auth_service_client::AuthServiceClient,
+    };
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let mut client = AuthServiceClient::new(channel.clone());
+            let header: Option<tonic::metadata::MetadataValue<_>> = token
+                .map(|token| format!("Bearer {token}").parse())
+                .transpose()?;
+            anyhow::Ok(tokio::spawn(async move {
+                for _ in 0..calls / concurrency {
+                    let mut request = tonic::Request::new(GetJwksRequest {});
+                    if let Some(header) = &header {
+                        request.metadata_mut().insert(name, header.clone());
+                    }
+                    client.get_jwks(request).await?;
+                }
+                anyhow::Ok(())
+            }))
+        })
+        .collect::<Result<_, _>>()?;
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rate(calls / concurrency * concurrency, started))
+}
+
+async fn auth(postgres: &url::Url, calls: usize, concurrency: usize) -> anyhow::Result<()> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let database = format!(
+        "{}/popug_bench_{id}",
+        postgres.as_str().trim_end_matches('/')
+    );
+    let namespace = format!("bench-{}", &id[..12]);
+    let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs([
+        ("POPUG_AUTH_DATABASE_URL", database.as_str()),
+        ("POPUG_NAMESPACE", namespace.as_str()),
+        ("POPUG_QUEUE_TTL", "300"),
+        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
+        ("POPUG_ADMIN_PASSWORD", "bench-password"),
+    ]))?;
+    let app = auth_svc::Application::build(settings).await?;
+    let addr = app.local_addr();
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    let server = tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let token = popug_proto::pb::popug::auth::v1::auth_service_client::AuthServiceClient::new(
+        channel.clone(),
+    )
+    .login(popug_proto::pb::popug::auth::v1::LoginRequest {
+        login: "admin".into(),
+        password: "bench-password".into(),
+    })
+    .await?
+    .into_inner()
+    .access_token;
+    println!(
+        "auth benchmark: {calls} GetJwks calls per run, {concurrency} in flight, one server; token of {} bytes",
+        token.len()
+    );
+
+    // Warm up, then alternate the two kinds and keep each one's best run.
+    get_jwks_rate(&channel, Some(&token), calls / 10, concurrency).await?;
+    let (mut plain, mut authenticated) = (0.0_f64, 0.0_f64);
+    // The same bytes in a header HTTP/2 also never compresses, but that
+    // nobody verifies: the cost of carrying a token, apart from checking it.
+    let mut carried = 0.0_f64;
+    for _ in 0..5 {
+        plain = plain.max(get_jwks_rate(&channel, None, calls, concurrency).await?);
+        authenticated =
+            authenticated.max(get_jwks_rate(&channel, Some(&token), calls, concurrency).await?);
+        carried = carried
+            .max(get_jwks_rate_with(&channel, "cookie", Some(&token), calls, concurrency).await?);
+    }
+
+    // What the cache saves: verifying distinct tokens, each one afresh.
+    let key = popug_token::keys::SigningKey::generate();
+    let published = key.jwk();
+    let verifier = popug_token::Verifier::new(move || vec![published.clone()]);
+    let now = u64::try_from(chrono::Utc::now().timestamp())?;
+    let fresh: Vec<String> = (0..5_000)
+        .map(|_| key.sign(uuid::Uuid::new_v4(), popug_token::Role::Worker, now, 600))
+        .collect();
+    let started = Instant::now();
+    for token in &fresh {
+        verifier.verify(token).await?;
+    }
+    let uncached = rate(fresh.len(), started);
+    let started = Instant::now();
+    for _ in 0..200_000 {
+        verifier.verify(&fresh[0]).await?;
+    }
+    let cached = rate(200_000, started);
+
+    println!();
+    println!("{:<58} {:>12}", "measurement", "per second");
+    println!("{:<58} {:>12.0}", "raw: GetJwks without a token", plain);
+    println!(
+        "{:<58} {:>12.0}",
+        "raw: GetJwks carrying the token unverified (cookie)", carried
+    );
+    println!(
+        "{:<58} {:>12.0}",
+        "popug: GetJwks with a verified bearer token", authenticated
+    );
+    println!(
+        "{:<58} {:>12.0}",
+        "popug: fresh token verifications (Ed25519), one core", uncached
+    );
+    println!(
+        "{:<58} {:>12.0}",
+        "popug: cached token verifications, one core", cached
+    );
+    println!();
+    println!(
+        "authenticated / unauthenticated = {:.2}  (target >= 0.90)",
+        authenticated / plain
+    );
+    println!(
+        "authenticated / token carried unverified = {:.2}  (the verification's own cost)",
+        authenticated / carried
+    );
+    stop.cancel();
+    server.await??;
     Ok(())
 }

@@ -220,7 +220,10 @@ fn role(value: &str) -> anyhow::Result<i32> {
 }
 
 /// A gRPC error as a readable line: the code and the service's message.
-#[allow(clippy::needless_pass_by_value, reason = "shaped for `map_err(rpc_error)`")]
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "shaped for `map_err(rpc_error)`"
+)]
 fn rpc_error(status: Status) -> anyhow::Error {
     anyhow!("{:?}: {}", status.code(), status.message())
 }

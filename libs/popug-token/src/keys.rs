@@ -55,7 +55,7 @@ impl SigningKey {
     fn from_dalek(key: ed25519_dalek::SigningKey) -> Self {
         let public = key.verifying_key().to_bytes();
         // The key id is a fingerprint of the public key: stable across restarts.
-        let kid = url_safe(&sha2::Sha256::digest(public)[..12]);
+        let kid = url_safe(&sha2::Sha256::digest(public)[..9]);
         let der = key
             .to_pkcs8_der()
             .expect("an Ed25519 key always encodes as PKCS#8");
@@ -95,16 +95,15 @@ impl SigningKey {
     /// (seconds since the Unix epoch).
     pub fn sign(&self, account_id: Uuid, role: Role, now: u64, lifetime: u64) -> String {
         let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = None;
         header.kid = Some(self.kid.clone());
         let claims = WireClaims {
             sub: account_id.to_string(),
             role,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
-            iat: now,
             nbf: now,
             exp: now + lifetime,
-            jti: Uuid::new_v4().to_string(),
         };
         jsonwebtoken::encode(&header, &claims, &self.encoding)
             .expect("signing with a valid Ed25519 key cannot fail")
