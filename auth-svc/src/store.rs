@@ -76,10 +76,7 @@ impl Store {
     }
 
     async fn conn(&self) -> Result<popug_runtime::database::PooledConnection<'_>, Error> {
-        self.pool
-            .get()
-            .await
-            .map_err(|error| Error::Internal(format!("database pool: {error}").into()))
+        popug_runtime::database::conn(&self.pool).await
     }
 
     /// Inserts `new` with its password hash and enqueues `AccountCreated`.

@@ -132,3 +132,9 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<Backlog, diesel::re
         oldest,
     })
 }
+
+impl From<OutboxError> for popug_runtime::ApiError {
+    fn from(error: OutboxError) -> Self {
+        popug_runtime::ApiError::Internal(Box::new(error))
+    }
+}

@@ -58,6 +58,14 @@ pub enum DatabaseError {
     Name(String),
 }
 
+/// A connection from `pool`, or the API error a caller sees when none can be
+/// had in time (`UNAVAILABLE`).
+pub async fn conn(pool: &Pool) -> Result<PooledConnection<'_>, crate::ApiError> {
+    pool.get()
+        .await
+        .map_err(|error| crate::ApiError::internal(format!("database pool: {error}")))
+}
+
 /// The URL with its password masked, for messages.
 pub fn redacted(url: &url::Url) -> String {
     let mut shown = url.clone();

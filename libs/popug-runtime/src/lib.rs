@@ -5,10 +5,12 @@
 //! `Application::build` / `run_until_stopped` shape ([`server`]).
 
 pub mod database;
+pub mod error;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 
+pub use error::ApiError;
 pub use server::{Application, BackgroundTask, Services};
 pub use settings::{Env, Service, Settings, SettingsError};

@@ -8,11 +8,15 @@
 //! Every event also states its business rules in [`Validate`]; the outbox
 //! refuses an event that breaks them, and consumers dead-letter one.
 
-mod rules;
+pub mod rules;
+pub mod upcast;
 
 pub use rules::{InvalidEvent, Validate};
 
-use crate::pb::popug::events::accounts::v1 as accounts_v1;
+use crate::pb::popug::events::{
+    accounts::v1 as accounts_v1,
+    tasks::{v1 as tasks_v1, v2 as tasks_v2},
+};
 
 /// Whether an event replicates an entity's state or records a business fact.
 ///
@@ -97,6 +101,10 @@ catalog! {
     accounts_v1::AccountUpdated => version 1, "account.updated.v1", Cud, ["tracker", "billing", "analytics"];
     accounts_v1::AccountRoleChanged => version 1, "account.role_changed.v1", Business, ["tracker", "billing", "analytics"];
     accounts_v1::AccountDeactivated => version 1, "account.deactivated.v1", Cud, ["tracker", "billing", "analytics"];
+    tasks_v1::TaskCreated => version 1, "task.created.v1", Cud, ["billing", "analytics"];
+    tasks_v2::TaskCreated => version 2, "task.created.v2", Cud, ["billing", "analytics"];
+    tasks_v1::TaskAssigned => version 1, "task.assigned.v1", Business, ["billing", "analytics"];
+    tasks_v1::TaskCompleted => version 1, "task.completed.v1", Business, ["billing", "analytics"];
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Business rules every event must satisfy before it leaves a producer and
 //! after it reaches a consumer. A rule is written once, here.
 
-use crate::pb::popug::events::accounts::v1 as accounts_v1;
+use crate::pb::popug::events::{
+    accounts::v1 as accounts_v1,
+    tasks::{v1 as tasks_v1, v2 as tasks_v2},
+};
 
 /// Why an event breaks its schema's rules; names the offending field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +33,7 @@ pub trait Validate {
 }
 
 /// A public id: a UUID in its canonical hyphenated form.
-pub(crate) fn uuid(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+pub fn uuid(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
     match uuid::Uuid::try_parse(value) {
         Ok(id) if id.hyphenated().to_string() == value => Ok(()),
         _ => Err(InvalidEvent::new(field, format!("`{value}` is not a UUID"))),
@@ -38,11 +41,79 @@ pub(crate) fn uuid(field: &'static str, value: &str) -> Result<(), InvalidEvent>
 }
 
 /// A string with something other than white space in it.
-pub(crate) fn non_blank(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+pub fn non_blank(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
     if value.trim().is_empty() {
         Err(InvalidEvent::new(field, "must not be empty"))
     } else {
         Ok(())
+    }
+}
+
+/// Longest task title, in characters.
+pub const TITLE_MAX: usize = 200;
+
+/// A task title: 1 to [`TITLE_MAX`] characters, trimmed, without `[` or `]`
+/// (jira ids have their own field since TaskCreated v2).
+pub fn task_title(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    if value != value.trim() {
+        return Err(InvalidEvent::new(
+            field,
+            "must not start or end with white space",
+        ));
+    }
+    non_blank(field, value)?;
+    if value.chars().count() > TITLE_MAX {
+        return Err(InvalidEvent::new(
+            field,
+            format!("must be at most {TITLE_MAX} characters"),
+        ));
+    }
+    if value.contains(['[', ']']) {
+        return Err(InvalidEvent::new(
+            field,
+            "must not contain `[` or `]`; put the jira id in `jira_id`",
+        ));
+    }
+    Ok(())
+}
+
+/// A jira id such as `UBERPOP-42`: a project of 2 to 10 capitals and digits
+/// starting with a capital, a dash, and an issue number.
+pub fn jira_id(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    let valid = value.split_once('-').is_some_and(|(project, number)| {
+        (2..=10).contains(&project.len())
+            && project.starts_with(|c: char| c.is_ascii_uppercase())
+            && project
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && (1..=9).contains(&number.len())
+            && !number.starts_with('0')
+            && number.chars().all(|c| c.is_ascii_digit())
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(InvalidEvent::new(
+            field,
+            format!("`{value}` is not a jira id like UBERPOP-42"),
+        ))
+    }
+}
+
+/// A task key, `POPUG-<n>`.
+fn task_key(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    match value.strip_prefix("POPUG-") {
+        Some(number)
+            if !number.is_empty()
+                && !number.starts_with('0')
+                && number.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            Ok(())
+        }
+        _ => Err(InvalidEvent::new(
+            field,
+            format!("`{value}` is not a key like POPUG-7"),
+        )),
     }
 }
 
@@ -100,6 +171,56 @@ impl Validate for accounts_v1::AccountDeactivated {
     }
 }
 
+impl Validate for tasks_v1::TaskCreated {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        uuid("task_id", &self.task_id)?;
+        non_blank("title", &self.title)
+    }
+}
+
+impl Validate for tasks_v2::TaskCreated {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        uuid("task_id", &self.task_id)?;
+        task_key("key", &self.key)?;
+        task_title("title", &self.title)?;
+        if self.jira_id.is_empty() {
+            Ok(())
+        } else {
+            jira_id("jira_id", &self.jira_id)
+        }
+    }
+}
+
+impl Validate for tasks_v1::TaskAssigned {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        uuid("task_id", &self.task_id)?;
+        uuid("assignee_id", &self.assignee_id)?;
+        match tasks_v1::AssignmentReason::try_from(self.reason) {
+            Ok(tasks_v1::AssignmentReason::Created) if self.previous_assignee_id.is_empty() => {
+                Ok(())
+            }
+            Ok(tasks_v1::AssignmentReason::Created) => Err(InvalidEvent::new(
+                "previous_assignee_id",
+                "must be empty for a newly created task",
+            )),
+            Ok(tasks_v1::AssignmentReason::Shuffled) => {
+                uuid("previous_assignee_id", &self.previous_assignee_id)
+            }
+            _ => Err(InvalidEvent::new(
+                "reason",
+                format!("{} is not a known reason", self.reason),
+            )),
+        }
+    }
+}
+
+impl Validate for tasks_v1::TaskCompleted {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        uuid("task_id", &self.task_id)?;
+        uuid("assignee_id", &self.assignee_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +258,56 @@ mod tests {
             assert_eq!(error.field, field);
             assert!(error.to_string().contains(field));
         }
+    }
+
+    #[test]
+    fn task_titles_and_jira_ids() {
+        assert!(task_title("title", "Feed the chicks").is_ok());
+        for bad in [
+            "",
+            "  padded ",
+            "[UBERPOP-42] Fix",
+            "ends with ]",
+            &"x".repeat(201),
+        ] {
+            let error = task_title("title", bad).expect_err(bad);
+            assert_eq!(error.field, "title");
+        }
+        for good in ["UBERPOP-42", "AB-1", "P2P-123456789"] {
+            assert!(jira_id("jira_id", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "uberpop-42",
+            "UBERPOP42",
+            "UBERPOP-",
+            "UBERPOP-042",
+            "U-1",
+            "2PAC-1",
+            "UBERPOP-4a",
+        ] {
+            assert!(jira_id("jira_id", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn assignments_need_a_previous_assignee_only_when_shuffled() {
+        let id = "6c1b6a8e-3b1f-4c7e-9d43-2f1e0a8b9c10".to_owned();
+        let mut event = tasks_v1::TaskAssigned {
+            task_id: id.clone(),
+            assignee_id: id.clone(),
+            previous_assignee_id: String::new(),
+            reason: tasks_v1::AssignmentReason::Created.into(),
+        };
+        assert!(event.validate().is_ok());
+        event.reason = tasks_v1::AssignmentReason::Shuffled.into();
+        assert_eq!(
+            event.validate().map_err(|e| e.field),
+            Err("previous_assignee_id")
+        );
+        event.previous_assignee_id = id;
+        assert!(event.validate().is_ok());
+        event.reason = 0;
+        assert_eq!(event.validate().map_err(|e| e.field), Err("reason"));
     }
 
     #[test]

@@ -1,0 +1,3 @@
+DROP TABLE tasks;
+DROP SEQUENCE task_number;
+DROP TABLE accounts;

@@ -1,0 +1,47 @@
+//! The accounts replica's event handlers: auth's account events keep the
+//! tracker's view of who is an active worker. Each write commutes with the
+//! others (see `store::replica`), so events may come in any order, or twice.
+
+use popug_bus::{EventMeta, HandlerError, Handlers};
+use popug_proto::pb::popug::events::accounts::v1 as accounts_v1;
+use popug_token::Role;
+use uuid::Uuid;
+
+use crate::store::replica;
+
+fn account_id(value: &str) -> Result<Uuid, HandlerError> {
+    // Validated by the bus already; a failure here is a bug, not bad input.
+    Uuid::try_parse(value).map_err(|_| HandlerError::Rejected(format!("`{value}` is not an account id")))
+}
+
+fn role(value: i32) -> Result<Role, HandlerError> {
+    accounts_v1::Role::try_from(value)
+        .map_err(|_| HandlerError::Rejected(format!("{value} is not a role")))
+        .and_then(|role| Role::try_from(role).map_err(HandlerError::Rejected))
+}
+
+/// The handlers of every account event the tracker consumes.
+pub fn handlers() -> Handlers {
+    Handlers::new()
+        .on::<accounts_v1::AccountCreated, _>(|conn, meta: &EventMeta, event| {
+            Box::pin(async move {
+                replica::created(conn, account_id(&event.account_id)?, &event.login, role(event.role)?, event.active, meta.occurred_at)
+                    .await?;
+                Ok(())
+            })
+        })
+        // The tracker keeps no profile fields; the event is consumed and dropped.
+        .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
+        .on::<accounts_v1::AccountRoleChanged, _>(|conn, meta: &EventMeta, event| {
+            Box::pin(async move {
+                replica::role_changed(conn, account_id(&event.account_id)?, role(event.role)?, meta.occurred_at).await?;
+                Ok(())
+            })
+        })
+        .on::<accounts_v1::AccountDeactivated, _>(|conn, _, event| {
+            Box::pin(async move {
+                replica::deactivated(conn, account_id(&event.account_id)?).await?;
+                Ok(())
+            })
+        })
+}

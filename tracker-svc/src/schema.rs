@@ -1,0 +1,26 @@
+//! Diesel's view of tracker-svc's tables (see `migrations/`).
+
+diesel::table! {
+    accounts (account_id) {
+        account_id -> Uuid,
+        login -> Nullable<Text>,
+        role -> Nullable<Text>,
+        role_at -> Nullable<Timestamptz>,
+        active -> Bool,
+    }
+}
+
+diesel::table! {
+    tasks (task_id) {
+        task_id -> Uuid,
+        number -> Int8,
+        title -> Text,
+        jira_id -> Nullable<Text>,
+        description -> Text,
+        status -> Text,
+        assignee_id -> Uuid,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}

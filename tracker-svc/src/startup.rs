@@ -1,0 +1,104 @@
+//! Building and running tracker-svc: database, the accounts replica's
+//! consumer, the gRPC API behind token verification, the ops API, and the
+//! outbox relay.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Topology};
+use popug_proto::pb::popug::tracker::v1::tracker_service_server::TrackerServiceServer;
+use popug_runtime::{Services, server::ServeError};
+use popug_token::{AuthLayer, GrpcJwks, Role, Verifier, require_role_in};
+use rand::SeedableRng as _;
+
+use crate::{config::TrackerSettings, grpc::TrackerApi, notify::Notifier, replica, store::Store};
+
+/// Migrations of tracker-svc's own tables.
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations = diesel_migrations::embed_migrations!();
+
+/// Why tracker-svc could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Database(#[from] popug_runtime::database::DatabaseError),
+    /// The server could not be built.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// `POPUG_AUTH_URL` is not usable.
+    #[error("POPUG_AUTH_URL: {0}")]
+    AuthUrl(String),
+}
+
+/// A built tracker-svc, ready to run.
+pub struct Application {
+    app: popug_runtime::Application,
+    relay: Option<Relay>,
+    consumer: Option<Consumer>,
+    store: Store,
+}
+
+impl Application {
+    /// Prepares everything and binds the listen address.
+    pub async fn build(settings: TrackerSettings) -> Result<Self, StartupError> {
+        let common = &settings.common;
+        let name = common.service.name();
+        let pool = popug_runtime::database::connect(&common.database_url, common.database_pool_size, &[&popug_bus::MIGRATIONS, &MIGRATIONS])
+            .await?;
+        let store = Store::new(pool.clone(), Outbox::new(name));
+        let broker = Broker::new(common.amqp_url.clone(), Topology::from_settings(common), name);
+        let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
+        let consumer = Consumer::new(pool.clone(), broker.clone(), name, replica::handlers(), ConsumerConfig::default());
+        let ops = Ops::new(
+            pool,
+            broker,
+            Some(name.to_owned()),
+            relay.health(),
+            Arc::new(|extensions| require_role_in(extensions, &[Role::Admin]).map(drop)),
+        );
+        let rng = match settings.seed {
+            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+            None => rand::rngs::StdRng::from_entropy(),
+        };
+        let api = TrackerApi::new(store.clone(), Notifier::new(settings.mail_dir.clone()), rng);
+        let verifier = Verifier::new(GrpcJwks::new(common.auth_url.as_str()).map_err(StartupError::AuthUrl)?);
+        let services = Services::new()
+            .with(TrackerServiceServer::new(api))
+            .with(ops.into_server())
+            .with_layer(AuthLayer::new(verifier));
+        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), "tracker-svc listening");
+        Ok(Self { app, relay: Some(relay), consumer: Some(consumer), store })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.app.local_addr()
+    }
+
+    /// Takes the outbox relay out, so a test can step it by hand.
+    pub fn take_relay(&mut self) -> Option<Relay> {
+        self.relay.take()
+    }
+
+    /// Takes the consumer out, so a test can step it by hand.
+    pub fn take_consumer(&mut self) -> Option<Consumer> {
+        self.consumer.take()
+    }
+
+    /// The store, for tests' direct checks.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let mut app = self.app;
+        if let Some(relay) = self.relay {
+            app = app.with_task(Box::new(move |token| Box::pin(relay.run(token))));
+        }
+        if let Some(consumer) = self.consumer {
+            app = app.with_task(Box::new(move |token| Box::pin(consumer.run(token))));
+        }
+        app.run_until_stopped(shutdown).await
+    }
+}

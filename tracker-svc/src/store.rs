@@ -1,0 +1,335 @@
+//! tracker-svc's queries. Every task change commits together with its events
+//! in the outbox; the accounts replica is written only by account events.
+
+use diesel::{
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, QueryableByName,
+    Selectable, SelectableHelper as _,
+    sql_types::{BigInt, Bool, Double, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use popug_bus::Outbox;
+use popug_runtime::database::Pool;
+use popug_token::Role;
+use uuid::Uuid;
+
+use crate::{
+    domain::{NewTask, Task, TaskStatus, events},
+    error::Error,
+    schema::{accounts, tasks},
+};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = tasks)]
+struct TaskRow {
+    task_id: Uuid,
+    number: i64,
+    title: String,
+    jira_id: Option<String>,
+    description: String,
+    status: String,
+    assignee_id: Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+    completed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<TaskRow> for Task {
+    fn from(row: TaskRow) -> Self {
+        Task {
+            task_id: row.task_id,
+            number: row.number,
+            title: row.title,
+            jira_id: row.jira_id,
+            description: row.description,
+            status: if row.status == "done" { TaskStatus::Done } else { TaskStatus::Open },
+            assignee_id: row.assignee_id,
+            created_at: row.created_at,
+            completed_at: row.completed_at,
+        }
+    }
+}
+
+/// One task moved by a shuffle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
+pub struct Moved {
+    /// The task.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub task_id: Uuid,
+    /// Its new assignee.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub assignee_id: Uuid,
+    /// Its assignee before.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub previous_assignee_id: Uuid,
+}
+
+/// What the replica knows of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownAccount {
+    /// Its role, if an event has told it.
+    pub role: Option<Role>,
+    /// False once deactivated.
+    pub active: bool,
+}
+
+/// A page filter: everyone's tasks or one assignee's, of one status or any.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskFilter {
+    /// Only this assignee's tasks.
+    pub assignee_id: Option<Uuid>,
+    /// Only tasks with this status.
+    pub status: Option<TaskStatus>,
+    /// Only tasks numbered below this (keyset paging, newest first).
+    pub before: Option<i64>,
+}
+
+/// tracker-svc's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    outbox: Outbox,
+}
+
+const NO_WORKER: &str = "there is no active worker to assign tasks to; ask an admin to create one";
+
+async fn assignable_workers(conn: &mut AsyncPgConnection) -> Result<Vec<Uuid>, Error> {
+    Ok(accounts::table
+        .filter(accounts::role.eq(Role::Worker.as_str()))
+        .filter(accounts::active.eq(true))
+        .order(accounts::account_id)
+        .select(accounts::account_id)
+        .load(conn)
+        .await?)
+}
+
+impl Store {
+    /// The store over `pool`, writing events to `outbox`.
+    pub fn new(pool: Pool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+
+    /// Inserts `new`, assigned to the active worker at index `pick` modulo
+    /// their number (the caller draws `pick` uniformly), and enqueues
+    /// `TaskCreated` v2 and `TaskAssigned`.
+    pub async fn create_task(&self, new: &NewTask, created_by: Uuid, pick: u64) -> Result<Task, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        let outbox = &self.outbox;
+        conn.transaction::<_, Error, _>(async |conn| {
+            let workers = assignable_workers(conn).await?;
+            let count = u64::try_from(workers.len()).unwrap_or(0);
+            let index = pick.checked_rem(count).ok_or_else(|| Error::FailedPrecondition(NO_WORKER.into()))?;
+            let assignee_id = workers[usize::try_from(index).unwrap_or(0)];
+            let row: TaskRow = diesel::insert_into(tasks::table)
+                .values((
+                    tasks::task_id.eq(Uuid::now_v7()),
+                    tasks::title.eq(new.title.as_str()),
+                    tasks::jira_id.eq(new.jira_id.as_ref().map(|id| id.as_str())),
+                    tasks::description.eq(new.description.as_str()),
+                    tasks::status.eq(TaskStatus::Open.as_str()),
+                    tasks::assignee_id.eq(assignee_id),
+                    tasks::created_by.eq(created_by),
+                ))
+                .returning(TaskRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let task = Task::from(row);
+            outbox.enqueue(conn, &events::created(&task)).await?;
+            outbox.enqueue(conn, &events::assigned_at_creation(&task)).await?;
+            Ok(task)
+        })
+        .await
+    }
+
+    /// Reassigns every open task to a uniformly drawn active worker in one
+    /// set-based statement, and enqueues one `TaskAssigned` per task in
+    /// batched inserts. `seed` (in [-1, 1]) seeds Postgres' `random()` for
+    /// this transaction, so a seeded tracker shuffles reproducibly.
+    pub async fn shuffle(&self, seed: f64) -> Result<Vec<Moved>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        let outbox = &self.outbox;
+        conn.transaction::<_, Error, _>(async |conn| {
+            diesel::sql_query("SELECT setseed($1)").bind::<Double, _>(seed).execute(conn).await?;
+            let moved: Vec<Moved> = diesel::sql_query(
+                "WITH workers AS ( \
+                     SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1)::int AS idx \
+                     FROM accounts WHERE role = 'worker' AND active \
+                 ), counted AS (SELECT count(*)::int AS n FROM workers), \
+                 picks AS ( \
+                     SELECT t.task_id, t.assignee_id AS previous_assignee_id, \
+                            floor(random() * c.n)::int AS idx \
+                     FROM tasks t, counted c \
+                     WHERE t.status = 'open' AND c.n > 0 \
+                     ORDER BY t.number \
+                 ) \
+                 UPDATE tasks t SET assignee_id = w.account_id \
+                 FROM picks p JOIN workers w ON w.idx = p.idx \
+                 WHERE t.task_id = p.task_id AND t.status = 'open' \
+                 RETURNING t.task_id, t.assignee_id, p.previous_assignee_id",
+            )
+            .load(conn)
+            .await?;
+            if moved.is_empty() && assignable_workers(conn).await?.is_empty() {
+                return Err(Error::FailedPrecondition(NO_WORKER.into()));
+            }
+            let assigned: Vec<_> = moved
+                .iter()
+                .map(|m| events::reassigned(m.task_id, m.assignee_id, m.previous_assignee_id))
+                .collect();
+            outbox.enqueue_all(conn, &assigned).await?;
+            Ok(moved)
+        })
+        .await
+    }
+
+    /// Marks `task_id` done if `caller` is its assignee and it is open, and
+    /// enqueues `TaskCompleted`.
+    pub async fn complete(&self, task_id: Uuid, caller: Uuid) -> Result<Task, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        let outbox = &self.outbox;
+        conn.transaction::<_, Error, _>(async |conn| {
+            let task: Task = tasks::table
+                .find(task_id)
+                .select(TaskRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?
+                .map(Task::from)
+                .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
+            if task.assignee_id != caller {
+                return Err(Error::PermissionDenied("only the task's assignee can complete it".into()));
+            }
+            if task.status == TaskStatus::Done {
+                return Err(Error::FailedPrecondition(format!("{} is already done", task.key())));
+            }
+            let row: TaskRow = diesel::update(tasks::table.find(task_id))
+                .set((tasks::status.eq(TaskStatus::Done.as_str()), tasks::completed_at.eq(diesel::dsl::now)))
+                .returning(TaskRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let task = Task::from(row);
+            outbox.enqueue(conn, &events::completed(&task)).await?;
+            Ok(task)
+        })
+        .await
+    }
+
+    /// The task `task_id`, if it exists.
+    pub async fn task(&self, task_id: Uuid) -> Result<Option<Task>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        Ok(tasks::table
+            .find(task_id)
+            .select(TaskRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+            .map(Task::from))
+    }
+
+    /// Up to `limit` tasks matching `filter`, newest first.
+    pub async fn tasks(&self, filter: TaskFilter, limit: i64) -> Result<Vec<Task>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        let mut query = tasks::table.select(TaskRow::as_select()).order(tasks::number.desc()).limit(limit).into_boxed();
+        if let Some(assignee_id) = filter.assignee_id {
+            query = query.filter(tasks::assignee_id.eq(assignee_id));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(tasks::status.eq(status.as_str()));
+        }
+        if let Some(before) = filter.before {
+            query = query.filter(tasks::number.lt(before));
+        }
+        let rows: Vec<TaskRow> = query.load(&mut conn).await?;
+        Ok(rows.into_iter().map(Task::from).collect())
+    }
+
+    /// What the replica knows of `account_id`.
+    pub async fn known_account(&self, account_id: Uuid) -> Result<Option<KnownAccount>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        let row: Option<(Option<String>, bool)> = accounts::table
+            .find(account_id)
+            .select((accounts::role, accounts::active))
+            .first(&mut conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(role, active)| KnownAccount { role: role.and_then(|role| role.parse().ok()), active }))
+    }
+}
+
+/// The replica's writes, one per account event; each is idempotent and
+/// commutes with the others, so order and duplicates do not matter.
+pub mod replica {
+    use super::*;
+
+    /// `AccountCreated`: login, role and active flag, unless a newer role or a
+    /// deactivation is already known.
+    pub async fn created(
+        conn: &mut AsyncPgConnection,
+        account_id: Uuid,
+        login: &str,
+        role: Role,
+        active: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), diesel::result::Error> {
+        diesel::sql_query(
+            "INSERT INTO accounts (account_id, login, role, role_at, active) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (account_id) DO UPDATE SET login = EXCLUDED.login, \
+                 role = CASE WHEN accounts.role_at IS NULL OR accounts.role_at <= EXCLUDED.role_at \
+                             THEN EXCLUDED.role ELSE accounts.role END, \
+                 role_at = GREATEST(accounts.role_at, EXCLUDED.role_at), \
+                 active = accounts.active AND EXCLUDED.active",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(account_id)
+        .bind::<Nullable<Text>, _>(Some(login))
+        .bind::<Text, _>(role.as_str())
+        .bind::<Timestamptz, _>(at)
+        .bind::<Bool, _>(active)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
+    /// `AccountRoleChanged`: the role, unless a newer one is already known.
+    pub async fn role_changed(
+        conn: &mut AsyncPgConnection,
+        account_id: Uuid,
+        role: Role,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), diesel::result::Error> {
+        diesel::sql_query(
+            "INSERT INTO accounts (account_id, role, role_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (account_id) DO UPDATE SET \
+                 role = CASE WHEN accounts.role_at IS NULL OR accounts.role_at <= EXCLUDED.role_at \
+                             THEN EXCLUDED.role ELSE accounts.role END, \
+                 role_at = GREATEST(accounts.role_at, EXCLUDED.role_at)",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(account_id)
+        .bind::<Text, _>(role.as_str())
+        .bind::<Timestamptz, _>(at)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
+    /// `AccountDeactivated`: for good.
+    pub async fn deactivated(conn: &mut AsyncPgConnection, account_id: Uuid) -> Result<(), diesel::result::Error> {
+        diesel::sql_query(
+            "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
+             ON CONFLICT (account_id) DO UPDATE SET active = FALSE",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(account_id)
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
+    /// How many tasks there are; for tests and the bench.
+    pub async fn open_tasks(conn: &mut AsyncPgConnection) -> Result<i64, diesel::result::Error> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let count: Count = diesel::sql_query("SELECT count(*) AS n FROM tasks WHERE status = 'open'").get_result(conn).await?;
+        Ok(count.n)
+    }
+}
