@@ -14,7 +14,7 @@ fn test_env() -> Vec<(String, String)> {
             format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}"),
         ),
         ("POPUG_NAMESPACE".into(), format!("test-{}", &id[..12])),
-        ("POPUG_QUEUE_TTL".into(), "600".into()),
+        ("POPUG_QUEUE_TTL".into(), "120".into()),
         ("POPUG_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
     ]
 }

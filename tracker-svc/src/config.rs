@@ -34,7 +34,8 @@ mod tests {
 
     #[test]
     fn a_bad_seed_names_its_variable() {
-        let error = TrackerSettings::load(&Env::from_pairs([("POPUG_TRACKER_SEED", "lucky")])).expect_err("bad seed");
+        let error = TrackerSettings::load(&Env::from_pairs([("POPUG_TRACKER_SEED", "lucky")]))
+            .expect_err("bad seed");
         assert_eq!(error.variable, "POPUG_TRACKER_SEED");
         let settings = TrackerSettings::load(&Env::from_pairs([])).expect("defaults");
         assert_eq!(settings.seed, None);

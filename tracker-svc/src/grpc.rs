@@ -53,7 +53,10 @@ fn status_filter(value: i32) -> Result<Option<TaskStatus>, Error> {
         Ok(pb::TaskStatus::Unspecified) => Ok(None),
         Ok(pb::TaskStatus::Open) => Ok(Some(TaskStatus::Open)),
         Ok(pb::TaskStatus::Done) => Ok(Some(TaskStatus::Done)),
-        Err(_) => Err(Error::invalid("status", format!("{value} is not a task status"))),
+        Err(_) => Err(Error::invalid(
+            "status",
+            format!("{value} is not a task status"),
+        )),
     }
 }
 
@@ -62,12 +65,20 @@ fn page(page_size: u32, page_token: &str) -> Result<(i64, Option<i64>), Error> {
     let size = match page_size {
         0 => 100,
         n if n <= 1000 => i64::from(n),
-        n => return Err(Error::invalid("page_size", format!("{n} is more than 1000"))),
+        n => {
+            return Err(Error::invalid(
+                "page_size",
+                format!("{n} is more than 1000"),
+            ));
+        }
     };
-    let before = match page_token {
-        "" => None,
-        token => Some(token.parse().map_err(|_| Error::invalid("page_token", "is not a token from a previous page"))?),
-    };
+    let before =
+        match page_token {
+            "" => None,
+            token => Some(token.parse().map_err(|_| {
+                Error::invalid("page_token", "is not a token from a previous page")
+            })?),
+        };
     Ok((size, before))
 }
 
@@ -81,11 +92,18 @@ fn next_page_token(tasks: &[Task], size: i64) -> String {
 impl TrackerApi {
     /// The API over `store`.
     pub fn new(store: Store, notifier: Notifier, rng: StdRng) -> Self {
-        Self { store, notifier, rng: Arc::new(Mutex::new(rng)) }
+        Self {
+            store,
+            notifier,
+            rng: Arc::new(Mutex::new(rng)),
+        }
     }
 
     fn draw<T>(&self, draw: impl FnOnce(&mut StdRng) -> T) -> T {
-        let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         draw(&mut rng)
     }
 
@@ -93,14 +111,24 @@ impl TrackerApi {
     async fn caller<T>(&self, request: &Request<T>, roles: &[Role]) -> Result<Claims, Status> {
         let claims = require_role(request, roles)?;
         match self.store.known_account(claims.account_id).await? {
-            Some(account) if !account.active => Err(Status::unauthenticated("this account is deactivated")),
+            Some(account) if !account.active => {
+                Err(Status::unauthenticated("this account is deactivated"))
+            }
             _ => Ok(claims),
         }
     }
 
-    async fn list(&self, filter: TaskFilter, page_size: u32, page_token: &str) -> Result<(Vec<pb::Task>, String), Error> {
+    async fn list(
+        &self,
+        filter: TaskFilter,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<pb::Task>, String), Error> {
         let (size, before) = page(page_size, page_token)?;
-        let tasks = self.store.tasks(TaskFilter { before, ..filter }, size).await?;
+        let tasks = self
+            .store
+            .tasks(TaskFilter { before, ..filter }, size)
+            .await?;
         let token = next_page_token(&tasks, size);
         Ok((tasks.iter().map(task_message).collect(), token))
     }
@@ -108,7 +136,10 @@ impl TrackerApi {
 
 #[tonic::async_trait]
 impl TrackerService for TrackerApi {
-    async fn create_task(&self, request: Request<pb::CreateTaskRequest>) -> Result<Response<pb::CreateTaskResponse>, Status> {
+    async fn create_task(
+        &self,
+        request: Request<pb::CreateTaskRequest>,
+    ) -> Result<Response<pb::CreateTaskResponse>, Status> {
         require_signed_in(&request)?;
         let caller = self.caller(&request, &Role::ALL).await?;
         let request = request.into_inner();
@@ -118,55 +149,116 @@ impl TrackerService for TrackerApi {
             description: Description::parse("description", &request.description)?,
         };
         let pick = self.draw(|rng| rng.r#gen::<u64>());
-        let task = self.store.create_task(&new, caller.account_id, pick).await?;
+        let task = self
+            .store
+            .create_task(&new, caller.account_id, pick)
+            .await?;
         tracing::info!(task_id = %task.task_id, key = %task.key(), assignee = %task.assignee_id, "task created");
-        self.notifier.assigned("new task", [(task.assignee_id, format!("{} {}", task.key(), task.title))]).await;
-        Ok(Response::new(pb::CreateTaskResponse { task: Some(task_message(&task)) }))
+        self.notifier
+            .assigned(
+                "new task",
+                [(task.assignee_id, format!("{} {}", task.key(), task.title))],
+            )
+            .await;
+        Ok(Response::new(pb::CreateTaskResponse {
+            task: Some(task_message(&task)),
+        }))
     }
 
-    async fn shuffle_tasks(&self, request: Request<pb::ShuffleTasksRequest>) -> Result<Response<pb::ShuffleTasksResponse>, Status> {
+    async fn shuffle_tasks(
+        &self,
+        request: Request<pb::ShuffleTasksRequest>,
+    ) -> Result<Response<pb::ShuffleTasksResponse>, Status> {
         self.caller(&request, &[Role::Manager, Role::Admin]).await?;
         let seed = self.draw(|rng| rng.gen_range(-1.0..=1.0));
         let moved = self.store.shuffle(seed).await?;
         tracing::info!(reassigned = moved.len(), "open tasks shuffled");
         self.notifier
-            .assigned("shuffle", moved.iter().map(|m| (m.assignee_id, format!("task {}", m.task_id))))
+            .assigned(
+                "shuffle",
+                moved
+                    .iter()
+                    .map(|m| (m.assignee_id, format!("task {}", m.task_id))),
+            )
             .await;
-        Ok(Response::new(pb::ShuffleTasksResponse { reassigned: u64::try_from(moved.len()).unwrap_or(0) }))
+        Ok(Response::new(pb::ShuffleTasksResponse {
+            reassigned: u64::try_from(moved.len()).unwrap_or(0),
+        }))
     }
 
-    async fn complete_task(&self, request: Request<pb::CompleteTaskRequest>) -> Result<Response<pb::CompleteTaskResponse>, Status> {
+    async fn complete_task(
+        &self,
+        request: Request<pb::CompleteTaskRequest>,
+    ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
         let caller = self.caller(&request, &Role::ALL).await?;
         let id = task_id("task_id", &request.into_inner().task_id)?;
         let task = self.store.complete(id, caller.account_id).await?;
         tracing::info!(task_id = %task.task_id, key = %task.key(), "task completed");
-        Ok(Response::new(pb::CompleteTaskResponse { task: Some(task_message(&task)) }))
+        Ok(Response::new(pb::CompleteTaskResponse {
+            task: Some(task_message(&task)),
+        }))
     }
 
-    async fn list_my_tasks(&self, request: Request<pb::ListMyTasksRequest>) -> Result<Response<pb::ListMyTasksResponse>, Status> {
+    async fn list_my_tasks(
+        &self,
+        request: Request<pb::ListMyTasksRequest>,
+    ) -> Result<Response<pb::ListMyTasksResponse>, Status> {
         let caller = self.caller(&request, &Role::ALL).await?;
         let request = request.into_inner();
-        let filter = TaskFilter { assignee_id: Some(caller.account_id), status: status_filter(request.status)?, before: None };
-        let (tasks, next_page_token) = self.list(filter, request.page_size, &request.page_token).await?;
-        Ok(Response::new(pb::ListMyTasksResponse { tasks, next_page_token }))
+        let filter = TaskFilter {
+            assignee_id: Some(caller.account_id),
+            status: status_filter(request.status)?,
+            before: None,
+        };
+        let (tasks, next_page_token) = self
+            .list(filter, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(pb::ListMyTasksResponse {
+            tasks,
+            next_page_token,
+        }))
     }
 
-    async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Result<Response<pb::GetTaskResponse>, Status> {
+    async fn get_task(
+        &self,
+        request: Request<pb::GetTaskRequest>,
+    ) -> Result<Response<pb::GetTaskResponse>, Status> {
         let caller = self.caller(&request, &Role::ALL).await?;
         let id = task_id("task_id", &request.into_inner().task_id)?;
-        let task = self.store.task(id).await?.ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
-        let may_see = task.assignee_id == caller.account_id || matches!(caller.role, Role::Manager | Role::Admin);
+        let task = self
+            .store
+            .task(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
+        let may_see = task.assignee_id == caller.account_id
+            || matches!(caller.role, Role::Manager | Role::Admin);
         if !may_see {
-            return Err(Status::permission_denied("only the assignee, managers and admins see a task"));
+            return Err(Status::permission_denied(
+                "only the assignee, managers and admins see a task",
+            ));
         }
-        Ok(Response::new(pb::GetTaskResponse { task: Some(task_message(&task)) }))
+        Ok(Response::new(pb::GetTaskResponse {
+            task: Some(task_message(&task)),
+        }))
     }
 
-    async fn list_tasks(&self, request: Request<pb::ListTasksRequest>) -> Result<Response<pb::ListTasksResponse>, Status> {
+    async fn list_tasks(
+        &self,
+        request: Request<pb::ListTasksRequest>,
+    ) -> Result<Response<pb::ListTasksResponse>, Status> {
         self.caller(&request, &[Role::Manager, Role::Admin]).await?;
         let request = request.into_inner();
-        let filter = TaskFilter { assignee_id: None, status: status_filter(request.status)?, before: None };
-        let (tasks, next_page_token) = self.list(filter, request.page_size, &request.page_token).await?;
-        Ok(Response::new(pb::ListTasksResponse { tasks, next_page_token }))
+        let filter = TaskFilter {
+            assignee_id: None,
+            status: status_filter(request.status)?,
+            before: None,
+        };
+        let (tasks, next_page_token) = self
+            .list(filter, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(pb::ListTasksResponse {
+            tasks,
+            next_page_token,
+        }))
     }
 }

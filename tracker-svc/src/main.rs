@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use tracker_svc::{Application, TrackerSettings};
 use popug_runtime::{Env, shutdown, telemetry};
+use tracker_svc::{Application, TrackerSettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -40,7 +40,9 @@ impl Notifier {
                 tasks.len(),
                 tasks.join("\n")
             );
-            let path = self.mail_dir.join(format!("{stamp}-tracker-{assignee}.txt"));
+            let path = self
+                .mail_dir
+                .join(format!("{stamp}-tracker-{assignee}.txt"));
             if let Err(error) = tokio::fs::write(&path, body).await {
                 tracing::error!(path = %path.display(), %error, "cannot write a notification");
             }

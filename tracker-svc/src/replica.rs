@@ -11,7 +11,8 @@ use crate::store::replica;
 
 fn account_id(value: &str) -> Result<Uuid, HandlerError> {
     // Validated by the bus already; a failure here is a bug, not bad input.
-    Uuid::try_parse(value).map_err(|_| HandlerError::Rejected(format!("`{value}` is not an account id")))
+    Uuid::try_parse(value)
+        .map_err(|_| HandlerError::Rejected(format!("`{value}` is not an account id")))
 }
 
 fn role(value: i32) -> Result<Role, HandlerError> {
@@ -25,8 +26,15 @@ pub fn handlers() -> Handlers {
     Handlers::new()
         .on::<accounts_v1::AccountCreated, _>(|conn, meta: &EventMeta, event| {
             Box::pin(async move {
-                replica::created(conn, account_id(&event.account_id)?, &event.login, role(event.role)?, event.active, meta.occurred_at)
-                    .await?;
+                replica::created(
+                    conn,
+                    account_id(&event.account_id)?,
+                    &event.login,
+                    role(event.role)?,
+                    event.active,
+                    meta.occurred_at,
+                )
+                .await?;
                 Ok(())
             })
         })
@@ -34,7 +42,13 @@ pub fn handlers() -> Handlers {
         .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
         .on::<accounts_v1::AccountRoleChanged, _>(|conn, meta: &EventMeta, event| {
             Box::pin(async move {
-                replica::role_changed(conn, account_id(&event.account_id)?, role(event.role)?, meta.occurred_at).await?;
+                replica::role_changed(
+                    conn,
+                    account_id(&event.account_id)?,
+                    role(event.role)?,
+                    meta.occurred_at,
+                )
+                .await?;
                 Ok(())
             })
         })

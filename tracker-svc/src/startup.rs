@@ -13,7 +13,8 @@ use rand::SeedableRng as _;
 use crate::{config::TrackerSettings, grpc::TrackerApi, notify::Notifier, replica, store::Store};
 
 /// Migrations of tracker-svc's own tables.
-pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations = diesel_migrations::embed_migrations!();
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!();
 
 /// Why tracker-svc could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +43,26 @@ impl Application {
     pub async fn build(settings: TrackerSettings) -> Result<Self, StartupError> {
         let common = &settings.common;
         let name = common.service.name();
-        let pool = popug_runtime::database::connect(&common.database_url, common.database_pool_size, &[&popug_bus::MIGRATIONS, &MIGRATIONS])
-            .await?;
+        let pool = popug_runtime::database::connect(
+            &common.database_url,
+            common.database_pool_size,
+            &[&popug_bus::MIGRATIONS, &MIGRATIONS],
+        )
+        .await?;
         let store = Store::new(pool.clone(), Outbox::new(name));
-        let broker = Broker::new(common.amqp_url.clone(), Topology::from_settings(common), name);
+        let broker = Broker::new(
+            common.amqp_url.clone(),
+            Topology::from_settings(common),
+            name,
+        );
         let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
-        let consumer = Consumer::new(pool.clone(), broker.clone(), name, replica::handlers(), ConsumerConfig::default());
+        let consumer = Consumer::new(
+            pool.clone(),
+            broker.clone(),
+            name,
+            replica::handlers(),
+            ConsumerConfig::default(),
+        );
         let ops = Ops::new(
             pool,
             broker,
@@ -60,14 +75,20 @@ impl Application {
             None => rand::rngs::StdRng::from_entropy(),
         };
         let api = TrackerApi::new(store.clone(), Notifier::new(settings.mail_dir.clone()), rng);
-        let verifier = Verifier::new(GrpcJwks::new(common.auth_url.as_str()).map_err(StartupError::AuthUrl)?);
+        let verifier =
+            Verifier::new(GrpcJwks::new(common.auth_url.as_str()).map_err(StartupError::AuthUrl)?);
         let services = Services::new()
             .with(TrackerServiceServer::new(api))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier));
         let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), "tracker-svc listening");
-        Ok(Self { app, relay: Some(relay), consumer: Some(consumer), store })
+        Ok(Self {
+            app,
+            relay: Some(relay),
+            consumer: Some(consumer),
+            store,
+        })
     }
 
     /// The bound address.
@@ -91,7 +112,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then drains.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
         let mut app = self.app;
         if let Some(relay) = self.relay {
             app = app.with_task(Box::new(move |token| Box::pin(relay.run(token))));

@@ -40,7 +40,11 @@ impl From<TaskRow> for Task {
             title: row.title,
             jira_id: row.jira_id,
             description: row.description,
-            status: if row.status == "done" { TaskStatus::Done } else { TaskStatus::Open },
+            status: if row.status == "done" {
+                TaskStatus::Done
+            } else {
+                TaskStatus::Open
+            },
             assignee_id: row.assignee_id,
             created_at: row.created_at,
             completed_at: row.completed_at,
@@ -110,13 +114,20 @@ impl Store {
     /// Inserts `new`, assigned to the active worker at index `pick` modulo
     /// their number (the caller draws `pick` uniformly), and enqueues
     /// `TaskCreated` v2 and `TaskAssigned`.
-    pub async fn create_task(&self, new: &NewTask, created_by: Uuid, pick: u64) -> Result<Task, Error> {
+    pub async fn create_task(
+        &self,
+        new: &NewTask,
+        created_by: Uuid,
+        pick: u64,
+    ) -> Result<Task, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let outbox = &self.outbox;
         conn.transaction::<_, Error, _>(async |conn| {
             let workers = assignable_workers(conn).await?;
             let count = u64::try_from(workers.len()).unwrap_or(0);
-            let index = pick.checked_rem(count).ok_or_else(|| Error::FailedPrecondition(NO_WORKER.into()))?;
+            let index = pick
+                .checked_rem(count)
+                .ok_or_else(|| Error::FailedPrecondition(NO_WORKER.into()))?;
             let assignee_id = workers[usize::try_from(index).unwrap_or(0)];
             let row: TaskRow = diesel::insert_into(tasks::table)
                 .values((
@@ -133,7 +144,9 @@ impl Store {
                 .await?;
             let task = Task::from(row);
             outbox.enqueue(conn, &events::created(&task)).await?;
-            outbox.enqueue(conn, &events::assigned_at_creation(&task)).await?;
+            outbox
+                .enqueue(conn, &events::assigned_at_creation(&task))
+                .await?;
             Ok(task)
         })
         .await
@@ -147,7 +160,10 @@ impl Store {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let outbox = &self.outbox;
         conn.transaction::<_, Error, _>(async |conn| {
-            diesel::sql_query("SELECT setseed($1)").bind::<Double, _>(seed).execute(conn).await?;
+            diesel::sql_query("SELECT setseed($1)")
+                .bind::<Double, _>(seed)
+                .execute(conn)
+                .await?;
             let moved: Vec<Moved> = diesel::sql_query(
                 "WITH workers AS ( \
                      SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1)::int AS idx \
@@ -196,13 +212,21 @@ impl Store {
                 .map(Task::from)
                 .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
             if task.assignee_id != caller {
-                return Err(Error::PermissionDenied("only the task's assignee can complete it".into()));
+                return Err(Error::PermissionDenied(
+                    "only the task's assignee can complete it".into(),
+                ));
             }
             if task.status == TaskStatus::Done {
-                return Err(Error::FailedPrecondition(format!("{} is already done", task.key())));
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is already done",
+                    task.key()
+                )));
             }
             let row: TaskRow = diesel::update(tasks::table.find(task_id))
-                .set((tasks::status.eq(TaskStatus::Done.as_str()), tasks::completed_at.eq(diesel::dsl::now)))
+                .set((
+                    tasks::status.eq(TaskStatus::Done.as_str()),
+                    tasks::completed_at.eq(diesel::dsl::now),
+                ))
                 .returning(TaskRow::as_returning())
                 .get_result(conn)
                 .await?;
@@ -228,7 +252,11 @@ impl Store {
     /// Up to `limit` tasks matching `filter`, newest first.
     pub async fn tasks(&self, filter: TaskFilter, limit: i64) -> Result<Vec<Task>, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        let mut query = tasks::table.select(TaskRow::as_select()).order(tasks::number.desc()).limit(limit).into_boxed();
+        let mut query = tasks::table
+            .select(TaskRow::as_select())
+            .order(tasks::number.desc())
+            .limit(limit)
+            .into_boxed();
         if let Some(assignee_id) = filter.assignee_id {
             query = query.filter(tasks::assignee_id.eq(assignee_id));
         }
@@ -251,7 +279,10 @@ impl Store {
             .first(&mut conn)
             .await
             .optional()?;
-        Ok(row.map(|(role, active)| KnownAccount { role: role.and_then(|role| role.parse().ok()), active }))
+        Ok(row.map(|(role, active)| KnownAccount {
+            role: role.and_then(|role| role.parse().ok()),
+            active,
+        }))
     }
 }
 
@@ -311,7 +342,10 @@ pub mod replica {
     }
 
     /// `AccountDeactivated`: for good.
-    pub async fn deactivated(conn: &mut AsyncPgConnection, account_id: Uuid) -> Result<(), diesel::result::Error> {
+    pub async fn deactivated(
+        conn: &mut AsyncPgConnection,
+        account_id: Uuid,
+    ) -> Result<(), diesel::result::Error> {
         diesel::sql_query(
             "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
              ON CONFLICT (account_id) DO UPDATE SET active = FALSE",
@@ -329,7 +363,10 @@ pub mod replica {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let count: Count = diesel::sql_query("SELECT count(*) AS n FROM tasks WHERE status = 'open'").get_result(conn).await?;
+        let count: Count =
+            diesel::sql_query("SELECT count(*) AS n FROM tasks WHERE status = 'open'")
+                .get_result(conn)
+                .await?;
         Ok(count.n)
     }
 }

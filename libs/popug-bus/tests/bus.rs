@@ -48,7 +48,7 @@ impl World {
             .expect("test table");
         drop(conn);
         let topology = Topology::new(Some(format!("test-{}", &id[..12])))
-            .with_queue_expiry(Duration::from_secs(600));
+            .with_queue_expiry(Duration::from_secs(120));
         let broker = Broker::new(AMQP.parse().expect("url"), topology, "bus-test");
         Self { pool, broker }
     }

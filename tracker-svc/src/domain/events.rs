@@ -27,7 +27,11 @@ pub fn assigned_at_creation(task: &Task) -> tasks_v1::TaskAssigned {
 }
 
 /// `TaskAssigned` for a shuffled task.
-pub fn reassigned(task_id: Uuid, assignee_id: Uuid, previous_assignee_id: Uuid) -> tasks_v1::TaskAssigned {
+pub fn reassigned(
+    task_id: Uuid,
+    assignee_id: Uuid,
+    previous_assignee_id: Uuid,
+) -> tasks_v1::TaskAssigned {
     tasks_v1::TaskAssigned {
         task_id: task_id.to_string(),
         assignee_id: assignee_id.to_string(),

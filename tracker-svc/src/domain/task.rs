@@ -131,7 +131,12 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_refuse_brackets_naming_the_field() {
-        assert_eq!(Title::parse("title", "  Feed the chicks ").map(|t| t.0).ok(), Some("Feed the chicks".into()));
+        assert_eq!(
+            Title::parse("title", "  Feed the chicks ")
+                .map(|t| t.0)
+                .ok(),
+            Some("Feed the chicks".into())
+        );
         for bad in ["", "   ", "[UBERPOP-42] Fix", "a ] b", &"x".repeat(201)] {
             match Title::parse("title", bad) {
                 Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, "title"),
@@ -143,7 +148,19 @@ mod tests {
     #[test]
     fn jira_ids_are_optional_and_checked() {
         assert_eq!(JiraId::parse_optional("jira_id", "").ok(), Some(None));
-        assert_eq!(JiraId::parse_optional("jira_id", " uberpop-42 ").ok().flatten().map(|j| j.0), Some("UBERPOP-42".into()));
-        assert!(matches!(JiraId::parse_optional("jira_id", "not an id"), Err(Error::InvalidArgument { field: "jira_id", .. })));
+        assert_eq!(
+            JiraId::parse_optional("jira_id", " uberpop-42 ")
+                .ok()
+                .flatten()
+                .map(|j| j.0),
+            Some("UBERPOP-42".into())
+        );
+        assert!(matches!(
+            JiraId::parse_optional("jira_id", "not an id"),
+            Err(Error::InvalidArgument {
+                field: "jira_id",
+                ..
+            })
+        ));
     }
 }
