@@ -60,6 +60,15 @@ enum Command {
         #[arg(long, default_value_t = 1_000)]
         window: usize,
     },
+    /// The tracker's shuffle of many open tasks, and the relay publishing its events.
+    Shuffle {
+        /// Open tasks to shuffle.
+        #[arg(long, default_value_t = 100_000)]
+        tasks: usize,
+        /// Active workers to draw from.
+        #[arg(long, default_value_t = 50)]
+        workers: usize,
+    },
     /// Token verification: authenticated against unauthenticated calls.
     Auth {
         /// Calls per measurement.
@@ -79,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
             bus(&cli.postgres_url, &cli.amqp_url, events, window).await
         }
         Command::Auth { calls, concurrency } => auth(&cli.postgres_url, calls, concurrency).await,
+        Command::Shuffle { tasks, workers } => {
+            shuffle(&cli.postgres_url, &cli.amqp_url, tasks, workers).await
+        }
     }
 }
 
@@ -91,6 +103,54 @@ fn account(i: usize) -> AccountCreated {
         role: Role::Worker.into(),
         active: true,
     }
+}
+
+/// Raw limit: lapin publishing `count` persistent copies of `sample` with
+/// `window` confirms in flight into a quorum queue, the kind consumers own.
+async fn raw_publish_rate(
+    broker: &Broker,
+    sample: &[u8],
+    count: usize,
+    window: usize,
+) -> anyhow::Result<f64> {
+    let topology = broker.topology();
+    let (connection, channel) = broker.confirm_channel().await?;
+    topology::declare_queue(
+        &channel,
+        topology,
+        &QueueSpec::new("raw", vec!["raw.#".into()]),
+    )
+    .await?;
+    let started = Instant::now();
+    let mut in_flight = VecDeque::with_capacity(window);
+    for _ in 0..count {
+        if in_flight.len() == window {
+            let confirm: lapin::PublisherConfirm = in_flight.pop_front().context("window")?;
+            confirm.await?;
+        }
+        let confirm = channel
+            .basic_publish(
+                topology.exchange().into(),
+                "raw.event.v1".into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                sample,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await?;
+        in_flight.push_back(confirm);
+    }
+    for confirm in in_flight {
+        confirm.await?;
+    }
+    let rate = rate(count, started);
+    channel
+        .queue_delete(topology.queue("raw").into(), Default::default())
+        .await?;
+    connection.close(200, "done".into()).await.ok();
+    Ok(rate)
 }
 
 fn rate(count: usize, started: Instant) -> f64 {
@@ -119,37 +179,8 @@ async fn bus(
         sample.len()
     );
 
-    // Raw limit 1: lapin publishing persistent messages with pipelined confirms
-    // into a quorum queue, the same kind the consumers own.
-    let (connection, channel) = broker.confirm_channel().await?;
-    let raw_spec = QueueSpec::new("raw", vec!["raw.#".into()]);
-    topology::declare_queue(&channel, &topology, &raw_spec).await?;
-    let started = Instant::now();
-    let mut in_flight = VecDeque::with_capacity(window);
-    for _ in 0..events {
-        if in_flight.len() == window {
-            let confirm: lapin::PublisherConfirm = in_flight.pop_front().context("window")?;
-            confirm.await?;
-        }
-        let confirm = channel
-            .basic_publish(
-                topology.exchange().into(),
-                "raw.event.v1".into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &sample,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await?;
-        in_flight.push_back(confirm);
-    }
-    for confirm in in_flight {
-        confirm.await?;
-    }
-    let raw_publish = rate(events, started);
-    connection.close(200, "done".into()).await.ok();
+    // Raw limit 1: lapin publishing with pipelined confirms.
+    let raw_publish = raw_publish_rate(&broker, &sample, events, window).await?;
 
     // Raw limit 2: one-row insert transactions through the same pool, 8 at once.
     let mut conn = pool.get().await?;
@@ -432,5 +463,142 @@ async fn auth(postgres: &url::Url, calls: usize, concurrency: usize) -> anyhow::
     );
     stop.cancel();
     server.await??;
+    Ok(())
+}
+
+async fn shuffle(
+    postgres: &url::Url,
+    amqp: &url::Url,
+    tasks: usize,
+    workers: usize,
+) -> anyhow::Result<()> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let database = format!(
+        "{}/popug_bench_{id}",
+        postgres.as_str().trim_end_matches('/')
+    );
+    let namespace = format!("bench-{}", &id[..12]);
+    let amqp_url = amqp.to_string();
+    let settings = tracker_svc::TrackerSettings::load(&popug_runtime::Env::from_pairs([
+        ("POPUG_TRACKER_DATABASE_URL", database.as_str()),
+        ("POPUG_NAMESPACE", namespace.as_str()),
+        ("POPUG_QUEUE_TTL", "300"),
+        ("POPUG_AMQP_URL", amqp_url.as_str()),
+        ("POPUG_TRACKER_ADDR", "127.0.0.1:0"),
+    ]))?;
+    let topology = Topology::from_settings(&settings.common);
+    let mut app = tracker_svc::Application::build(settings).await?;
+    let mut relay = app.take_relay().context("relay")?;
+    let store = app.store().clone();
+
+    // Workers in the replica and open tasks, written straight to the table.
+    let pool = popug_runtime::database::connect(&database.parse()?, 2, &[]).await?;
+    let mut conn = pool.get().await?;
+    diesel::sql_query(format!(
+        "INSERT INTO accounts (account_id, login, role, role_at, active) \
+         SELECT gen_random_uuid(), 'worker' || n, 'worker', now(), TRUE FROM generate_series(1, {workers}) n"
+    ))
+    .execute(&mut conn)
+    .await?;
+    diesel::sql_query(format!(
+        "INSERT INTO tasks (task_id, title, description, status, assignee_id, created_by) \
+         SELECT gen_random_uuid(), 'Task ' || n, '', 'open', \
+                (SELECT account_id FROM accounts ORDER BY account_id LIMIT 1), gen_random_uuid() \
+         FROM generate_series(1, {tasks}) n"
+    ))
+    .execute(&mut conn)
+    .await?;
+    diesel::sql_query("VACUUM ANALYZE tasks")
+        .execute(&mut conn)
+        .await?;
+    println!("shuffle benchmark: {tasks} open tasks, {workers} active workers");
+
+    // Raw limit: touching every open task once, in one statement.
+    let started = Instant::now();
+    diesel::sql_query("UPDATE tasks SET assignee_id = assignee_id WHERE status = 'open'")
+        .execute(&mut conn)
+        .await?;
+    let raw_update = started.elapsed();
+    drop(conn);
+
+    let started = Instant::now();
+    let moved = store.shuffle(0.5).await?.len();
+    let shuffle_time = started.elapsed();
+    anyhow::ensure!(moved == tasks, "the shuffle moved {moved} of {tasks} tasks");
+
+    let started = Instant::now();
+    let mut published = 0;
+    loop {
+        match relay.publish_pending().await? {
+            Step::Published(n) => published += n,
+            Step::Idle => break,
+            Step::Standby => bail!("another relay holds the lock"),
+        }
+    }
+    let relay_rate = rate(published, started);
+    anyhow::ensure!(
+        published == tasks,
+        "the relay published {published} of {tasks} events"
+    );
+
+    let broker = Broker::new(amqp.clone(), topology.clone(), "bench");
+    let sample = popug_bus::envelope::wrap(
+        &tracker_svc::domain::events::reassigned(
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        ),
+        "tracker",
+        chrono::Utc::now(),
+    )
+    .encode_to_vec();
+    let raw_publish = raw_publish_rate(&broker, &sample, 20_000, 1_000).await?;
+
+    // The events landed in the billing and analytics queues; drop them.
+    let (connection, channel) = broker.confirm_channel().await?;
+    for consumer in ["tracker", "billing", "analytics"] {
+        for queue in [
+            topology.queue(consumer),
+            topology.dead_letter_queue(consumer),
+        ] {
+            channel
+                .queue_delete(queue.as_str().into(), Default::default())
+                .await
+                .ok();
+        }
+    }
+    connection.close(200, "done".into()).await.ok();
+
+    println!();
+    println!("{:<58} {:>12}", "measurement", "result");
+    println!(
+        "{:<58} {:>10.0}ms",
+        "raw: UPDATE of every open task, one statement",
+        raw_update.as_secs_f64() * 1000.0
+    );
+    println!(
+        "{:<58} {:>10.0}ms",
+        "popug: ShuffleTasks transaction (draws + events enqueued)",
+        shuffle_time.as_secs_f64() * 1000.0
+    );
+    println!(
+        "{:<58} {:>10.0}/s",
+        "popug: events enqueued by the shuffle",
+        moved as f64 / shuffle_time.as_secs_f64()
+    );
+    println!(
+        "{:<58} {:>10.0}/s",
+        "raw: lapin publish with confirms, same envelope size", raw_publish
+    );
+    println!(
+        "{:<58} {:>10.0}/s",
+        "popug: relay publishing the shuffle's events", relay_rate
+    );
+    println!();
+    println!(
+        "shuffle / raw update     = {:.1}x the time",
+        shuffle_time.as_secs_f64() / raw_update.as_secs_f64()
+    );
+    println!("relay / raw publish      = {:.2}", relay_rate / raw_publish);
     Ok(())
 }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use popug_proto::pb::popug::{
     auth::v1::{self as auth, auth_service_client::AuthServiceClient},
     ops::v1::{self as ops, ops_service_client::OpsServiceClient},
+    tracker::v1::{self as tracker, tracker_service_client::TrackerServiceClient},
 };
 use serde_json::{Value, json};
 use session::Session;
@@ -53,6 +54,9 @@ enum Command {
     /// Manages accounts (admin).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Creates, lists, completes and shuffles tasks.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
     /// Looks at a service's event flow (admin).
     #[command(subcommand)]
     Ops(OpsCommand),
@@ -103,6 +107,46 @@ enum AccountsCommand {
         /// The account's id.
         account_id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum TasksCommand {
+    /// Creates a task; it goes to a random active worker.
+    Create {
+        /// Title (no `[` or `]`: the jira id has its own option).
+        #[arg(long)]
+        title: String,
+        /// Jira id such as UBERPOP-42.
+        #[arg(long, default_value = "")]
+        jira_id: String,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Your tasks.
+    Mine {
+        /// open or done (default: both).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Every task (manager, admin).
+    List {
+        /// open or done (default: both).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One task.
+    Get {
+        /// The task's id.
+        task_id: String,
+    },
+    /// Marks one of your tasks done.
+    Complete {
+        /// The task's id.
+        task_id: String,
+    },
+    /// Reassigns every open task to a random worker (manager, admin).
+    Shuffle,
 }
 
 #[derive(Subcommand)]
@@ -193,6 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Accounts(command) => accounts(json, command).await,
+        Command::Tasks(command) => tasks(json, command).await,
         Command::Ops(command) => ops(json, command).await,
     }
 }
@@ -368,11 +413,7 @@ async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
                 }
                 page_token = page.next_page_token;
             }
-            if json {
-                output::print(true, ACCOUNT_COLUMNS, &[Value::Array(rows)]);
-            } else {
-                output::print(false, ACCOUNT_COLUMNS, &rows);
-            }
+            print_list(json, ACCOUNT_COLUMNS, rows);
             return Ok(());
         }
     };
@@ -381,6 +422,149 @@ async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
         ACCOUNT_COLUMNS,
         &[account_row(&account.unwrap_or_default())],
     );
+    Ok(())
+}
+
+const TASK_COLUMNS: &[&str] = &[
+    "task_id",
+    "key",
+    "title",
+    "jira_id",
+    "status",
+    "assignee_id",
+    "created_at",
+];
+
+fn task_row(task: &tracker::Task) -> Value {
+    let status =
+        tracker::TaskStatus::try_from(task.status).unwrap_or(tracker::TaskStatus::Unspecified);
+    json!({
+        "task_id": task.task_id,
+        "key": task.key,
+        "title": task.title,
+        "jira_id": task.jira_id,
+        "description": task.description,
+        "status": status.as_str_name().trim_start_matches("TASK_STATUS_").to_lowercase(),
+        "assignee_id": task.assignee_id,
+        "created_at": output::time(task.created_at.as_ref()),
+        "completed_at": output::time(task.completed_at.as_ref()),
+    })
+}
+
+fn status(value: Option<&str>) -> anyhow::Result<i32> {
+    match value {
+        None => Ok(tracker::TaskStatus::Unspecified.into()),
+        Some("open") => Ok(tracker::TaskStatus::Open.into()),
+        Some("done") => Ok(tracker::TaskStatus::Done.into()),
+        Some(other) => bail!("`{other}` is not a task status: open or done"),
+    }
+}
+
+fn print_list(json: bool, columns: &[&str], rows: Vec<Value>) {
+    if json {
+        output::print(true, columns, &[Value::Array(rows)]);
+    } else {
+        output::print(false, columns, &rows);
+    }
+}
+
+async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
+    let (_, bearer) = signed_in().await?;
+    let mut client =
+        TrackerServiceClient::with_interceptor(connect(&service_url("tracker")?).await?, bearer);
+    let task = match command {
+        TasksCommand::Create {
+            title,
+            jira_id,
+            description,
+        } => {
+            client
+                .create_task(tracker::CreateTaskRequest {
+                    title,
+                    jira_id,
+                    description,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .task
+        }
+        TasksCommand::Get { task_id } => {
+            client
+                .get_task(tracker::GetTaskRequest { task_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .task
+        }
+        TasksCommand::Complete { task_id } => {
+            client
+                .complete_task(tracker::CompleteTaskRequest { task_id })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .task
+        }
+        TasksCommand::Shuffle => {
+            let reassigned = client
+                .shuffle_tasks(tracker::ShuffleTasksRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .reassigned;
+            output::print(
+                json,
+                &["reassigned"],
+                &[json!({ "reassigned": reassigned })],
+            );
+            return Ok(());
+        }
+        TasksCommand::Mine { status: wanted } => {
+            let mut rows = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_my_tasks(tracker::ListMyTasksRequest {
+                        status: status(wanted.as_deref())?,
+                        page_size: 1000,
+                        page_token,
+                    })
+                    .await
+                    .map_err(rpc_error)?
+                    .into_inner();
+                rows.extend(page.tasks.iter().map(task_row));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print_list(json, TASK_COLUMNS, rows);
+            return Ok(());
+        }
+        TasksCommand::List { status: wanted } => {
+            let mut rows = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = client
+                    .list_tasks(tracker::ListTasksRequest {
+                        status: status(wanted.as_deref())?,
+                        page_size: 1000,
+                        page_token,
+                    })
+                    .await
+                    .map_err(rpc_error)?
+                    .into_inner();
+                rows.extend(page.tasks.iter().map(task_row));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print_list(json, TASK_COLUMNS, rows);
+            return Ok(());
+        }
+    };
+    output::print(json, TASK_COLUMNS, &[task_row(&task.unwrap_or_default())]);
     Ok(())
 }
 
@@ -501,23 +685,44 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
 
 /// Runs the services in this process until Ctrl-C or SIGTERM.
 async fn up() -> anyhow::Result<()> {
-    let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::process())?;
-    popug_runtime::telemetry::init(settings.common.log_format);
-    preflight(&settings.common).await?;
-    let app = auth_svc::Application::build(settings).await?;
-    let addr = app.local_addr();
+    let env = popug_runtime::Env::process();
+    let auth_settings = auth_svc::AuthSettings::load(&env)?;
+    let mut tracker_settings = tracker_svc::TrackerSettings::load(&env)?;
+    popug_runtime::telemetry::init(auth_settings.common.log_format);
+    preflight(&auth_settings.common).await?;
+
+    let auth = auth_svc::Application::build(auth_settings).await?;
+    let auth_addr = auth.local_addr();
+    if env.raw("POPUG_AUTH_URL").is_none() {
+        // The other services verify tokens with the auth-svc started here.
+        tracker_settings.common.auth_url = format!("http://{auth_addr}").parse()?;
+    }
+    let tracker = tracker_svc::Application::build(tracker_settings).await?;
+    let tracker_addr = tracker.local_addr();
     #[allow(clippy::print_stdout)] // the endpoints are what a person needs to see
     {
-        println!("\npopug is up:\n  auth-svc   http://{addr}\n");
+        println!("\npopug is up:");
+        println!("  auth-svc      http://{auth_addr}");
+        println!("  tracker-svc   http://{tracker_addr}\n");
         println!("Try it:");
-        println!("  grpcurl -plaintext {addr} list");
+        println!("  grpcurl -plaintext {auth_addr} list");
         println!(
-            "  grpcurl -plaintext -d '{{\"login\":\"admin\",\"password\":\"<password>\"}}' {addr} popug.auth.v1.AuthService/Login"
+            "  grpcurl -plaintext -d '{{\"login\":\"admin\",\"password\":\"<password>\"}}' {auth_addr} popug.auth.v1.AuthService/Login"
         );
         println!("  popug login --login admin\n\nCtrl-C stops every service gracefully.\n");
     }
-    app.run_until_stopped(popug_runtime::shutdown::signal())
-        .await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        popug_runtime::shutdown::signal().await;
+        stopping.cancel();
+    });
+    let (auth_stopped, tracker_stopped) = tokio::join!(
+        auth.run_until_stopped(stop.clone().cancelled_owned()),
+        tracker.run_until_stopped(stop.clone().cancelled_owned()),
+    );
+    auth_stopped?;
+    tracker_stopped?;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ fn test_env() -> Vec<(String, String)> {
 struct Cli {
     config: tempfile::TempDir,
     auth_url: String,
+    tracker_url: String,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -39,9 +40,35 @@ impl Cli {
         let stop = tokio_util::sync::CancellationToken::new();
         let stopping = stop.clone();
         tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
+
+        // tracker-svc in the same namespace; its relay and consumer run.
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name != "POPUG_AUTH_DATABASE_URL" && name != "POPUG_AUTH_ADDR")
+            .collect();
+        let database = format!(
+            "postgres://postgres@127.0.0.1:5432/popug_test_{}",
+            uuid::Uuid::new_v4().simple()
+        );
+        let mail =
+            std::env::temp_dir().join(format!("popug-cli-mail-{}", uuid::Uuid::new_v4().simple()));
+        env.push(("POPUG_TRACKER_DATABASE_URL".into(), database));
+        env.push(("POPUG_TRACKER_ADDR".into(), "127.0.0.1:0".into()));
+        env.push(("POPUG_AUTH_URL".into(), auth_url.clone()));
+        env.push(("POPUG_MAIL_DIR".into(), mail.to_string_lossy().into_owned()));
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let settings = tracker_svc::TrackerSettings::load(&popug_runtime::Env::from_pairs(pairs))
+            .expect("settings");
+        let tracker = tracker_svc::Application::build(settings)
+            .await
+            .expect("tracker-svc");
+        let tracker_url = format!("http://{}", tracker.local_addr());
+        let stopping = stop.clone();
+        tokio::spawn(tracker.run_until_stopped(async move { stopping.cancelled().await }));
         Self {
             config: tempfile::tempdir().expect("config dir"),
             auth_url,
+            tracker_url,
             _stop: stop.drop_guard(),
         }
     }
@@ -52,6 +79,7 @@ impl Cli {
             .args(args)
             .env("POPUG_CONFIG_DIR", self.config.path())
             .env("POPUG_AUTH_URL", &self.auth_url)
+            .env("POPUG_TRACKER_URL", &self.tracker_url)
             .stdin(Stdio::null())
             .output()
             .await
@@ -161,8 +189,97 @@ async fn an_admin_manages_accounts_from_the_command_line() {
         "{stderr}"
     );
 
+    // Tasks: a worker appears in the tracker once its AccountCreated arrives.
+    let worker = cli
+        .json(&[
+            "accounts",
+            "create",
+            "--login",
+            "worker",
+            "--password",
+            "worker-password",
+            "--name",
+            "Worker",
+            "--email",
+            "worker@popug.inc",
+        ])
+        .await;
+    let worker_id = worker["account_id"].as_str().expect("id").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let task = loop {
+        let (ok, stdout, stderr) = cli
+            .run(&[
+                "tasks",
+                "create",
+                "--title",
+                "Feed the chicks",
+                "--jira-id",
+                "UBERPOP-7",
+                "--json",
+            ])
+            .await;
+        if ok {
+            break serde_json::from_str::<serde_json::Value>(&stdout).expect("json");
+        }
+        assert!(stderr.contains("no active worker"), "{stderr}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never reached the tracker"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (task["key"].as_str(), task["assignee_id"].as_str()),
+        (Some("POPUG-1"), Some(worker_id.as_str()))
+    );
+    let task_id = task["task_id"].as_str().expect("id").to_owned();
+    let (ok, _, stderr) = cli
+        .run(&["tasks", "create", "--title", "[UBERPOP-8] old habits"])
+        .await;
+    assert!(!ok && stderr.contains("`title`"), "{stderr}");
+    assert_eq!(
+        cli.json(&["tasks", "list"]).await.as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        cli.json(&["tasks", "get", &task_id]).await["title"],
+        "Feed the chicks"
+    );
+    assert_eq!(cli.json(&["tasks", "shuffle"]).await["reassigned"], 1);
+    let (ok, _, stderr) = cli.run(&["tasks", "complete", &task_id]).await;
+    assert!(
+        !ok && stderr.contains("PermissionDenied"),
+        "only the assignee completes: {stderr}"
+    );
+    assert_eq!(
+        cli.json(&["tasks", "mine"]).await.as_array().map(Vec::len),
+        Some(0)
+    );
+
     let outbox = cli.json(&["ops", "outbox", "--service", "auth"]).await;
     assert!(outbox["pending"].as_u64().is_some(), "{outbox}");
+
+    cli.json(&[
+        "login",
+        "--login",
+        "worker",
+        "--password",
+        "worker-password",
+    ])
+    .await;
+    let mine = cli.json(&["tasks", "mine", "--status", "open"]).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        cli.json(&["tasks", "complete", &task_id]).await["status"],
+        "done"
+    );
+    let (ok, _, stderr) = cli.run(&["tasks", "complete", &task_id]).await;
+    assert!(
+        !ok && stderr.contains("FailedPrecondition") && stderr.contains("already done"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = cli.run(&["tasks", "shuffle"]).await;
+    assert!(!ok && stderr.contains("PermissionDenied"), "{stderr}");
 
     let (ok, _, _) = cli.run(&["logout"]).await;
     assert!(ok);
@@ -180,6 +297,18 @@ async fn popug_up_serves_until_sigterm() {
         .arg("up")
         .envs(test_env())
         .env("POPUG_AUTH_ADDR", "127.0.0.1:0")
+        .env("POPUG_TRACKER_ADDR", "127.0.0.1:0")
+        .env(
+            "POPUG_TRACKER_DATABASE_URL",
+            format!(
+                "postgres://postgres@127.0.0.1:5432/popug_test_{}",
+                uuid::Uuid::new_v4().simple()
+            ),
+        )
+        .env(
+            "POPUG_MAIL_DIR",
+            std::env::temp_dir().join("popug-up-test-mail"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -189,7 +318,19 @@ async fn popug_up_serves_until_sigterm() {
     let addr = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.expect("read") {
             if let Some(url) = line.trim().strip_prefix("auth-svc") {
-                return url.trim().trim_start_matches("http://").to_owned();
+                let auth = url.trim().trim_start_matches("http://").to_owned();
+                let tracker_line = lines
+                    .next_line()
+                    .await
+                    .expect("read")
+                    .expect("tracker line");
+                assert!(
+                    tracker_line
+                        .trim()
+                        .starts_with("tracker-svc   http://127.0.0.1:"),
+                    "{tracker_line}"
+                );
+                return auth;
             }
         }
         panic!("popug up exited without printing its endpoints");

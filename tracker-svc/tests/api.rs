@@ -27,6 +27,7 @@ struct TestApp {
     probe: lapin::Channel,
     probe_queue: String,
     admin_token: String,
+    mail_dir: std::path::PathBuf,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -128,6 +129,7 @@ async fn spawn_app() -> TestApp {
         probe,
         probe_queue: topology.queue("probe"),
         admin_token,
+        mail_dir: mail_dir.clone().into(),
         _stop: stop.drop_guard(),
     };
     app.sync_accounts().await;
@@ -284,6 +286,18 @@ async fn a_new_task_goes_to_the_only_worker_with_its_events() {
         ("Feed the chicks", "UBERPOP-42", "POPUG-1")
     );
     assert_eq!(task.status, pb::TaskStatus::Open as i32);
+
+    // The assignee was notified where a person can read it.
+    let notes: Vec<String> = std::fs::read_dir(&app.mail_dir)
+        .expect("mail directory")
+        .map(|entry| std::fs::read_to_string(entry.expect("entry").path()).expect("note"))
+        .collect();
+    assert_eq!(notes.len(), 1);
+    assert!(
+        notes[0].contains(&worker) && notes[0].contains("POPUG-1 Feed the chicks"),
+        "{}",
+        notes[0]
+    );
 
     let events = app.task_events().await;
     assert_eq!(events.len(), 2);
