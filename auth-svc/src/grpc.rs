@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     config::AuthSettings,
-    domain::{Account, Email, Login, Name, NewAccount, Password, password},
+    domain::{Account, Email, Name, NewAccount, password},
     error::Error,
     keys::KeyRing,
     store::{Spent, Store},
@@ -148,13 +148,13 @@ impl AuthService for AuthApi {
             ));
         }
         let request = request.into_inner();
-        let new = NewAccount {
-            login: Login::parse("login", &request.login)?,
-            password: Password::parse("password", &request.password)?,
-            name: Name::parse("name", &request.name)?,
-            email: Email::parse("email", &request.email)?,
-            role: Role::Worker,
-        };
+        let new = NewAccount::parse(
+            &request.login,
+            &request.password,
+            &request.name,
+            &request.email,
+            Role::Worker,
+        )?;
         let account = self.create(new).await?;
         Ok(Response::new(pb::SignUpResponse {
             account: Some(account_message(&account)),
@@ -251,13 +251,14 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::CreateAccountResponse>, Status> {
         self.caller(&request, &[Role::Admin]).await?;
         let request = request.into_inner();
-        let new = NewAccount {
-            login: Login::parse("login", &request.login)?,
-            password: Password::parse("password", &request.password)?,
-            name: Name::parse("name", &request.name)?,
-            email: Email::parse("email", &request.email)?,
-            role: role("role", request.role)?,
-        };
+        let role = role("role", request.role)?;
+        let new = NewAccount::parse(
+            &request.login,
+            &request.password,
+            &request.name,
+            &request.email,
+            role,
+        )?;
         let account = self.create(new).await?;
         Ok(Response::new(pb::CreateAccountResponse {
             account: Some(account_message(&account)),

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Topology};
 use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
 use popug_runtime::{Services, server::ServeError};
-use popug_token::{AuthLayer, Role, Verifier, require_role_in};
+use popug_token::{AuthLayer, Role, Verifier, admins_only};
 use rand::Rng as _;
 
 use crate::{
@@ -68,13 +68,7 @@ impl Application {
             common.service.name(),
             RelayConfig::default(),
         );
-        let ops = Ops::new(
-            pool,
-            broker,
-            None,
-            relay.health(),
-            Arc::new(|extensions| require_role_in(extensions, &[Role::Admin]).map(drop)),
-        );
+        let ops = Ops::new(pool, broker, None, relay.health(), admins_only());
         let published = Arc::clone(&keys);
         let verifier = Verifier::new(move || published.jwks());
         let api = AuthApi::new(store.clone(), keys, Arc::new(settings.clone()));
@@ -114,7 +108,7 @@ impl Application {
     ) -> Result<(), ServeError> {
         let mut app = self.app;
         if let Some(relay) = self.relay {
-            app = app.with_task(Box::new(move |token| Box::pin(relay.run(token))));
+            app = app.with_task(relay.into_task());
         }
         app.run_until_stopped(shutdown).await
     }

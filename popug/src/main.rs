@@ -396,23 +396,24 @@ async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
                 .account
         }
         AccountsCommand::List => {
-            let mut rows = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let page = client
-                    .list_accounts(auth::ListAccountsRequest {
-                        page_size: 1000,
-                        page_token,
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner();
-                rows.extend(page.accounts.iter().map(account_row));
-                if page.next_page_token.is_empty() {
-                    break;
+            let rows = all_pages(|page_token| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_accounts(auth::ListAccountsRequest {
+                            page_size: 1000,
+                            page_token,
+                        })
+                        .await
+                        .map_err(rpc_error)?
+                        .into_inner();
+                    Ok((
+                        page.accounts.iter().map(account_row).collect(),
+                        page.next_page_token,
+                    ))
                 }
-                page_token = page.next_page_token;
-            }
+            })
+            .await?;
             print_list(json, ACCOUNT_COLUMNS, rows);
             return Ok(());
         }
@@ -457,6 +458,25 @@ fn status(value: Option<&str>) -> anyhow::Result<i32> {
         Some("open") => Ok(tracker::TaskStatus::Open.into()),
         Some("done") => Ok(tracker::TaskStatus::Done.into()),
         Some(other) => bail!("`{other}` is not a task status: open or done"),
+    }
+}
+
+/// Every page of a paged list: `fetch(page_token)` returns a page's rows
+/// and the next token, empty on the last page.
+async fn all_pages<F, Fut>(mut fetch: F) -> anyhow::Result<Vec<Value>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<(Vec<Value>, String)>>,
+{
+    let mut rows = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let (page, next) = fetch(page_token).await?;
+        rows.extend(page);
+        if next.is_empty() {
+            return Ok(rows);
+        }
+        page_token = next;
     }
 }
 
@@ -520,46 +540,50 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
             return Ok(());
         }
         TasksCommand::Mine { status: wanted } => {
-            let mut rows = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let page = client
-                    .list_my_tasks(tracker::ListMyTasksRequest {
-                        status: status(wanted.as_deref())?,
-                        page_size: 1000,
-                        page_token,
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner();
-                rows.extend(page.tasks.iter().map(task_row));
-                if page.next_page_token.is_empty() {
-                    break;
+            let status = status(wanted.as_deref())?;
+            let rows = all_pages(|page_token| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_my_tasks(tracker::ListMyTasksRequest {
+                            status,
+                            page_size: 1000,
+                            page_token,
+                        })
+                        .await
+                        .map_err(rpc_error)?
+                        .into_inner();
+                    Ok((
+                        page.tasks.iter().map(task_row).collect(),
+                        page.next_page_token,
+                    ))
                 }
-                page_token = page.next_page_token;
-            }
+            })
+            .await?;
             print_list(json, TASK_COLUMNS, rows);
             return Ok(());
         }
         TasksCommand::List { status: wanted } => {
-            let mut rows = Vec::new();
-            let mut page_token = String::new();
-            loop {
-                let page = client
-                    .list_tasks(tracker::ListTasksRequest {
-                        status: status(wanted.as_deref())?,
-                        page_size: 1000,
-                        page_token,
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner();
-                rows.extend(page.tasks.iter().map(task_row));
-                if page.next_page_token.is_empty() {
-                    break;
+            let status = status(wanted.as_deref())?;
+            let rows = all_pages(|page_token| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_tasks(tracker::ListTasksRequest {
+                            status,
+                            page_size: 1000,
+                            page_token,
+                        })
+                        .await
+                        .map_err(rpc_error)?
+                        .into_inner();
+                    Ok((
+                        page.tasks.iter().map(task_row).collect(),
+                        page.next_page_token,
+                    ))
                 }
-                page_token = page.next_page_token;
-            }
+            })
+            .await?;
             print_list(json, TASK_COLUMNS, rows);
             return Ok(());
         }

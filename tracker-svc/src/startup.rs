@@ -2,12 +2,12 @@
 //! consumer, the gRPC API behind token verification, the ops API, and the
 //! outbox relay.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Topology};
 use popug_proto::pb::popug::tracker::v1::tracker_service_server::TrackerServiceServer;
 use popug_runtime::{Services, server::ServeError};
-use popug_token::{AuthLayer, GrpcJwks, Role, Verifier, require_role_in};
+use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
 use rand::SeedableRng as _;
 
 use crate::{config::TrackerSettings, grpc::TrackerApi, notify::Notifier, replica, store::Store};
@@ -68,7 +68,7 @@ impl Application {
             broker,
             Some(name.to_owned()),
             relay.health(),
-            Arc::new(|extensions| require_role_in(extensions, &[Role::Admin]).map(drop)),
+            admins_only(),
         );
         let rng = match settings.seed {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
@@ -118,10 +118,10 @@ impl Application {
     ) -> Result<(), ServeError> {
         let mut app = self.app;
         if let Some(relay) = self.relay {
-            app = app.with_task(Box::new(move |token| Box::pin(relay.run(token))));
+            app = app.with_task(relay.into_task());
         }
         if let Some(consumer) = self.consumer {
-            app = app.with_task(Box::new(move |token| Box::pin(consumer.run(token))));
+            app = app.with_task(consumer.into_task());
         }
         app.run_until_stopped(shutdown).await
     }

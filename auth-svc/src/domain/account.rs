@@ -129,6 +129,25 @@ pub struct NewAccount {
     pub role: Role,
 }
 
+impl NewAccount {
+    /// Parses a request's fields, named as in the `.proto` files.
+    pub fn parse(
+        login: &str,
+        password: &str,
+        name: &str,
+        email: &str,
+        role: Role,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            login: Login::parse("login", login)?,
+            password: Password::parse("password", password)?,
+            name: Name::parse("name", name)?,
+            email: Email::parse("email", email)?,
+            role,
+        })
+    }
+}
+
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

@@ -510,6 +510,11 @@ impl Consumer {
         Ok(report)
     }
 
+    /// The consumer as a background task of a service.
+    pub fn into_task(self) -> popug_runtime::BackgroundTask {
+        Box::new(move |token| Box::pin(self.run(token)))
+    }
+
     /// Runs `config.workers` competing workers until `token` is cancelled,
     /// reconnecting with backoff when the broker goes away. Returns once every
     /// worker has settled the batch in hand.

@@ -256,6 +256,11 @@ impl Relay {
         }
     }
 
+    /// The relay as a background task of a service.
+    pub fn into_task(self) -> popug_runtime::BackgroundTask {
+        Box::new(move |token| Box::pin(self.run(token)))
+    }
+
     /// Steps until `token` is cancelled: publishes whatever commits, retries
     /// failures on the backoff schedule, and logs an ERROR alert while the
     /// broker is away.

@@ -31,3 +31,11 @@ pub fn require_role<T>(request: &Request<T>, roles: &[Role]) -> Result<Claims, S
 pub fn require_signed_in<T>(request: &Request<T>) -> Result<Claims, Status> {
     require_role_in(request.extensions(), &Role::ALL)
 }
+
+/// A check of a request's extensions, as the ops API takes it.
+pub type Check = std::sync::Arc<dyn Fn(&Extensions) -> Result<(), Status> + Send + Sync>;
+
+/// A check that admits admins only.
+pub fn admins_only() -> Check {
+    std::sync::Arc::new(|extensions| require_role_in(extensions, &[Role::Admin]).map(drop))
+}
