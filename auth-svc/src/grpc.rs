@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_server::AuthService};
-use popug_token::{Role, require_role, require_signed_in};
+use popug_token::{Role, check_role, require_signed_in};
 use rand::RngCore as _;
 use sha2::Digest as _;
 use tonic::{Request, Response, Status};
@@ -113,16 +113,21 @@ impl AuthApi {
         })
     }
 
-    /// The caller's account, which must still exist and be active: a
-    /// deactivated account's tokens stop working here at once.
+    /// The caller's account, which must still exist and be active, with one
+    /// of `roles` as it stands in the database now: a deactivated or demoted
+    /// account loses its rights here at once, whatever its token still says.
     async fn caller<T>(&self, request: &Request<T>, roles: &[Role]) -> Result<Account, Status> {
-        let claims = require_role(request, roles)?;
-        match self.store.account(claims.account_id).await? {
-            Some(account) if account.active => Ok(account),
-            _ => Err(Status::unauthenticated(
-                "the token's account is deactivated or gone",
-            )),
-        }
+        let claims = require_signed_in(request)?;
+        let account = match self.store.account(claims.account_id).await? {
+            Some(account) if account.active => account,
+            _ => {
+                return Err(Status::unauthenticated(
+                    "the token's account is deactivated or gone",
+                ));
+            }
+        };
+        check_role(account.role, roles)?;
+        Ok(account)
     }
 
     async fn create(&self, new: NewAccount) -> Result<Account, Error> {
@@ -238,7 +243,6 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
-        require_signed_in(&request)?;
         let account = self.caller(&request, &Role::ALL).await?;
         Ok(Response::new(pb::WhoAmIResponse {
             account: Some(account_message(&account)),

@@ -269,11 +269,23 @@ impl Store {
     ) -> Result<Spent, Error> {
         let mut conn = self.conn().await?;
         conn.transaction::<_, Error, _>(async |conn| {
-            let found: Option<(
+            // The account is locked before its token, in the order
+            // `deactivate` locks them, so the two cannot deadlock.
+            let owner: Option<Uuid> = refresh_tokens::table
+                .find(token_hash)
+                .select(refresh_tokens::account_id)
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(owner) = owner else {
+                return Ok(Spent::Unknown);
+            };
+            let account = Self::locked(conn, owner).await?;
+            let (account_id, expires_at, revoked_at): (
                 Uuid,
                 chrono::DateTime<chrono::Utc>,
                 Option<chrono::DateTime<chrono::Utc>>,
-            )> = refresh_tokens::table
+            ) = refresh_tokens::table
                 .find(token_hash)
                 .select((
                     refresh_tokens::account_id,
@@ -282,11 +294,7 @@ impl Store {
                 ))
                 .for_update()
                 .first(conn)
-                .await
-                .optional()?;
-            let Some((account_id, expires_at, revoked_at)) = found else {
-                return Ok(Spent::Unknown);
-            };
+                .await?;
             if revoked_at.is_some() {
                 revoke_all(conn, account_id).await?;
                 return Ok(Spent::Reused);
@@ -294,7 +302,6 @@ impl Store {
             if expires_at <= chrono::Utc::now() {
                 return Ok(Spent::Expired);
             }
-            let account = Self::locked(conn, account_id).await?;
             diesel::update(refresh_tokens::table.find(token_hash))
                 .set(refresh_tokens::revoked_at.eq(diesel::dsl::now))
                 .execute(conn)

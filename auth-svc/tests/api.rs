@@ -918,6 +918,13 @@ async fn hostile_tokens_are_unauthenticated_and_write_nothing() {
                 &claims(serde_json::json!({})),
             )),
         ),
+        (
+            "lifetime beyond what auth-svc issues",
+            Some(forge(
+                &key,
+                &claims(serde_json::json!({"exp": now + 400 * 86_400})),
+            )),
+        ),
         ("garbage", Some("not.a.jwt".to_owned())),
         ("missing", None),
     ];
@@ -1192,5 +1199,74 @@ async fn another_service_verifies_tokens_with_keys_fetched_over_grpc() {
             .verify(&stranger.sign(uuid::Uuid::new_v4(), popug_token::Role::Worker, 0, 60))
             .await,
         Err(TokenError::KeysUnavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_demoted_admin_loses_admin_rights_at_once() {
+    let app = spawn_app().await;
+    let (second, session) = app.signed_in("second-admin", pb::Role::Admin).await;
+    let mut client = app.client();
+    client
+        .list_accounts(with_token(
+            pb::ListAccountsRequest::default(),
+            &session.access_token,
+        ))
+        .await
+        .expect("an admin lists accounts");
+    client
+        .change_role(with_token(
+            pb::ChangeRoleRequest {
+                account_id: second.account_id,
+                role: pb::Role::Worker.into(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("demote");
+    // The token still says admin, but auth-svc checks the role it has now.
+    let status = client
+        .create_account(with_token(
+            pb::CreateAccountRequest {
+                login: "sneaky".into(),
+                password: "sneaky-password".into(),
+                name: "Sneaky".into(),
+                email: "sneaky@popug.inc".into(),
+                role: pb::Role::Admin.into(),
+            },
+            &session.access_token,
+        ))
+        .await
+        .expect_err("no longer an admin");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_cached_token_stops_verifying_once_its_key_is_withdrawn() {
+    use popug_token::{TokenError, Verifier};
+    let old_key = SigningKey::generate();
+    let new_key = SigningKey::generate();
+    let published = std::sync::Arc::new(std::sync::Mutex::new(vec![old_key.jwk()]));
+    let source = std::sync::Arc::clone(&published);
+    let verifier = Verifier::with_refresh_interval(
+        move || source.lock().expect("keys").clone(),
+        std::time::Duration::ZERO,
+    );
+    let now = u64::try_from(chrono::Utc::now().timestamp()).expect("time");
+    let old_token = old_key.sign(uuid::Uuid::new_v4(), popug_token::Role::Admin, now, 600);
+    verifier
+        .verify(&old_token)
+        .await
+        .expect("verifies, and is cached");
+    // The old key is withdrawn (leaked, say); a token of the new key refreshes the set.
+    *published.lock().expect("keys") = vec![new_key.jwk()];
+    let new_token = new_key.sign(uuid::Uuid::new_v4(), popug_token::Role::Worker, now, 600);
+    verifier
+        .verify(&new_token)
+        .await
+        .expect("the new key verifies");
+    assert!(matches!(
+        verifier.verify(&old_token).await,
+        Err(TokenError::UnknownKey(_))
     ));
 }

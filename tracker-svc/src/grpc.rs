@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use popug_proto::pb::popug::tracker::v1::{self as pb, tracker_service_server::TrackerService};
-use popug_token::{Claims, Role, require_role, require_signed_in};
+use popug_token::{Claims, Role, check_role, require_signed_in};
 use rand::{Rng as _, rngs::StdRng};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -107,15 +107,20 @@ impl TrackerApi {
         draw(&mut rng)
     }
 
-    /// The caller, refused if the replica already knows it is deactivated.
+    /// The caller, with its role as the replica knows it now (a demotion or a
+    /// deactivation counts at once), or as its token says if the replica has
+    /// not heard of it yet.
     async fn caller<T>(&self, request: &Request<T>, roles: &[Role]) -> Result<Claims, Status> {
-        let claims = require_role(request, roles)?;
-        match self.store.known_account(claims.account_id).await? {
-            Some(account) if !account.active => {
-                Err(Status::unauthenticated("this account is deactivated"))
-            }
-            _ => Ok(claims),
+        let claims = require_signed_in(request)?;
+        let known = self.store.known_account(claims.account_id).await?;
+        if known.as_ref().is_some_and(|account| !account.active) {
+            return Err(Status::unauthenticated("this account is deactivated"));
         }
+        let role = known
+            .and_then(|account| account.role)
+            .unwrap_or(claims.role);
+        check_role(role, roles)?;
+        Ok(Claims { role, ..claims })
     }
 
     async fn list(
@@ -140,7 +145,6 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::CreateTaskRequest>,
     ) -> Result<Response<pb::CreateTaskResponse>, Status> {
-        require_signed_in(&request)?;
         let caller = self.caller(&request, &Role::ALL).await?;
         let request = request.into_inner();
         let new = NewTask {

@@ -160,6 +160,11 @@ impl Store {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let outbox = &self.outbox;
         conn.transaction::<_, Error, _>(async |conn| {
+            // One shuffle at a time: a second one waits, then sees the first's
+            // assignees as the previous ones (and the two cannot deadlock).
+            diesel::sql_query("SELECT pg_advisory_xact_lock(7370726570)")
+                .execute(conn)
+                .await?;
             diesel::sql_query("SELECT setseed($1)")
                 .bind::<Double, _>(seed)
                 .execute(conn)

@@ -799,3 +799,32 @@ async fn the_replica_survives_account_events_out_of_order_and_twice() {
         .expect_err("no worker");
     assert_eq!(status.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn a_demoted_manager_cannot_shuffle_with_an_old_token() {
+    let mut app = spawn_app().await;
+    app.account("worker1", auth::Role::Worker).await;
+    let (manager_id, manager) = app.account("boss", auth::Role::Manager).await;
+    app.tracker()
+        .shuffle_tasks(with_token(pb::ShuffleTasksRequest {}, &manager))
+        .await
+        .expect("a manager shuffles");
+    AuthServiceClient::new(app.auth.clone())
+        .change_role(with_token(
+            auth::ChangeRoleRequest {
+                account_id: manager_id,
+                role: auth::Role::Worker.into(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("demote");
+    app.sync_accounts().await;
+    // The token still says manager; the replica knows better.
+    let status = app
+        .tracker()
+        .shuffle_tasks(with_token(pb::ShuffleTasksRequest {}, &manager))
+        .await
+        .expect_err("demoted");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}

@@ -5,21 +5,25 @@ use tonic::{Extensions, Request, Status};
 
 use crate::{claims::Claims, role::Role};
 
+/// Refuses `role` unless it is one of `roles`, saying who may call.
+pub fn check_role(role: Role, roles: &[Role]) -> Result<(), Status> {
+    if roles.contains(&role) {
+        return Ok(());
+    }
+    let allowed: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+    Err(Status::permission_denied(format!(
+        "this call is for {}; you are {role}",
+        allowed.join(" or ")
+    )))
+}
+
 /// The caller's claims from `extensions`, if its role is one of `roles`.
 pub fn require_role_in(extensions: &Extensions, roles: &[Role]) -> Result<Claims, Status> {
     let claims = extensions.get::<Claims>().cloned().ok_or_else(|| {
         Status::unauthenticated("this call needs an access token: `authorization: Bearer <token>`")
     })?;
-    if roles.contains(&claims.role) {
-        Ok(claims)
-    } else {
-        let allowed: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
-        Err(Status::permission_denied(format!(
-            "this call is for {}; you are {}",
-            allowed.join(" or "),
-            claims.role
-        )))
-    }
+    check_role(claims.role, roles)?;
+    Ok(claims)
 }
 
 /// The caller's claims, if its role is one of `roles`.

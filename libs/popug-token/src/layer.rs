@@ -12,7 +12,10 @@ use std::{
 use futures::future::BoxFuture;
 use tonic::Status;
 
-use crate::{claims::Claims, verifier::Verifier};
+use crate::{
+    claims::Claims,
+    verifier::{TokenError, Verifier},
+};
 
 /// Adds token verification to a service.
 #[derive(Clone)]
@@ -89,10 +92,13 @@ where
             request.extensions_mut().remove::<Claims>();
             if let Some(value) = request.headers().get(http::header::AUTHORIZATION) {
                 let verified = match bearer(value) {
-                    Ok(token) => verifier
-                        .verify(token)
-                        .await
-                        .map_err(|error| Status::unauthenticated(error.to_string())),
+                    Ok(token) => verifier.verify(token).await.map_err(|error| match error {
+                        TokenError::KeysUnavailable(cause) => {
+                            tracing::error!(%cause, "cannot verify tokens: no keys from auth-svc");
+                            Status::unavailable("tokens cannot be verified right now; try again")
+                        }
+                        other => Status::unauthenticated(other.to_string()),
+                    }),
                     Err(status) => Err(status),
                 };
                 match verified {

@@ -15,7 +15,7 @@ pub mod layer;
 pub mod role;
 pub mod verifier;
 
-pub use authorize::{admins_only, require_role, require_role_in, require_signed_in};
+pub use authorize::{admins_only, check_role, require_role, require_role_in, require_signed_in};
 pub use claims::{AUDIENCE, Claims, ISSUER};
 pub use layer::AuthLayer;
 pub use role::Role;

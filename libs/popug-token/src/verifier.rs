@@ -92,8 +92,17 @@ where
 #[derive(Default)]
 struct KeySet {
     keys: HashMap<String, DecodingKey>,
+    /// Last successful fetch.
     fetched_at: Option<Instant>,
+    /// Last fetch attempt, successful or not: refreshes are rate-limited on
+    /// it, so an unreachable auth-svc costs one attempt per interval, not one
+    /// per call.
+    attempted_at: Option<Instant>,
 }
+
+/// The longest lifetime (`exp - nbf`) a token may claim: auth-svc issues at
+/// most a day. A longer one was not issued by auth-svc's settings.
+const MAX_LIFETIME: u64 = 86_400;
 
 /// Verified tokens kept at most; the cache is emptied when it is full.
 const CACHE_LIMIT: usize = 50_000;
@@ -108,7 +117,9 @@ pub struct Verifier {
     /// Keys older than this are fetched again at the next verification.
     max_key_age: Duration,
     validation: Validation,
-    verified: Mutex<HashMap<String, Claims>>,
+    /// Verified tokens and the key that signed each: a hit counts only while
+    /// that key is still published.
+    verified: Mutex<HashMap<String, (Claims, String)>>,
 }
 
 fn now() -> u64 {
@@ -150,10 +161,12 @@ impl Verifier {
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let now = now();
-        if let Some(claims) = lock(&self.verified).get(token)
+        let hit = lock(&self.verified).get(token).cloned();
+        if let Some((claims, kid)) = hit
             && claims.expires_at > now
+            && lock(&self.keys).keys.contains_key(&kid)
         {
-            return Ok(claims.clone());
+            return Ok(claims);
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|error| TokenError::Malformed(error.to_string()))?;
@@ -166,6 +179,11 @@ impl Verifier {
         let key = self.key(&kid).await?;
         let data = jsonwebtoken::decode::<WireClaims>(token, &key, &self.validation)
             .map_err(|error| TokenError::Rejected(error.to_string()))?;
+        if data.claims.exp.saturating_sub(data.claims.nbf) > MAX_LIFETIME {
+            return Err(TokenError::Rejected(
+                "the token claims a longer lifetime than auth-svc issues".into(),
+            ));
+        }
         let account_id = uuid::Uuid::try_parse(&data.claims.sub)
             .map_err(|_| TokenError::Rejected("`sub` is not an account id".into()))?;
         let claims = Claims {
@@ -177,7 +195,7 @@ impl Verifier {
         if verified.len() >= CACHE_LIMIT {
             verified.clear();
         }
-        verified.insert(token.to_owned(), claims.clone());
+        verified.insert(token.to_owned(), (claims.clone(), kid));
         Ok(claims)
     }
 
@@ -191,9 +209,10 @@ impl Verifier {
             return Ok(key);
         }
         let recently = lock(&self.keys)
-            .fetched_at
+            .attempted_at
             .is_some_and(|at| at.elapsed() < self.min_refresh_interval);
         if !recently {
+            lock(&self.keys).attempted_at = Some(Instant::now());
             match self.source.fetch().await {
                 Ok(jwks) => self.store(&jwks),
                 Err(error) => {
@@ -236,9 +255,11 @@ impl Verifier {
                 }
             }
         }
+        let now = Instant::now();
         *lock(&self.keys) = KeySet {
             keys,
-            fetched_at: Some(Instant::now()),
+            fetched_at: Some(now),
+            attempted_at: Some(now),
         };
     }
 }
