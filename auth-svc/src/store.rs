@@ -27,6 +27,7 @@ struct AccountRow {
     role: String,
     active: bool,
     created_at: chrono::DateTime<chrono::Utc>,
+    version: i64,
 }
 
 impl TryFrom<AccountRow> for Account {
@@ -43,6 +44,7 @@ impl TryFrom<AccountRow> for Account {
             email: row.email,
             active: row.active,
             created_at: row.created_at,
+            version: row.version,
         })
     }
 }
@@ -173,6 +175,7 @@ impl Store {
                     accounts::name.eq(name),
                     accounts::email.eq(email),
                     accounts::updated_at.eq(diesel::dsl::now),
+                    accounts::version.eq(accounts::version + 1),
                 ))
                 .returning(AccountRow::as_returning())
                 .get_result(conn)
@@ -197,6 +200,7 @@ impl Store {
                 .set((
                     accounts::role.eq(role.as_str()),
                     accounts::updated_at.eq(diesel::dsl::now),
+                    accounts::version.eq(accounts::version + 1),
                 ))
                 .returning(AccountRow::as_returning())
                 .get_result(conn)
@@ -224,6 +228,7 @@ impl Store {
                 .set((
                     accounts::active.eq(false),
                     accounts::updated_at.eq(diesel::dsl::now),
+                    accounts::version.eq(accounts::version + 1),
                 ))
                 .returning(AccountRow::as_returning())
                 .get_result(conn)

@@ -689,7 +689,14 @@ async fn admins_update_change_roles_deactivate_and_list() {
     let deactivated =
         events::AccountDeactivated::decode(published[4].1.as_slice()).expect("payload");
     assert_eq!(deactivated.account_id, id);
+    // Versions count the changes (the no-ops counted none): replicas order by them.
+    let updated = events::AccountUpdated::decode(published[2].1.as_slice()).expect("payload");
+    assert_eq!(
+        (updated.version, role_changed.version, deactivated.version),
+        (2, 3, 4)
+    );
     let kesha_created = events::AccountCreated::decode(published[1].1.as_slice()).expect("payload");
+    assert_eq!(kesha_created.version, 1);
     assert_eq!(
         (kesha_created.login.as_str(), kesha_created.active),
         ("kesha", true)

@@ -102,6 +102,7 @@ fn account(i: usize) -> AccountCreated {
         email: format!("popug{i}@popug.inc"),
         role: Role::Worker.into(),
         active: true,
+        version: 1,
     }
 }
 
@@ -495,8 +496,8 @@ async fn shuffle(
     let pool = popug_runtime::database::connect(&database.parse()?, 2, &[]).await?;
     let mut conn = pool.get().await?;
     diesel::sql_query(format!(
-        "INSERT INTO accounts (account_id, login, role, role_at, active) \
-         SELECT gen_random_uuid(), 'worker' || n, 'worker', now(), TRUE FROM generate_series(1, {workers}) n"
+        "INSERT INTO accounts (account_id, login, role, role_version, active) \
+         SELECT gen_random_uuid(), 'worker' || n, 'worker', 1, TRUE FROM generate_series(1, {workers}) n"
     ))
     .execute(&mut conn)
     .await?;

@@ -1,8 +1,9 @@
 //! The accounts replica's event handlers: auth's account events keep the
 //! tracker's view of who is an active worker. Each write commutes with the
-//! others (see `store::replica`), so events may come in any order, or twice.
+//! others (see `store::replica`): roles are ordered by the account's version
+//! in the events, so events may come in any order, or twice.
 
-use popug_bus::{EventMeta, HandlerError, Handlers};
+use popug_bus::{HandlerError, Handlers};
 use popug_proto::pb::popug::events::accounts::v1 as accounts_v1;
 use popug_token::Role;
 use uuid::Uuid;
@@ -15,6 +16,11 @@ fn account_id(value: &str) -> Result<Uuid, HandlerError> {
         .map_err(|_| HandlerError::Rejected(format!("`{value}` is not an account id")))
 }
 
+fn version(value: u64) -> Result<i64, HandlerError> {
+    i64::try_from(value)
+        .map_err(|_| HandlerError::Rejected(format!("version {value} is out of range")))
+}
+
 fn role(value: i32) -> Result<Role, HandlerError> {
     accounts_v1::Role::try_from(value)
         .map_err(|_| HandlerError::Rejected(format!("{value} is not a role")))
@@ -24,7 +30,7 @@ fn role(value: i32) -> Result<Role, HandlerError> {
 /// The handlers of every account event the tracker consumes.
 pub fn handlers() -> Handlers {
     Handlers::new()
-        .on::<accounts_v1::AccountCreated, _>(|conn, meta: &EventMeta, event| {
+        .on::<accounts_v1::AccountCreated, _>(|conn, _, event| {
             Box::pin(async move {
                 replica::created(
                     conn,
@@ -32,7 +38,7 @@ pub fn handlers() -> Handlers {
                     &event.login,
                     role(event.role)?,
                     event.active,
-                    meta.occurred_at,
+                    version(event.version)?,
                 )
                 .await?;
                 Ok(())
@@ -40,13 +46,13 @@ pub fn handlers() -> Handlers {
         })
         // The tracker keeps no profile fields; the event is consumed and dropped.
         .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
-        .on::<accounts_v1::AccountRoleChanged, _>(|conn, meta: &EventMeta, event| {
+        .on::<accounts_v1::AccountRoleChanged, _>(|conn, _, event| {
             Box::pin(async move {
                 replica::role_changed(
                     conn,
                     account_id(&event.account_id)?,
                     role(event.role)?,
-                    meta.occurred_at,
+                    version(event.version)?,
                 )
                 .await?;
                 Ok(())

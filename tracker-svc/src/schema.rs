@@ -5,8 +5,8 @@ diesel::table! {
         account_id -> Uuid,
         login -> Nullable<Text>,
         role -> Nullable<Text>,
-        role_at -> Nullable<Timestamptz>,
         active -> Bool,
+        role_version -> Nullable<Int8>,
     }
 }
 

@@ -4,7 +4,7 @@
 use diesel::{
     ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, QueryableByName,
     Selectable, SelectableHelper as _,
-    sql_types::{BigInt, Bool, Double, Nullable, Text, Timestamptz},
+    sql_types::{BigInt, Bool, Double, Nullable, Text},
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::Outbox;
@@ -296,51 +296,52 @@ impl Store {
 pub mod replica {
     use super::*;
 
-    /// `AccountCreated`: login, role and active flag, unless a newer role or a
-    /// deactivation is already known.
+    /// `AccountCreated` (version `version`): login, role and active flag,
+    /// unless a newer role or a deactivation is already known.
     pub async fn created(
         conn: &mut AsyncPgConnection,
         account_id: Uuid,
         login: &str,
         role: Role,
         active: bool,
-        at: chrono::DateTime<chrono::Utc>,
+        version: i64,
     ) -> Result<(), diesel::result::Error> {
         diesel::sql_query(
-            "INSERT INTO accounts (account_id, login, role, role_at, active) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO accounts (account_id, login, role, role_version, active) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (account_id) DO UPDATE SET login = EXCLUDED.login, \
-                 role = CASE WHEN accounts.role_at IS NULL OR accounts.role_at <= EXCLUDED.role_at \
+                 role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
                              THEN EXCLUDED.role ELSE accounts.role END, \
-                 role_at = GREATEST(accounts.role_at, EXCLUDED.role_at), \
+                 role_version = GREATEST(accounts.role_version, EXCLUDED.role_version), \
                  active = accounts.active AND EXCLUDED.active",
         )
         .bind::<diesel::sql_types::Uuid, _>(account_id)
         .bind::<Nullable<Text>, _>(Some(login))
         .bind::<Text, _>(role.as_str())
-        .bind::<Timestamptz, _>(at)
+        .bind::<BigInt, _>(version)
         .bind::<Bool, _>(active)
         .execute(conn)
         .await
         .map(drop)
     }
 
-    /// `AccountRoleChanged`: the role, unless a newer one is already known.
+    /// `AccountRoleChanged` (version `version`): the role, unless a newer
+    /// one is already known.
     pub async fn role_changed(
         conn: &mut AsyncPgConnection,
         account_id: Uuid,
         role: Role,
-        at: chrono::DateTime<chrono::Utc>,
+        version: i64,
     ) -> Result<(), diesel::result::Error> {
         diesel::sql_query(
-            "INSERT INTO accounts (account_id, role, role_at) VALUES ($1, $2, $3) \
+            "INSERT INTO accounts (account_id, role, role_version) VALUES ($1, $2, $3) \
              ON CONFLICT (account_id) DO UPDATE SET \
-                 role = CASE WHEN accounts.role_at IS NULL OR accounts.role_at <= EXCLUDED.role_at \
+                 role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
                              THEN EXCLUDED.role ELSE accounts.role END, \
-                 role_at = GREATEST(accounts.role_at, EXCLUDED.role_at)",
+                 role_version = GREATEST(accounts.role_version, EXCLUDED.role_version)",
         )
         .bind::<diesel::sql_types::Uuid, _>(account_id)
         .bind::<Text, _>(role.as_str())
-        .bind::<Timestamptz, _>(at)
+        .bind::<BigInt, _>(version)
         .execute(conn)
         .await
         .map(drop)

@@ -757,18 +757,21 @@ async fn the_replica_survives_account_events_out_of_order_and_twice() {
             email: "late@popug.inc".into(),
             role: accounts_v1::Role::Worker.into(),
             active: true,
+            version: 1,
         },
         "auth",
-        earlier,
+        // The producer's clock may even say the promotion came first.
+        later,
     );
     let promoted = popug_bus::envelope::wrap(
         &accounts_v1::AccountRoleChanged {
             account_id: account_id.clone(),
             role: accounts_v1::Role::Manager.into(),
             previous_role: accounts_v1::Role::Worker.into(),
+            version: 2,
         },
         "auth",
-        later,
+        earlier,
     );
     let exchange = Topology::new(None).exchange();
     let namespaced_exchange = app.probe_queue.replace("probe.events", &exchange);

@@ -165,6 +165,8 @@ pub struct Account {
     pub active: bool,
     /// When it was created.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// 1 at creation, one more at every change.
+    pub version: i64,
 }
 
 #[cfg(test)]

@@ -5,6 +5,11 @@ use popug_token::Role;
 
 use super::Account;
 
+/// The account's version as events carry it (it starts at 1 and only grows).
+fn version(account: &Account) -> u64 {
+    u64::try_from(account.version).unwrap_or(1)
+}
+
 /// `AccountCreated`: the full new account.
 pub fn created(account: &Account) -> events::AccountCreated {
     events::AccountCreated {
@@ -14,6 +19,7 @@ pub fn created(account: &Account) -> events::AccountCreated {
         email: account.email.clone(),
         role: events::Role::from(account.role).into(),
         active: account.active,
+        version: version(account),
     }
 }
 
@@ -23,6 +29,7 @@ pub fn updated(account: &Account) -> events::AccountUpdated {
         account_id: account.account_id.to_string(),
         name: account.name.clone(),
         email: account.email.clone(),
+        version: version(account),
     }
 }
 
@@ -32,6 +39,7 @@ pub fn role_changed(account: &Account, previous: Role) -> events::AccountRoleCha
         account_id: account.account_id.to_string(),
         role: events::Role::from(account.role).into(),
         previous_role: events::Role::from(previous).into(),
+        version: version(account),
     }
 }
 
@@ -39,5 +47,6 @@ pub fn role_changed(account: &Account, previous: Role) -> events::AccountRoleCha
 pub fn deactivated(account: &Account) -> events::AccountDeactivated {
     events::AccountDeactivated {
         account_id: account.account_id.to_string(),
+        version: version(account),
     }
 }

@@ -229,6 +229,7 @@ fn account(login: &str) -> AccountCreated {
         email: format!("{login}@popug.inc"),
         role: Role::Worker.into(),
         active: true,
+        version: 1,
     }
 }
 

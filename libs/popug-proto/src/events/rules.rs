@@ -117,6 +117,15 @@ fn task_key(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
     }
 }
 
+/// An entity version: counts from 1.
+fn version(field: &'static str, value: u64) -> Result<(), InvalidEvent> {
+    if value == 0 {
+        Err(InvalidEvent::new(field, "must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
 /// A known, specified role.
 fn role(field: &'static str, value: i32) -> Result<(), InvalidEvent> {
     match accounts_v1::Role::try_from(value) {
@@ -145,7 +154,8 @@ impl Validate for accounts_v1::AccountCreated {
         non_blank("login", &self.login)?;
         non_blank("name", &self.name)?;
         email("email", &self.email)?;
-        role("role", self.role)
+        role("role", self.role)?;
+        version("version", self.version)
     }
 }
 
@@ -153,7 +163,8 @@ impl Validate for accounts_v1::AccountUpdated {
     fn validate(&self) -> Result<(), InvalidEvent> {
         uuid("account_id", &self.account_id)?;
         non_blank("name", &self.name)?;
-        email("email", &self.email)
+        email("email", &self.email)?;
+        version("version", self.version)
     }
 }
 
@@ -161,13 +172,15 @@ impl Validate for accounts_v1::AccountRoleChanged {
     fn validate(&self) -> Result<(), InvalidEvent> {
         uuid("account_id", &self.account_id)?;
         role("role", self.role)?;
-        role("previous_role", self.previous_role)
+        role("previous_role", self.previous_role)?;
+        version("version", self.version)
     }
 }
 
 impl Validate for accounts_v1::AccountDeactivated {
     fn validate(&self) -> Result<(), InvalidEvent> {
-        uuid("account_id", &self.account_id)
+        uuid("account_id", &self.account_id)?;
+        version("version", self.version)
     }
 }
 
@@ -233,6 +246,7 @@ mod tests {
             email: "kesha@popug.inc".into(),
             role: accounts_v1::Role::Worker.into(),
             active: true,
+            version: 1,
         }
     }
 
