@@ -69,6 +69,12 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         workers: usize,
     },
+    /// Billing's apply rate: assignments charged through the inbox, batched.
+    Billing {
+        /// TaskAssigned events to apply.
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+    },
     /// Token verification: authenticated against unauthenticated calls.
     Auth {
         /// Calls per measurement.
@@ -83,6 +89,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
     match cli.command {
         Command::Bus { events, window } => {
             bus(&cli.postgres_url, &cli.amqp_url, events, window).await
@@ -91,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Shuffle { tasks, workers } => {
             shuffle(&cli.postgres_url, &cli.amqp_url, tasks, workers).await
         }
+        Command::Billing { events } => billing(&cli.postgres_url, &cli.amqp_url, events).await,
     }
 }
 
@@ -154,6 +162,47 @@ async fn raw_publish_rate(
     Ok(rate)
 }
 
+/// Raw limit: `count` one-row insert transactions of `sample`, 8 at once,
+/// through `pool` (one event applied per transaction, with nothing else).
+async fn raw_commit_rate(
+    pool: &popug_runtime::database::Pool,
+    sample: &[u8],
+    count: usize,
+) -> anyhow::Result<f64> {
+    let mut conn = pool.get().await?;
+    diesel::sql_query(
+        "CREATE TABLE IF NOT EXISTS raw_commits (id UUID PRIMARY KEY, body BYTEA NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await?;
+    drop(conn);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            let sample = sample.to_vec();
+            tokio::spawn(async move {
+                for _ in 0..count / 8 {
+                    let mut conn = pool.get().await?;
+                    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                        diesel::sql_query("INSERT INTO raw_commits (id, body) VALUES ($1, $2)")
+                            .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::new_v4())
+                            .bind::<diesel::sql_types::Bytea, _>(&sample)
+                            .execute(conn)
+                            .await
+                    })
+                    .await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rate(count / 8 * 8, started))
+}
+
 fn rate(count: usize, started: Instant) -> f64 {
     count as f64 / started.elapsed().as_secs_f64()
 }
@@ -184,37 +233,7 @@ async fn bus(
     let raw_publish = raw_publish_rate(&broker, &sample, events, window).await?;
 
     // Raw limit 2: one-row insert transactions through the same pool, 8 at once.
-    let mut conn = pool.get().await?;
-    diesel::sql_query("CREATE TABLE raw_commits (id UUID PRIMARY KEY, body BYTEA NOT NULL)")
-        .execute(&mut conn)
-        .await?;
-    drop(conn);
-    let commits = events / 4;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let pool = pool.clone();
-            let sample = sample.clone();
-            tokio::spawn(async move {
-                for _ in 0..commits / 8 {
-                    let mut conn = pool.get().await?;
-                    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-                        diesel::sql_query("INSERT INTO raw_commits (id, body) VALUES ($1, $2)")
-                            .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::new_v4())
-                            .bind::<diesel::sql_types::Bytea, _>(&sample)
-                            .execute(conn)
-                            .await
-                    })
-                    .await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    let raw_commit = rate(commits / 8 * 8, started);
+    let raw_commit = raw_commit_rate(&pool, &sample, events / 4).await?;
 
     // popug 1: the relay publishing a committed backlog to a consumer's queue.
     let mut conn = pool.get().await?;
@@ -601,5 +620,136 @@ async fn shuffle(
         shuffle_time.as_secs_f64() / raw_update.as_secs_f64()
     );
     println!("relay / raw publish      = {:.2}", relay_rate / raw_publish);
+    Ok(())
+}
+
+async fn billing(postgres: &url::Url, amqp: &url::Url, events: usize) -> anyhow::Result<()> {
+    use popug_proto::pb::popug::events::tasks::v1 as tasks_v1;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let database = format!(
+        "{}/popug_bench_{id}",
+        postgres.as_str().trim_end_matches('/')
+    );
+    let namespace = format!("bench-{}", &id[..12]);
+    let amqp_url = amqp.to_string();
+    let settings = billing_svc::BillingSettings::load(&popug_runtime::Env::from_pairs([
+        ("POPUG_BILLING_DATABASE_URL", database.as_str()),
+        ("POPUG_NAMESPACE", namespace.as_str()),
+        ("POPUG_QUEUE_TTL", "300"),
+        ("POPUG_AMQP_URL", amqp_url.as_str()),
+        ("POPUG_BILLING_ADDR", "127.0.0.1:0"),
+        ("POPUG_BILLING_AUTO_CLOSE", "false"),
+    ]))?;
+    let topology = Topology::from_settings(&settings.common);
+    let mut app = billing_svc::Application::build(settings).await?;
+    let consumer = app.take_consumer().context("consumer")?;
+    consumer.declare().await?;
+    let pool = app.ledger().pool().clone();
+    println!(
+        "billing benchmark: {events} TaskAssigned events over {} tasks and 100 workers",
+        events / 4
+    );
+
+    // The tracker's events, published up front (not timed): each task is
+    // assigned four times, so most events find the task already priced.
+    let workers: Vec<uuid::Uuid> = (0..100).map(|_| uuid::Uuid::new_v4()).collect();
+    let tasks: Vec<uuid::Uuid> = (0..events / 4).map(|_| uuid::Uuid::new_v4()).collect();
+    let broker = Broker::new(amqp.clone(), topology.clone(), "bench");
+    let (connection, channel) = broker.confirm_channel().await?;
+    let mut sample = Vec::new();
+    let mut confirms = VecDeque::new();
+    for round in 0..4 {
+        for (i, task) in tasks.iter().enumerate() {
+            let event = tasks_v1::TaskAssigned {
+                task_id: task.to_string(),
+                assignee_id: workers[(i + round) % workers.len()].to_string(),
+                previous_assignee_id: if round == 0 {
+                    String::new()
+                } else {
+                    workers[(i + round - 1) % workers.len()].to_string()
+                },
+                reason: if round == 0 {
+                    tasks_v1::AssignmentReason::Created
+                } else {
+                    tasks_v1::AssignmentReason::Shuffled
+                }
+                .into(),
+            };
+            let body =
+                popug_bus::envelope::wrap(&event, "tracker", chrono::Utc::now()).encode_to_vec();
+            if confirms.len() == 1_000 {
+                let confirm: lapin::PublisherConfirm = confirms.pop_front().context("window")?;
+                confirm.await?;
+            }
+            confirms.push_back(
+                channel
+                    .basic_publish(
+                        topology.exchange().into(),
+                        <tasks_v1::TaskAssigned as popug_proto::events::Event>::ROUTING_KEY.into(),
+                        BasicPublishOptions::default(),
+                        &body,
+                        BasicProperties::default().with_delivery_mode(2),
+                    )
+                    .await?,
+            );
+            sample = body;
+        }
+    }
+    for confirm in confirms {
+        confirm.await?;
+    }
+
+    let token = CancellationToken::new();
+    let started = Instant::now();
+    let running = tokio::spawn(consumer.run(token.clone()));
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut conn = pool.get().await?;
+        let applied: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM entries)",
+        ))
+        .get_result(&mut conn)
+        .await?;
+        if usize::try_from(applied)? >= events {
+            break;
+        }
+    }
+    let apply_rate = rate(events, started);
+    token.cancel();
+    running.await?;
+    let mut conn = pool.get().await?;
+    let violations = billing_svc::invariants::violations(&mut conn).await?;
+    anyhow::ensure!(violations.is_empty(), "invariants broken: {violations:?}");
+    drop(conn);
+
+    let raw_commit = raw_commit_rate(&pool, &sample, 5_000).await?;
+    for consumer in ["tracker", "billing", "analytics"] {
+        for queue in [
+            topology.queue(consumer),
+            topology.dead_letter_queue(consumer),
+        ] {
+            channel
+                .queue_delete(queue.as_str().into(), Default::default())
+                .await
+                .ok();
+        }
+    }
+    connection.close(200, "done".into()).await.ok();
+
+    println!();
+    println!("{:<58} {:>12}", "measurement", "per second");
+    println!(
+        "{:<58} {:>12.0}",
+        "raw: one-row insert transactions, pool of 8", raw_commit
+    );
+    println!(
+        "{:<58} {:>12.0}",
+        "popug: billing applying TaskAssigned (inbox, batched)", apply_rate
+    );
+    println!();
+    println!(
+        "billing apply / raw commit = {:.2}  (invariants checked after the run: clean)",
+        apply_rate / raw_commit
+    );
     Ok(())
 }

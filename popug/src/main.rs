@@ -10,6 +10,7 @@ use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
 use popug_proto::pb::popug::{
     auth::v1::{self as auth, auth_service_client::AuthServiceClient},
+    billing::v1::{self as billing, billing_service_client::BillingServiceClient},
     ops::v1::{self as ops, ops_service_client::OpsServiceClient},
     tracker::v1::{self as tracker, tracker_service_client::TrackerServiceClient},
 };
@@ -57,6 +58,9 @@ enum Command {
     /// Creates, lists, completes and shuffles tasks.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Balances, audit logs, management's earnings, day close.
+    #[command(subcommand)]
+    Billing(BillingCommand),
     /// Looks at a service's event flow (admin).
     #[command(subcommand)]
     Ops(OpsCommand),
@@ -150,6 +154,39 @@ enum TasksCommand {
 }
 
 #[derive(Subcommand)]
+enum BillingCommand {
+    /// Your balance and a day's audit log.
+    Me {
+        /// YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        date: String,
+    },
+    /// Any popug's balance and a day's audit log (accountant, admin).
+    Account {
+        /// The account's id.
+        account_id: String,
+        /// YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        date: String,
+    },
+    /// Fees charged minus rewards paid, day by day (accountant, admin).
+    Earnings {
+        /// First day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Last day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        to: String,
+    },
+    /// Closes a day: pays out positive balances (admin).
+    CloseDay {
+        /// YYYY-MM-DD (default: yesterday).
+        #[arg(long, default_value = "")]
+        date: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum OpsCommand {
     /// Events waiting in the outbox, and the relay's health.
     Outbox {
@@ -177,7 +214,7 @@ enum OpsCommand {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    match Box::pin(run(cli)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("popug: {error:#}");
@@ -189,7 +226,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match cli.command {
-        Command::Up => up().await,
+        Command::Up => Box::pin(up()).await,
         Command::Login {
             login,
             password,
@@ -238,6 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Accounts(command) => accounts(json, command).await,
         Command::Tasks(command) => tasks(json, command).await,
+        Command::Billing(command) => billing_command(json, command).await,
         Command::Ops(command) => ops(json, command).await,
     }
 }
@@ -592,6 +630,119 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+const ENTRY_COLUMNS: &[&str] = &["day", "kind", "amount", "description", "occurred_at"];
+
+/// Cents as dollars, for people: `-12.05`.
+fn dollars(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+fn entry_row(entry: &billing::Entry) -> Value {
+    let kind = billing::EntryKind::try_from(entry.kind).unwrap_or(billing::EntryKind::Unspecified);
+    json!({
+        "entry_id": entry.entry_id,
+        "day": entry.day,
+        "kind": kind.as_str_name().trim_start_matches("ENTRY_KIND_").to_lowercase(),
+        "amount_cents": entry.amount_cents,
+        "amount": dollars(entry.amount_cents),
+        "task_id": entry.task_id,
+        "description": entry.description,
+        "occurred_at": output::time(entry.occurred_at.as_ref()),
+    })
+}
+
+fn print_account(json: bool, account_id: &str, balance_cents: i64, entries: &[billing::Entry]) {
+    if json {
+        output::print(
+            true,
+            &[],
+            &[json!({
+                "account_id": account_id,
+                "balance_cents": balance_cents,
+                "entries": entries.iter().map(entry_row).collect::<Vec<_>>(),
+            })],
+        );
+    } else {
+        output::print(
+            false,
+            ENTRY_COLUMNS,
+            &entries.iter().map(entry_row).collect::<Vec<_>>(),
+        );
+        #[allow(clippy::print_stdout)] // the balance closes the table
+        {
+            println!("balance: {}", dollars(balance_cents));
+        }
+    }
+}
+
+async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<()> {
+    let (_, bearer) = signed_in().await?;
+    let mut client =
+        BillingServiceClient::with_interceptor(connect(&service_url("billing")?).await?, bearer);
+    match command {
+        BillingCommand::Me { date } => {
+            let me = client
+                .get_my_account(billing::GetMyAccountRequest { date })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            print_account(json, &me.account_id, me.balance_cents, &me.entries);
+        }
+        BillingCommand::Account { account_id, date } => {
+            let account = client
+                .get_account(billing::GetAccountRequest { account_id, date })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            print_account(
+                json,
+                &account.account_id,
+                account.balance_cents,
+                &account.entries,
+            );
+        }
+        BillingCommand::Earnings { from, to } => {
+            let days = client
+                .get_management_earnings(billing::GetManagementEarningsRequest { from, to })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .days;
+            let rows: Vec<Value> = days
+                .iter()
+                .map(|day| {
+                    json!({
+                        "date": day.date, "earnings_cents": day.earnings_cents, "earnings": dollars(day.earnings_cents),
+                        "fees_cents": day.fees_cents, "rewards_cents": day.rewards_cents,
+                    })
+                })
+                .collect();
+            print_list(
+                json,
+                &["date", "earnings", "fees_cents", "rewards_cents"],
+                rows,
+            );
+        }
+        BillingCommand::CloseDay { date } => {
+            let closed = client
+                .close_day(billing::CloseDayRequest { date })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            output::print(
+                json,
+                &["date", "accounts_closed", "payouts", "already_closed"],
+                &[json!({
+                    "date": closed.date, "accounts_closed": closed.accounts_closed, "payouts_cents": closed.payouts_cents,
+                    "payouts": dollars(closed.payouts_cents), "already_closed": closed.already_closed,
+                })],
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Where each service listens, from `POPUG_<SERVICE>_URL` or the local default.
 fn service_url(service: &str) -> anyhow::Result<String> {
     let port = match service {
@@ -712,6 +863,7 @@ async fn up() -> anyhow::Result<()> {
     let env = popug_runtime::Env::process();
     let auth_settings = auth_svc::AuthSettings::load(&env)?;
     let mut tracker_settings = tracker_svc::TrackerSettings::load(&env)?;
+    let mut billing_settings = billing_svc::BillingSettings::load(&env)?;
     popug_runtime::telemetry::init(auth_settings.common.log_format);
     preflight(&auth_settings.common).await?;
 
@@ -719,15 +871,20 @@ async fn up() -> anyhow::Result<()> {
     let auth_addr = auth.local_addr();
     if env.raw("POPUG_AUTH_URL").is_none() {
         // The other services verify tokens with the auth-svc started here.
-        tracker_settings.common.auth_url = format!("http://{auth_addr}").parse()?;
+        let auth_url: url::Url = format!("http://{auth_addr}").parse()?;
+        tracker_settings.common.auth_url = auth_url.clone();
+        billing_settings.common.auth_url = auth_url;
     }
     let tracker = tracker_svc::Application::build(tracker_settings).await?;
     let tracker_addr = tracker.local_addr();
+    let billing = billing_svc::Application::build(billing_settings).await?;
+    let billing_addr = billing.local_addr();
     #[allow(clippy::print_stdout)] // the endpoints are what a person needs to see
     {
         println!("\npopug is up:");
         println!("  auth-svc      http://{auth_addr}");
-        println!("  tracker-svc   http://{tracker_addr}\n");
+        println!("  tracker-svc   http://{tracker_addr}");
+        println!("  billing-svc   http://{billing_addr}\n");
         println!("Try it:");
         println!("  grpcurl -plaintext {auth_addr} list");
         println!(
@@ -741,12 +898,14 @@ async fn up() -> anyhow::Result<()> {
         popug_runtime::shutdown::signal().await;
         stopping.cancel();
     });
-    let (auth_stopped, tracker_stopped) = tokio::join!(
+    let (auth_stopped, tracker_stopped, billing_stopped) = tokio::join!(
         auth.run_until_stopped(stop.clone().cancelled_owned()),
         tracker.run_until_stopped(stop.clone().cancelled_owned()),
+        billing.run_until_stopped(stop.clone().cancelled_owned()),
     );
     auth_stopped?;
     tracker_stopped?;
+    billing_stopped?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ struct Cli {
     config: tempfile::TempDir,
     auth_url: String,
     tracker_url: String,
+    billing_url: String,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -65,10 +66,35 @@ impl Cli {
         let tracker_url = format!("http://{}", tracker.local_addr());
         let stopping = stop.clone();
         tokio::spawn(tracker.run_until_stopped(async move { stopping.cancelled().await }));
+
+        // billing-svc too, consuming the tracker's events as they come.
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("POPUG_TRACKER_"))
+            .collect();
+        env.push((
+            "POPUG_BILLING_DATABASE_URL".into(),
+            format!(
+                "postgres://postgres@127.0.0.1:5432/popug_test_{}",
+                uuid::Uuid::new_v4().simple()
+            ),
+        ));
+        env.push(("POPUG_BILLING_ADDR".into(), "127.0.0.1:0".into()));
+        env.push(("POPUG_BILLING_AUTO_CLOSE".into(), "false".into()));
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let settings = billing_svc::BillingSettings::load(&popug_runtime::Env::from_pairs(pairs))
+            .expect("settings");
+        let billing = billing_svc::Application::build(settings)
+            .await
+            .expect("billing-svc");
+        let billing_url = format!("http://{}", billing.local_addr());
+        let stopping = stop.clone();
+        tokio::spawn(billing.run_until_stopped(async move { stopping.cancelled().await }));
         Self {
             config: tempfile::tempdir().expect("config dir"),
             auth_url,
             tracker_url,
+            billing_url,
             _stop: stop.drop_guard(),
         }
     }
@@ -80,6 +106,7 @@ impl Cli {
             .env("POPUG_CONFIG_DIR", self.config.path())
             .env("POPUG_AUTH_URL", &self.auth_url)
             .env("POPUG_TRACKER_URL", &self.tracker_url)
+            .env("POPUG_BILLING_URL", &self.billing_url)
             .stdin(Stdio::null())
             .output()
             .await
@@ -280,6 +307,56 @@ async fn an_admin_manages_accounts_from_the_command_line() {
     );
     let (ok, _, stderr) = cli.run(&["tasks", "shuffle"]).await;
     assert!(!ok && stderr.contains("PermissionDenied"), "{stderr}");
+
+    // Billing charged the worker at assignment and at the shuffle, and paid
+    // the reward at completion, once the events flowed through the bus.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let me = loop {
+        let me = cli.json(&["billing", "me"]).await;
+        if me["entries"].as_array().map(Vec::len) == Some(3) {
+            break me;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "billing never saw the task's events: {me}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let kinds: Vec<&str> = me["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["assignment_fee", "assignment_fee", "completion_reward"]
+    );
+    let sum: i64 = me["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["amount_cents"].as_i64())
+        .sum();
+    assert_eq!(me["balance_cents"].as_i64(), Some(sum));
+    let (ok, _, stderr) = cli.run(&["billing", "earnings"]).await;
+    assert!(
+        !ok && stderr.contains("PermissionDenied"),
+        "workers do not see earnings: {stderr}"
+    );
+
+    cli.json(&["login", "--login", "admin", "--password", ADMIN_PASSWORD])
+        .await;
+    let account = cli.json(&["billing", "account", &worker_id]).await;
+    assert_eq!(account["balance_cents"], me["balance_cents"]);
+    let earnings = cli.json(&["billing", "earnings"]).await;
+    assert_eq!(earnings.as_array().map(Vec::len), Some(1));
+    let closed = cli.json(&["billing", "close-day"]).await;
+    assert_eq!(closed["already_closed"], false);
+    assert_eq!(
+        cli.json(&["billing", "close-day"]).await["already_closed"],
+        true
+    );
 
     let (ok, _, _) = cli.run(&["logout"]).await;
     assert!(ok);

@@ -138,3 +138,15 @@ impl From<OutboxError> for popug_runtime::ApiError {
         popug_runtime::ApiError::Internal(Box::new(error))
     }
 }
+
+impl From<OutboxError> for crate::HandlerError {
+    fn from(error: OutboxError) -> Self {
+        match error {
+            OutboxError::Database(error) => crate::HandlerError::Database(error),
+            // A handler producing an invalid event is a bug: retried, then dead-lettered.
+            invalid @ OutboxError::Invalid { .. } => {
+                crate::HandlerError::Failed(invalid.to_string())
+            }
+        }
+    }
+}

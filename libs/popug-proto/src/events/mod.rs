@@ -15,6 +15,7 @@ pub use rules::{InvalidEvent, Validate};
 
 use crate::pb::popug::events::{
     accounts::v1 as accounts_v1,
+    billing::v1 as billing_v1,
     tasks::{v1 as tasks_v1, v2 as tasks_v2},
 };
 
@@ -105,6 +106,10 @@ catalog! {
     tasks_v2::TaskCreated => version 2, "task.created.v2", Cud, ["billing", "analytics"];
     tasks_v1::TaskAssigned => version 1, "task.assigned.v1", Business, ["billing", "analytics"];
     tasks_v1::TaskCompleted => version 1, "task.completed.v1", Business, ["billing", "analytics"];
+    billing_v1::TaskPriced => version 1, "task.priced.v1", Business, ["analytics"];
+    billing_v1::TransactionApplied => version 1, "transaction.applied.v1", Business, ["analytics"];
+    billing_v1::BillingCycleClosed => version 1, "billing_cycle.closed.v1", Business, ["analytics"];
+    billing_v1::PaymentSent => version 1, "payment.sent.v1", Business, ["analytics"];
 }
 
 #[cfg(test)]

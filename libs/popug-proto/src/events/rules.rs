@@ -3,6 +3,7 @@
 
 use crate::pb::popug::events::{
     accounts::v1 as accounts_v1,
+    billing::v1 as billing_v1,
     tasks::{v1 as tasks_v1, v2 as tasks_v2},
 };
 
@@ -231,6 +232,103 @@ impl Validate for tasks_v1::TaskCompleted {
     fn validate(&self) -> Result<(), InvalidEvent> {
         uuid("task_id", &self.task_id)?;
         uuid("assignee_id", &self.assignee_id)
+    }
+}
+
+/// Fees are 10..=20 dollars, in cents.
+pub const FEE_CENTS: std::ops::RangeInclusive<i64> = 1_000..=2_000;
+/// Rewards are 20..=40 dollars, in cents.
+pub const REWARD_CENTS: std::ops::RangeInclusive<i64> = 2_000..=4_000;
+
+/// A calendar day, `YYYY-MM-DD`.
+fn day(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    let valid = value.len() == 10
+        && value.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(InvalidEvent::new(
+            field,
+            format!("`{value}` is not a day like 2026-11-22"),
+        ))
+    }
+}
+
+impl Validate for billing_v1::TaskPriced {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        uuid("task_id", &self.task_id)?;
+        if !FEE_CENTS.contains(&self.fee_cents) {
+            return Err(InvalidEvent::new(
+                "fee_cents",
+                format!("{} is outside 1000..=2000", self.fee_cents),
+            ));
+        }
+        if !REWARD_CENTS.contains(&self.reward_cents) {
+            return Err(InvalidEvent::new(
+                "reward_cents",
+                format!("{} is outside 2000..=4000", self.reward_cents),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for billing_v1::TransactionApplied {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        uuid("entry_id", &self.entry_id)?;
+        uuid("account_id", &self.account_id)?;
+        day("day", &self.day)?;
+        let kind = billing_v1::EntryKind::try_from(self.kind).map_err(|_| {
+            InvalidEvent::new("kind", format!("{} is not an entry kind", self.kind))
+        })?;
+        let sign_ok = match kind {
+            billing_v1::EntryKind::AssignmentFee | billing_v1::EntryKind::Payout => {
+                self.amount_cents < 0
+            }
+            billing_v1::EntryKind::CompletionReward => self.amount_cents > 0,
+            billing_v1::EntryKind::Unspecified => {
+                return Err(InvalidEvent::new("kind", "must be given"));
+            }
+        };
+        if !sign_ok {
+            return Err(InvalidEvent::new(
+                "amount_cents",
+                format!("{} has the wrong sign for {kind:?}", self.amount_cents),
+            ));
+        }
+        if kind == billing_v1::EntryKind::Payout {
+            Ok(())
+        } else {
+            uuid("task_id", &self.task_id)
+        }
+    }
+}
+
+impl Validate for billing_v1::BillingCycleClosed {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        day("day", &self.day)?;
+        if self.payouts_cents < 0 {
+            return Err(InvalidEvent::new("payouts_cents", "must not be negative"));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for billing_v1::PaymentSent {
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        uuid("payout_id", &self.payout_id)?;
+        uuid("account_id", &self.account_id)?;
+        day("day", &self.day)?;
+        if self.amount_cents <= 0 {
+            return Err(InvalidEvent::new("amount_cents", "must be positive"));
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,132 @@
+//! Money is integer cents. Entry kinds, prices and billing days.
+
+use chrono::{NaiveDate, TimeZone as _};
+use popug_proto::events::rules::{FEE_CENTS, REWARD_CENTS};
+use rand::Rng;
+
+use crate::error::Error;
+
+/// What a ledger entry is for, and the sign of its amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A task was assigned: its fee is charged (negative).
+    AssignmentFee,
+    /// A task was completed: its reward is paid (positive).
+    CompletionReward,
+    /// The day's positive balance was paid out (negative).
+    Payout,
+}
+
+impl EntryKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::AssignmentFee => "assignment_fee",
+            EntryKind::CompletionReward => "completion_reward",
+            EntryKind::Payout => "payout",
+        }
+    }
+
+    /// From the stored form.
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            EntryKind::AssignmentFee,
+            EntryKind::CompletionReward,
+            EntryKind::Payout,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == value)
+    }
+}
+
+/// A task's prices, drawn once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prices {
+    /// Charged at every assignment, in cents.
+    pub fee_cents: i64,
+    /// Paid at completion, in cents.
+    pub reward_cents: i64,
+}
+
+impl Prices {
+    /// Draws a fee uniformly from 10..=20 $ and a reward from 20..=40 $, in cents.
+    pub fn draw(rng: &mut impl Rng) -> Self {
+        Self {
+            fee_cents: rng.gen_range(FEE_CENTS),
+            reward_cents: rng.gen_range(REWARD_CENTS),
+        }
+    }
+}
+
+/// A billing day: a calendar date in the company's time zone.
+pub type Day = NaiveDate;
+
+/// The billing day of an instant.
+pub fn day_of(at: chrono::DateTime<chrono::Utc>, timezone: chrono_tz::Tz) -> Day {
+    timezone.from_utc_datetime(&at.naive_utc()).date_naive()
+}
+
+/// Parses a request's `YYYY-MM-DD`, or `default` when empty.
+pub fn parse_day(field: &'static str, value: &str, default: Day) -> Result<Day, Error> {
+    if value.is_empty() {
+        return Ok(default);
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| Error::invalid(field, format!("`{value}` is not a date like 2026-11-22")))
+}
+
+/// The next midnight after `now` in `timezone`, as an instant.
+pub fn next_midnight(
+    now: chrono::DateTime<chrono::Utc>,
+    timezone: chrono_tz::Tz,
+) -> chrono::DateTime<chrono::Utc> {
+    let tomorrow = day_of(now, timezone).succ_opt().unwrap_or(NaiveDate::MAX);
+    let midnight = tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default();
+    // A midnight skipped by a DST change: the earliest valid instant after it.
+    timezone
+        .from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| {
+            timezone
+                .from_local_datetime(&(midnight + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map_or(now + chrono::Duration::hours(24), |at| {
+            at.with_timezone(&chrono::Utc)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng as _;
+
+    #[test]
+    fn prices_stay_in_range_and_cover_it() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let prices: Vec<Prices> = (0..20_000).map(|_| Prices::draw(&mut rng)).collect();
+        assert!(prices.iter().all(|p| FEE_CENTS.contains(&p.fee_cents) && REWARD_CENTS.contains(&p.reward_cents)));
+        assert_eq!(prices.iter().map(|p| p.fee_cents).min(), Some(1_000));
+        assert_eq!(prices.iter().map(|p| p.fee_cents).max(), Some(2_000));
+        assert_eq!(prices.iter().map(|p| p.reward_cents).min(), Some(2_000));
+        assert_eq!(prices.iter().map(|p| p.reward_cents).max(), Some(4_000));
+    }
+
+    #[test]
+    fn days_follow_the_company_time_zone() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T23:30:00Z")
+            .expect("time")
+            .to_utc();
+        assert_eq!(day_of(at, chrono_tz::UTC).to_string(), "2026-11-22");
+        assert_eq!(
+            day_of(at, chrono_tz::Europe::Berlin).to_string(),
+            "2026-11-23"
+        );
+        let midnight = next_midnight(at, chrono_tz::Europe::Berlin);
+        assert_eq!(midnight.to_rfc3339(), "2026-11-23T23:00:00+00:00");
+        assert!(matches!(
+            parse_day("date", "22.11.2026", at.date_naive()),
+            Err(Error::InvalidArgument { field: "date", .. })
+        ));
+    }
+}

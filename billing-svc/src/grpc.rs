@@ -1,0 +1,141 @@
+//! `popug.billing.v1.BillingService`: converts requests, calls the ledger,
+//! converts back. Who may call what is stated at the top of each method.
+
+use popug_proto::pb::popug::billing::v1::{self as pb, billing_service_server::BillingService};
+use popug_token::{Role, require_role, require_signed_in};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Day, EntryKind, money},
+    error::Error,
+    mail::Mailer,
+    store::{EntryLine, Ledger},
+};
+
+/// The BillingService implementation.
+#[derive(Clone)]
+pub struct BillingApi {
+    ledger: Ledger,
+    mailer: Mailer,
+}
+
+fn entry_message(line: &EntryLine) -> pb::Entry {
+    pb::Entry {
+        entry_id: line.entry_id.to_string(),
+        kind: match EntryKind::parse(&line.kind) {
+            Some(EntryKind::AssignmentFee) => pb::EntryKind::AssignmentFee,
+            Some(EntryKind::CompletionReward) => pb::EntryKind::CompletionReward,
+            Some(EntryKind::Payout) => pb::EntryKind::Payout,
+            None => pb::EntryKind::Unspecified,
+        }
+        .into(),
+        amount_cents: line.amount_cents,
+        task_id: line.task_id.map(|id| id.to_string()).unwrap_or_default(),
+        description: line.description.clone(),
+        occurred_at: Some(popug_bus::envelope::timestamp(line.occurred_at)),
+        day: line.day.to_string(),
+    }
+}
+
+impl BillingApi {
+    /// The API over `ledger`.
+    pub fn new(ledger: Ledger, mailer: Mailer) -> Self {
+        Self { ledger, mailer }
+    }
+
+    async fn account(&self, account_id: Uuid, date: &str) -> Result<(i64, Vec<pb::Entry>), Error> {
+        let day = money::parse_day("date", date, self.ledger.today())?;
+        let (balance, lines) = self.ledger.account(account_id, day).await?;
+        Ok((balance, lines.iter().map(entry_message).collect()))
+    }
+}
+
+#[tonic::async_trait]
+impl BillingService for BillingApi {
+    async fn get_my_account(
+        &self,
+        request: Request<pb::GetMyAccountRequest>,
+    ) -> Result<Response<pb::GetMyAccountResponse>, Status> {
+        let caller = require_signed_in(&request)?;
+        let (balance_cents, entries) = self
+            .account(caller.account_id, &request.into_inner().date)
+            .await?;
+        Ok(Response::new(pb::GetMyAccountResponse {
+            account_id: caller.account_id.to_string(),
+            balance_cents,
+            entries,
+        }))
+    }
+
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::GetAccountResponse>, Status> {
+        require_role(&request, &[Role::Accountant, Role::Admin])?;
+        let request = request.into_inner();
+        let account_id = Uuid::try_parse(&request.account_id).map_err(|_| {
+            Error::invalid(
+                "account_id",
+                format!("`{}` is not an account id", request.account_id),
+            )
+        })?;
+        let (balance_cents, entries) = self.account(account_id, &request.date).await?;
+        Ok(Response::new(pb::GetAccountResponse {
+            account_id: account_id.to_string(),
+            balance_cents,
+            entries,
+        }))
+    }
+
+    async fn get_management_earnings(
+        &self,
+        request: Request<pb::GetManagementEarningsRequest>,
+    ) -> Result<Response<pb::GetManagementEarningsResponse>, Status> {
+        require_role(&request, &[Role::Accountant, Role::Admin])?;
+        let request = request.into_inner();
+        let today = self.ledger.today();
+        let from: Day = money::parse_day("from", &request.from, today)?;
+        let to: Day = money::parse_day("to", &request.to, today)?;
+        if from > to {
+            return Err(Error::invalid("from", "must not be after `to`").into());
+        }
+        if (to - from).num_days() > 366 {
+            return Err(Error::invalid("to", "the range may span at most 366 days").into());
+        }
+        let days = self
+            .ledger
+            .earnings(from, to)
+            .await?
+            .into_iter()
+            .map(|totals| pb::DayEarnings {
+                date: totals.day.to_string(),
+                earnings_cents: totals.fees_cents - totals.rewards_cents,
+                fees_cents: totals.fees_cents,
+                rewards_cents: totals.rewards_cents,
+            })
+            .collect();
+        Ok(Response::new(pb::GetManagementEarningsResponse { days }))
+    }
+
+    async fn close_day(
+        &self,
+        request: Request<pb::CloseDayRequest>,
+    ) -> Result<Response<pb::CloseDayResponse>, Status> {
+        require_role(&request, &[Role::Admin])?;
+        let yesterday = self.ledger.today().pred_opt().unwrap_or(Day::MIN);
+        let day = money::parse_day("date", &request.into_inner().date, yesterday)?;
+        let summary = self.ledger.close_day(day).await?;
+        if !summary.already_closed
+            && let Err(error) = self.mailer.send_pending().await
+        {
+            tracing::error!(%error, "payout emails failed; they will be retried");
+        }
+        Ok(Response::new(pb::CloseDayResponse {
+            date: summary.day.to_string(),
+            accounts_closed: summary.accounts_paid,
+            payouts_cents: summary.payouts_cents,
+            already_closed: summary.already_closed,
+        }))
+    }
+}

@@ -1,0 +1,168 @@
+//! Building and running billing-svc: database, the ledger's consumer, the
+//! gRPC API behind token verification, the ops API, the outbox relay, the
+//! midnight closer and the email sender.
+
+use std::{net::SocketAddr, time::Duration};
+
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Topology};
+use popug_proto::pb::popug::billing::v1::billing_service_server::BillingServiceServer;
+use popug_runtime::{Services, server::ServeError};
+use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
+use rand::SeedableRng as _;
+
+use crate::{
+    closer, config::BillingSettings, grpc::BillingApi, handlers, mail::Mailer, store::Ledger,
+};
+
+/// Migrations of billing-svc's own tables.
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!();
+
+/// Why billing-svc could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Database(#[from] popug_runtime::database::DatabaseError),
+    /// The server could not be built.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// A setting is not usable.
+    #[error("{0}")]
+    Setting(String),
+}
+
+/// A built billing-svc, ready to run.
+pub struct Application {
+    app: popug_runtime::Application,
+    relay: Option<Relay>,
+    consumer: Option<Consumer>,
+    ledger: Ledger,
+    mailer: Mailer,
+    auto_close: bool,
+}
+
+impl Application {
+    /// Prepares everything and binds the listen address.
+    pub async fn build(settings: BillingSettings) -> Result<Self, StartupError> {
+        let common = &settings.common;
+        let name = common.service.name();
+        let pool = popug_runtime::database::connect(
+            &common.database_url,
+            common.database_pool_size,
+            &[&popug_bus::MIGRATIONS, &MIGRATIONS],
+        )
+        .await?;
+        let rng = match settings.seed {
+            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+            None => rand::rngs::StdRng::from_entropy(),
+        };
+        let ledger = Ledger::new(pool.clone(), Outbox::new(name), common.timezone, rng);
+        let from = settings
+            .mail_from
+            .parse()
+            .map_err(|error| StartupError::Setting(format!("POPUG_MAIL_FROM: {error}")))?;
+        let mailer = Mailer::new(
+            pool.clone(),
+            common.smtp_url.as_ref(),
+            &settings.mail_dir,
+            from,
+        );
+        let broker = Broker::new(
+            common.amqp_url.clone(),
+            Topology::from_settings(common),
+            name,
+        );
+        let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
+        // One worker: every entry moves a balance row, and competing workers
+        // would lock those rows in different orders and deadlock.
+        let consumer = Consumer::new(
+            pool.clone(),
+            broker.clone(),
+            name,
+            handlers::handlers(&ledger),
+            ConsumerConfig {
+                workers: 1,
+                ..ConsumerConfig::default()
+            },
+        );
+        let ops = Ops::new(
+            pool,
+            broker,
+            Some(name.to_owned()),
+            relay.health(),
+            admins_only(),
+        );
+        let verifier = Verifier::new(
+            GrpcJwks::new(common.auth_url.as_str())
+                .map_err(|error| StartupError::Setting(format!("POPUG_AUTH_URL: {error}")))?,
+        );
+        let services = Services::new()
+            .with(BillingServiceServer::new(BillingApi::new(
+                ledger.clone(),
+                mailer.clone(),
+            )))
+            .with(ops.into_server())
+            .with_layer(AuthLayer::new(verifier));
+        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), timezone = %common.timezone, "billing-svc listening");
+        Ok(Self {
+            app,
+            relay: Some(relay),
+            consumer: Some(consumer),
+            ledger,
+            mailer,
+            auto_close: settings.auto_close,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.app.local_addr()
+    }
+
+    /// Takes the outbox relay out, so a test can step it by hand.
+    pub fn take_relay(&mut self) -> Option<Relay> {
+        self.relay.take()
+    }
+
+    /// Takes the consumer out, so a test can step it by hand.
+    pub fn take_consumer(&mut self) -> Option<Consumer> {
+        self.consumer.take()
+    }
+
+    /// The ledger, for tests' direct checks.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The mailer, for tests to send pending emails deterministically.
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let mut app = self.app;
+        if let Some(relay) = self.relay {
+            app = app.with_task(relay.into_task());
+        }
+        if let Some(consumer) = self.consumer {
+            app = app.with_task(consumer.into_task());
+        }
+        let mailer = self.mailer.clone();
+        app = app.with_task(Box::new(move |token| {
+            Box::pin(mailer.run(Duration::from_secs(30), token))
+        }));
+        if self.auto_close {
+            let (ledger, mailer) = (self.ledger, self.mailer);
+            app = app.with_task(Box::new(move |token| {
+                Box::pin(closer::run(ledger, mailer, token))
+            }));
+        }
+        app.run_until_stopped(shutdown).await
+    }
+}

@@ -1,0 +1,894 @@
+//! Black-box tests of billing-svc: auth-svc and billing-svc on random ports,
+//! the tracker's events published onto the bus as the tracker would, a real
+//! SMTP sink for payout emails, and the money invariants after every test.
+
+use std::time::Duration;
+
+use lapin::options::BasicGetOptions;
+use popug_bus::{BatchReport, Consumer, ConsumerConfig, Relay, Step, Topology, topology};
+use popug_proto::{
+    events::Event,
+    pb::popug::{
+        auth::v1::{self as auth, auth_service_client::AuthServiceClient},
+        billing::v1::{self as pb, billing_service_client::BillingServiceClient},
+        events::{
+            billing::v1 as billing_events,
+            tasks::{v1 as tasks_v1, v2 as tasks_v2},
+        },
+    },
+};
+use popug_runtime::Env;
+use prost::{Message as _, Name as _};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request, transport::Channel};
+
+const ADMIN_PASSWORD: &str = "admin-password";
+
+struct TestApp {
+    auth: Channel,
+    billing: Channel,
+    auth_relay: Relay,
+    billing_relay: Relay,
+    consumer: Consumer,
+    ledger: billing_svc::store::Ledger,
+    mailer: billing_svc::mail::Mailer,
+    channel: lapin::Channel,
+    topology: Topology,
+    admin_token: String,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+async fn connect(addr: std::net::SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn spawn_app(smtp_url: Option<String>) -> TestApp {
+    popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let namespace = format!("test-{}", &id[..12]);
+    let stop = CancellationToken::new();
+    let auth_db = format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_auth");
+    let auth_settings = auth_svc::AuthSettings::load(&Env::from_pairs([
+        ("POPUG_AUTH_DATABASE_URL", auth_db.as_str()),
+        ("POPUG_NAMESPACE", namespace.as_str()),
+        ("POPUG_QUEUE_TTL", "120"),
+        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
+        ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]))
+    .expect("auth settings");
+    let mut auth_app = auth_svc::Application::build(auth_settings)
+        .await
+        .expect("auth-svc");
+    let auth_relay = auth_app.take_relay().expect("relay");
+    let auth_addr = auth_app.local_addr();
+    let stopping = stop.clone();
+    tokio::spawn(auth_app.run_until_stopped(async move { stopping.cancelled().await }));
+
+    let billing_db = format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_billing");
+    let auth_url = format!("http://{auth_addr}");
+    let mail_dir = std::env::temp_dir().join(format!("popug-billing-mail-{id}"));
+    let mail = mail_dir.to_string_lossy().into_owned();
+    let mut pairs = vec![
+        ("POPUG_BILLING_DATABASE_URL", billing_db.as_str()),
+        ("POPUG_NAMESPACE", namespace.as_str()),
+        ("POPUG_QUEUE_TTL", "120"),
+        ("POPUG_BILLING_ADDR", "127.0.0.1:0"),
+        ("POPUG_AUTH_URL", auth_url.as_str()),
+        ("POPUG_BILLING_SEED", "7"),
+        ("POPUG_MAIL_DIR", mail.as_str()),
+        ("POPUG_BILLING_AUTO_CLOSE", "false"),
+    ];
+    if let Some(url) = &smtp_url {
+        pairs.push(("POPUG_SMTP_URL", url.as_str()));
+    }
+    let settings =
+        billing_svc::BillingSettings::load(&Env::from_pairs(pairs)).expect("billing settings");
+    let amqp_url = settings.common.amqp_url.clone();
+    let topology = Topology::from_settings(&settings.common);
+    let mut billing_app = billing_svc::Application::build(settings)
+        .await
+        .expect("billing-svc");
+    let billing_relay = billing_app.take_relay().expect("relay");
+    let consumer = billing_app.take_consumer().expect("consumer");
+    consumer.declare().await.expect("billing queue");
+    let ledger = billing_app.ledger().clone();
+    let mailer = billing_app.mailer().clone();
+    let billing_addr = billing_app.local_addr();
+    let stopping = stop.clone();
+    tokio::spawn(billing_app.run_until_stopped(async move { stopping.cancelled().await }));
+
+    let connection = lapin::Connection::connect(amqp_url.as_str(), Default::default())
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    std::mem::forget(connection);
+    let probe = popug_bus::QueueSpec::new(
+        "probe",
+        vec![
+            "task.priced.v1".into(),
+            "transaction.applied.v1".into(),
+            "payment.sent.v1".into(),
+            "billing_cycle.closed.v1".into(),
+        ],
+    );
+    topology::declare_queue(&channel, &topology, &probe)
+        .await
+        .expect("probe");
+
+    let auth = connect(auth_addr).await;
+    let admin_token = AuthServiceClient::new(auth.clone())
+        .login(auth::LoginRequest {
+            login: "admin".into(),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("admin login")
+        .into_inner()
+        .access_token;
+    let mut app = TestApp {
+        auth,
+        billing: connect(billing_addr).await,
+        auth_relay,
+        billing_relay,
+        consumer,
+        ledger,
+        mailer,
+        channel,
+        topology,
+        admin_token,
+        _stop: stop.drop_guard(),
+    };
+    app.sync_accounts().await;
+    app
+}
+
+async fn drain(relay: &mut Relay) -> usize {
+    let mut published = 0;
+    loop {
+        match relay.publish_pending().await.expect("relay step") {
+            Step::Published(n) => published += n,
+            Step::Idle => return published,
+            Step::Standby => panic!("no other relay in this test"),
+        }
+    }
+}
+
+async fn consume(consumer: &mut Consumer, deliveries: usize) -> BatchReport {
+    let token = CancellationToken::new();
+    let mut total = BatchReport::default();
+    while total.settled() < deliveries {
+        let report = tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
+            .await
+            .expect("events arrive")
+            .expect("batch")
+            .expect("report");
+        assert_eq!(report.dead_lettered, 0, "no event may be dead-lettered");
+        total.applied += report.applied;
+        total.duplicates += report.duplicates;
+        total.retried += report.retried;
+    }
+    total
+}
+
+impl TestApp {
+    fn billing(&self) -> BillingServiceClient<Channel> {
+        BillingServiceClient::new(self.billing.clone())
+    }
+
+    async fn sync_accounts(&mut self) {
+        let published = drain(&mut self.auth_relay).await;
+        consume(&mut self.consumer, published).await;
+    }
+
+    async fn account(&mut self, login: &str, role: auth::Role) -> (uuid::Uuid, String) {
+        let mut client = AuthServiceClient::new(self.auth.clone());
+        let account = client
+            .create_account(with_token(
+                auth::CreateAccountRequest {
+                    login: login.into(),
+                    password: format!("{login}-password"),
+                    name: login.into(),
+                    email: format!("{login}@popug.inc"),
+                    role: role.into(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("create account")
+            .into_inner()
+            .account
+            .expect("account");
+        let token = client
+            .login(auth::LoginRequest {
+                login: login.into(),
+                password: format!("{login}-password"),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token;
+        self.sync_accounts().await;
+        (account.account_id.parse().expect("uuid"), token)
+    }
+
+    /// Publishes `event` as the tracker would, as of `at`; returns its bytes.
+    async fn publish<E: Event>(&self, event: &E, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+        let body = popug_bus::envelope::wrap(event, "tracker", at).encode_to_vec();
+        self.publish_bytes(E::ROUTING_KEY, &body).await;
+        body
+    }
+
+    async fn publish_bytes(&self, routing_key: &str, body: &[u8]) {
+        self.channel
+            .basic_publish(
+                self.topology.exchange().into(),
+                routing_key.into(),
+                Default::default(),
+                body,
+                Default::default(),
+            )
+            .await
+            .expect("publish");
+    }
+
+    /// Billing's published events so far: (type, payload).
+    async fn billing_events(&mut self) -> Vec<(String, Vec<u8>)> {
+        drain(&mut self.billing_relay).await;
+        let queue = self.topology.queue("probe");
+        let mut events = Vec::new();
+        while let Some(message) = self
+            .channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            let opened = popug_bus::envelope::open(&message.delivery.data).expect("envelope");
+            events.push((opened.meta.event_type, opened.payload));
+        }
+        events
+    }
+
+    async fn balance(&self, account_id: uuid::Uuid) -> i64 {
+        self.billing()
+            .get_account(with_token(
+                pb::GetAccountRequest {
+                    account_id: account_id.to_string(),
+                    date: String::new(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("get account")
+            .into_inner()
+            .balance_cents
+    }
+
+    async fn assert_invariants(&self) {
+        let mut conn = self.ledger.pool().get().await.expect("connection");
+        let violations = billing_svc::invariants::violations(&mut conn)
+            .await
+            .expect("checks run");
+        assert!(
+            violations.is_empty(),
+            "money invariants broken:\n{}",
+            violations.join("\n")
+        );
+    }
+}
+
+fn created(task_id: uuid::Uuid, number: u32) -> tasks_v2::TaskCreated {
+    tasks_v2::TaskCreated {
+        task_id: task_id.to_string(),
+        key: format!("POPUG-{number}"),
+        title: format!("Task {number}"),
+        jira_id: String::new(),
+        description: String::new(),
+    }
+}
+
+fn assigned(
+    task_id: uuid::Uuid,
+    assignee: uuid::Uuid,
+    previous: Option<uuid::Uuid>,
+) -> tasks_v1::TaskAssigned {
+    tasks_v1::TaskAssigned {
+        task_id: task_id.to_string(),
+        assignee_id: assignee.to_string(),
+        previous_assignee_id: previous.map(|p| p.to_string()).unwrap_or_default(),
+        reason: if previous.is_some() {
+            tasks_v1::AssignmentReason::Shuffled
+        } else {
+            tasks_v1::AssignmentReason::Created
+        }
+        .into(),
+    }
+}
+
+fn completed(task_id: uuid::Uuid, assignee: uuid::Uuid) -> tasks_v1::TaskCompleted {
+    tasks_v1::TaskCompleted {
+        task_id: task_id.to_string(),
+        assignee_id: assignee.to_string(),
+    }
+}
+
+fn prices_of(events: &[(String, Vec<u8>)]) -> Vec<billing_events::TaskPriced> {
+    events
+        .iter()
+        .filter(|(kind, _)| *kind == billing_events::TaskPriced::full_name())
+        .map(|(_, payload)| {
+            billing_events::TaskPriced::decode(payload.as_slice()).expect("payload")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_assignment_charges_and_completion_pays_at_fixed_prices() {
+    let mut app = spawn_app(None).await;
+    let (w1, _) = app.account("worker1", auth::Role::Worker).await;
+    let (w2, w2_token) = app.account("worker2", auth::Role::Worker).await;
+    let task = uuid::Uuid::new_v4();
+    let now = chrono::Utc::now();
+    app.publish(&created(task, 1), now).await;
+    app.publish(&assigned(task, w1, None), now).await;
+    app.publish(&assigned(task, w2, Some(w1)), now).await;
+    app.publish(&completed(task, w2), now).await;
+    assert_eq!(consume(&mut app.consumer, 4).await.applied, 4);
+
+    let events = app.billing_events().await;
+    let prices = prices_of(&events);
+    assert_eq!(prices.len(), 1, "priced once");
+    let (fee, reward) = (prices[0].fee_cents, prices[0].reward_cents);
+    assert_eq!(
+        app.balance(w1).await,
+        -fee,
+        "charged at assignment, no refund after the shuffle"
+    );
+    assert_eq!(app.balance(w2).await, reward - fee);
+    let applied = events
+        .iter()
+        .filter(|(kind, _)| *kind == billing_events::TransactionApplied::full_name())
+        .count();
+    assert_eq!(applied, 3, "one TransactionApplied per entry");
+
+    let mine = app
+        .billing()
+        .get_my_account(with_token(pb::GetMyAccountRequest::default(), &w2_token))
+        .await
+        .expect("mine")
+        .into_inner();
+    assert_eq!(mine.balance_cents, reward - fee);
+    let kinds: Vec<i32> = mine.entries.iter().map(|entry| entry.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            pb::EntryKind::AssignmentFee as i32,
+            pb::EntryKind::CompletionReward as i32
+        ]
+    );
+    assert!(
+        mine.entries
+            .iter()
+            .all(|entry| entry.description.contains("POPUG-1 Task 1")),
+        "{:?}",
+        mine.entries
+    );
+
+    let earnings = app
+        .billing()
+        .get_management_earnings(with_token(
+            pb::GetManagementEarningsRequest::default(),
+            &app.admin_token,
+        ))
+        .await
+        .expect("earnings")
+        .into_inner()
+        .days;
+    assert_eq!(earnings.len(), 1);
+    assert_eq!(earnings[0].earnings_cents, 2 * fee - reward);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn prices_are_drawn_once_per_task_within_their_ranges() {
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    let now = chrono::Utc::now();
+    let tasks: Vec<uuid::Uuid> = (0..150).map(|_| uuid::Uuid::new_v4()).collect();
+    for (i, task) in tasks.iter().enumerate() {
+        // Whichever event comes first prices the task: here the assignment.
+        app.publish(&assigned(*task, worker, None), now).await;
+        app.publish(&created(*task, u32::try_from(i + 1).expect("small")), now)
+            .await;
+    }
+    consume(&mut app.consumer, 300).await;
+    let prices = prices_of(&app.billing_events().await);
+    assert_eq!(prices.len(), 150);
+    assert!(prices.iter().all(
+        |p| (1_000..=2_000).contains(&p.fee_cents) && (2_000..=4_000).contains(&p.reward_cents)
+    ));
+    let distinct: std::collections::HashSet<i64> = prices.iter().map(|p| p.fee_cents).collect();
+    assert!(
+        distinct.len() > 50,
+        "fees vary: {} distinct of 150",
+        distinct.len()
+    );
+    let charged: i64 = prices.iter().map(|p| p.fee_cents).sum();
+    assert_eq!(app.balance(worker).await, -charged);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn out_of_order_events_still_charge_once_at_the_right_price() {
+    let mut app = spawn_app(None).await;
+    let now = chrono::Utc::now();
+    let task = uuid::Uuid::new_v4();
+    // A task and an assignee billing has never heard of: the assignment
+    // arrives before the task's creation and before the account exists.
+    let stranger = uuid::Uuid::new_v4();
+    app.publish(&assigned(task, stranger, None), now).await;
+    app.publish(&completed(task, stranger), now).await;
+    consume(&mut app.consumer, 2).await;
+    app.publish(&created(task, 9), now).await;
+    let account_created = popug_proto::pb::popug::events::accounts::v1::AccountCreated {
+        account_id: stranger.to_string(),
+        login: "stranger".into(),
+        name: "Stranger".into(),
+        email: "stranger@popug.inc".into(),
+        role: popug_proto::pb::popug::events::accounts::v1::Role::Worker.into(),
+        active: true,
+        version: 1,
+    };
+    app.publish(&account_created, now).await;
+    consume(&mut app.consumer, 2).await;
+    let prices = prices_of(&app.billing_events().await);
+    assert_eq!(prices.len(), 1);
+    assert_eq!(
+        app.balance(stranger).await,
+        prices[0].reward_cents - prices[0].fee_cents
+    );
+    let entries = app
+        .billing()
+        .get_account(with_token(
+            pb::GetAccountRequest {
+                account_id: stranger.to_string(),
+                date: String::new(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .entries;
+    assert!(
+        entries
+            .iter()
+            .all(|entry| entry.description.contains("POPUG-9")),
+        "filled in later: {entries:?}"
+    );
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_duplicated_event_gives_exactly_one_entry_even_concurrently() {
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    let task = uuid::Uuid::new_v4();
+    let body = app
+        .publish(&assigned(task, worker, None), chrono::Utc::now())
+        .await;
+    for _ in 0..4 {
+        app.publish_bytes(tasks_v1::TaskAssigned::ROUTING_KEY, &body)
+            .await;
+    }
+    // A second billing consumer competes for the five copies.
+    let broker = popug_bus::Broker::new(
+        "amqp://guest:guest@127.0.0.1:5672/%2f"
+            .parse()
+            .expect("url"),
+        app.topology.clone(),
+        "billing-2",
+    );
+    let mut second = Consumer::new(
+        app.ledger.pool().clone(),
+        broker,
+        "billing",
+        billing_svc::handlers::handlers(&app.ledger),
+        ConsumerConfig::default(),
+    );
+    let token = CancellationToken::new();
+    let (a, b) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(5), app.consumer.process_batch(&token)),
+        tokio::time::timeout(Duration::from_secs(5), second.process_batch(&token)),
+    );
+    let settled: usize = [a, b]
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|r| r.expect("batch").expect("report").settled())
+        .sum();
+    if settled < 5 {
+        consume(&mut app.consumer, 5 - settled).await;
+    }
+    let prices = prices_of(&app.billing_events().await);
+    assert_eq!(prices.len(), 1);
+    assert_eq!(
+        app.balance(worker).await,
+        -prices[0].fee_cents,
+        "charged once"
+    );
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_v1_task_created_is_understood() {
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    let task = uuid::Uuid::new_v4();
+    let legacy = tasks_v1::TaskCreated {
+        task_id: task.to_string(),
+        title: "[UBERPOP-42] Fix the old nest".into(),
+        description: String::new(),
+    };
+    app.publish(&legacy, chrono::Utc::now()).await;
+    app.publish(&assigned(task, worker, None), chrono::Utc::now())
+        .await;
+    assert_eq!(consume(&mut app.consumer, 2).await.applied, 2);
+    let entries = app
+        .billing()
+        .get_account(with_token(
+            pb::GetAccountRequest {
+                account_id: worker.to_string(),
+                date: String::new(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("account")
+        .into_inner()
+        .entries;
+    assert_eq!(entries.len(), 1);
+    assert!(
+        entries[0].description.ends_with("Fix the old nest"),
+        "{}",
+        entries[0].description
+    );
+    app.assert_invariants().await;
+}
+
+/// A real SMTP server (Python's aiosmtpd) storing mail in a maildir.
+struct SmtpSink {
+    child: tokio::process::Child,
+    maildir: tempfile_dir::Dir,
+    url: String,
+}
+
+mod tempfile_dir {
+    /// A directory removed on drop.
+    pub(super) struct Dir(pub(super) std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.0).ok();
+        }
+    }
+}
+
+impl SmtpSink {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let maildir =
+            std::env::temp_dir().join(format!("popug-smtp-{}", uuid::Uuid::new_v4().simple()));
+        let child = tokio::process::Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(&maildir)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("aiosmtpd is installed (pip install aiosmtpd)");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the SMTP sink did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            child,
+            maildir: tempfile_dir::Dir(maildir),
+            url: format!("smtp://127.0.0.1:{port}"),
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        let mut messages = Vec::new();
+        for folder in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(self.maildir.0.join(folder)) {
+                for entry in entries {
+                    messages.push(
+                        std::fs::read_to_string(entry.expect("entry").path()).expect("message"),
+                    );
+                }
+            }
+        }
+        messages
+    }
+}
+
+#[tokio::test]
+async fn closing_a_day_pays_positive_balances_once_and_emails_them() {
+    let mut sink = SmtpSink::start().await;
+    let mut app = spawn_app(Some(sink.url.clone())).await;
+    let (earner, earner_token) = app.account("earner", auth::Role::Worker).await;
+    let (debtor, _) = app.account("debtor", auth::Role::Worker).await;
+    let (idle, _) = app.account("idle", auth::Role::Worker).await;
+    let (_, accountant) = app.account("counter", auth::Role::Accountant).await;
+    let yesterday_at = chrono::Utc::now() - chrono::Duration::days(1);
+    let yesterday = yesterday_at.date_naive().to_string();
+    let (paid_task, debt_task) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    app.publish(&assigned(paid_task, earner, None), yesterday_at)
+        .await;
+    app.publish(&completed(paid_task, earner), yesterday_at)
+        .await;
+    app.publish(&assigned(debt_task, debtor, None), yesterday_at)
+        .await;
+    consume(&mut app.consumer, 3).await;
+    let earned = app.balance(earner).await;
+    let owed = app.balance(debtor).await;
+    assert!(earned > 0 && owed < 0);
+
+    // Only admins close days.
+    let close = |token: String, date: String| {
+        let mut client = app.billing();
+        async move {
+            client
+                .close_day(with_token(pb::CloseDayRequest { date }, &token))
+                .await
+        }
+    };
+    assert_eq!(
+        close(accountant.clone(), yesterday.clone())
+            .await
+            .expect_err("accountant")
+            .code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        close(app.admin_token.clone(), "tomorrow".into())
+            .await
+            .expect_err("bad date")
+            .code(),
+        Code::InvalidArgument
+    );
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(
+        close(app.admin_token.clone(), today)
+            .await
+            .expect_err("not over")
+            .code(),
+        Code::FailedPrecondition
+    );
+
+    // Two admins close the same day at once: one pays, the other reports it closed.
+    let (first, second) = tokio::join!(
+        close(app.admin_token.clone(), yesterday.clone()),
+        close(app.admin_token.clone(), yesterday.clone())
+    );
+    let (first, second) = (
+        first.expect("close").into_inner(),
+        second.expect("close").into_inner(),
+    );
+    assert_eq!(
+        [first.already_closed, second.already_closed]
+            .iter()
+            .filter(|closed| **closed)
+            .count(),
+        1
+    );
+    for summary in [&first, &second] {
+        assert_eq!(
+            (summary.accounts_closed, summary.payouts_cents),
+            (1, earned)
+        );
+    }
+    let again = close(app.admin_token.clone(), yesterday.clone())
+        .await
+        .expect("close again")
+        .into_inner();
+    assert!(again.already_closed);
+
+    assert_eq!(app.balance(earner).await, 0, "paid out exactly its balance");
+    assert_eq!(
+        app.balance(debtor).await,
+        owed,
+        "a negative balance carries over"
+    );
+    assert_eq!(app.balance(idle).await, 0);
+    let history = app
+        .billing()
+        .get_my_account(with_token(
+            pb::GetMyAccountRequest {
+                date: yesterday.clone(),
+            },
+            &earner_token,
+        ))
+        .await
+        .expect("history")
+        .into_inner();
+    let payout = history
+        .entries
+        .iter()
+        .find(|entry| entry.kind == pb::EntryKind::Payout as i32)
+        .expect("payout entry");
+    assert_eq!(payout.amount_cents, -earned);
+
+    // The email went through SMTP once, with the amount.
+    assert_eq!(
+        app.mailer.send_pending().await.expect("send"),
+        0,
+        "sent already, never twice"
+    );
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1, "one email for one payout");
+    let amount = format!("${}.{:02}", earned / 100, earned % 100);
+    assert!(
+        messages[0].contains("earner@popug.inc") && messages[0].contains(&amount),
+        "{}",
+        messages[0]
+    );
+
+    // An event of the closed day arriving late lands in the next open day.
+    app.publish(&assigned(uuid::Uuid::new_v4(), earner, None), yesterday_at)
+        .await;
+    consume(&mut app.consumer, 1).await;
+    let late = app
+        .billing()
+        .get_my_account(with_token(
+            pb::GetMyAccountRequest::default(),
+            &earner_token,
+        ))
+        .await
+        .expect("today")
+        .into_inner();
+    assert_eq!(late.entries.len(), 1, "the late fee is in today's log");
+
+    let events = app.billing_events().await;
+    let count = |name: String| events.iter().filter(|(kind, _)| *kind == name).count();
+    assert_eq!(count(billing_events::PaymentSent::full_name()), 1);
+    assert_eq!(count(billing_events::BillingCycleClosed::full_name()), 1);
+    app.assert_invariants().await;
+    sink.child.kill().await.ok();
+}
+
+#[tokio::test]
+async fn roles_decide_who_sees_and_closes_what() {
+    let mut app = spawn_app(None).await;
+    let (worker, worker_token) = app.account("worker1", auth::Role::Worker).await;
+    let (_, manager) = app.account("boss", auth::Role::Manager).await;
+    let (_, accountant) = app.account("counter", auth::Role::Accountant).await;
+    let mut client = app.billing();
+    let someone = pb::GetAccountRequest {
+        account_id: worker.to_string(),
+        date: String::new(),
+    };
+    for token in [&worker_token, &manager] {
+        assert_eq!(
+            client
+                .get_account(with_token(someone.clone(), token))
+                .await
+                .expect_err("not theirs")
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            client
+                .get_management_earnings(with_token(
+                    pb::GetManagementEarningsRequest::default(),
+                    token
+                ))
+                .await
+                .expect_err("no")
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            client
+                .close_day(with_token(pb::CloseDayRequest::default(), token))
+                .await
+                .expect_err("no")
+                .code(),
+            Code::PermissionDenied
+        );
+        client
+            .get_my_account(with_token(pb::GetMyAccountRequest::default(), token))
+            .await
+            .expect("own account");
+    }
+    client
+        .get_account(with_token(someone.clone(), &accountant))
+        .await
+        .expect("accountants see any account");
+    client
+        .get_management_earnings(with_token(
+            pb::GetManagementEarningsRequest::default(),
+            &accountant,
+        ))
+        .await
+        .expect("and earnings");
+    assert_eq!(
+        client
+            .get_my_account(pb::GetMyAccountRequest::default())
+            .await
+            .expect_err("anonymous")
+            .code(),
+        Code::Unauthenticated
+    );
+    let bad = client
+        .get_management_earnings(with_token(
+            pb::GetManagementEarningsRequest {
+                from: "2026-12-01".into(),
+                to: "2026-11-01".into(),
+            },
+            &accountant,
+        ))
+        .await
+        .expect_err("reversed range");
+    assert!(bad.code() == Code::InvalidArgument && bad.message().contains("`from`"));
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn ledger_entries_cannot_be_changed_or_removed() {
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    app.publish(
+        &assigned(uuid::Uuid::new_v4(), worker, None),
+        chrono::Utc::now(),
+    )
+    .await;
+    consume(&mut app.consumer, 1).await;
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    use diesel_async::RunQueryDsl as _;
+    for statement in [
+        "UPDATE entries SET amount_cents = -1",
+        "DELETE FROM entries",
+        "TRUNCATE entries CASCADE",
+        "UPDATE tasks SET fee_cents = 1000, reward_cents = 2000",
+    ] {
+        let error = diesel::sql_query(statement)
+            .execute(&mut conn)
+            .await
+            .expect_err(statement);
+        assert!(
+            error.to_string().contains("immutable") || error.to_string().contains("fixed"),
+            "{statement}: {error}"
+        );
+    }
+    drop(conn);
+    app.assert_invariants().await;
+}
