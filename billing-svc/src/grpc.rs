@@ -94,15 +94,8 @@ impl BillingService for BillingApi {
     ) -> Result<Response<pb::GetManagementEarningsResponse>, Status> {
         require_role(&request, &[Role::Accountant, Role::Admin])?;
         let request = request.into_inner();
-        let today = self.ledger.today();
-        let from: Day = money::parse_day("from", &request.from, today)?;
-        let to: Day = money::parse_day("to", &request.to, today)?;
-        if from > to {
-            return Err(Error::invalid("from", "must not be after `to`").into());
-        }
-        if (to - from).num_days() > 366 {
-            return Err(Error::invalid("to", "the range may span at most 366 days").into());
-        }
+        let (from, to) =
+            popug_runtime::calendar::parse_range(&request.from, &request.to, self.ledger.today())?;
         let days = self
             .ledger
             .earnings(from, to)

@@ -9,6 +9,7 @@ use std::{process::ExitCode, time::Duration};
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
 use popug_proto::pb::popug::{
+    analytics::v1::{self as analytics, analytics_service_client::AnalyticsServiceClient},
     auth::v1::{self as auth, auth_service_client::AuthServiceClient},
     billing::v1::{self as billing, billing_service_client::BillingServiceClient},
     ops::v1::{self as ops, ops_service_client::OpsServiceClient},
@@ -61,6 +62,9 @@ enum Command {
     /// Balances, audit logs, management's earnings, day close.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Admin dashboards.
+    #[command(subcommand)]
+    Analytics(AnalyticsCommand),
     /// Looks at a service's event flow (admin).
     #[command(subcommand)]
     Ops(OpsCommand),
@@ -187,6 +191,37 @@ enum BillingCommand {
 }
 
 #[derive(Subcommand)]
+enum AnalyticsCommand {
+    /// A day's management earnings and popugs in the red.
+    Dashboard {
+        /// YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        date: String,
+    },
+    /// The completed task with the highest reward.
+    TopTask {
+        /// day, week or month (counted back from today); or use --from/--to.
+        #[arg(long)]
+        period: Option<String>,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long, default_value = "")]
+        to: String,
+    },
+    /// The dashboard's figures day by day.
+    Daily {
+        /// First day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Last day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        to: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum OpsCommand {
     /// Events waiting in the outbox, and the relay's health.
     Outbox {
@@ -276,6 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts(command) => accounts(json, command).await,
         Command::Tasks(command) => tasks(json, command).await,
         Command::Billing(command) => billing_command(json, command).await,
+        Command::Analytics(command) => analytics_command(json, command).await,
         Command::Ops(command) => ops(json, command).await,
     }
 }
@@ -743,6 +779,89 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
     Ok(())
 }
 
+async fn analytics_command(json: bool, command: AnalyticsCommand) -> anyhow::Result<()> {
+    let (_, bearer) = signed_in().await?;
+    let mut client = AnalyticsServiceClient::with_interceptor(
+        connect(&service_url("analytics")?).await?,
+        bearer,
+    );
+    let day_row = |date: &str, earnings: i64, negative: u32| {
+        json!({
+            "date": date, "management_earnings_cents": earnings, "management_earnings": dollars(earnings),
+            "negative_balance_popugs": negative,
+        })
+    };
+    let day_columns = ["date", "management_earnings", "negative_balance_popugs"];
+    match command {
+        AnalyticsCommand::Dashboard { date } => {
+            let day = client
+                .get_dashboard(analytics::GetDashboardRequest { date })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            output::print(
+                json,
+                &day_columns,
+                &[day_row(
+                    &day.date,
+                    day.management_earnings_cents,
+                    day.negative_balance_popugs,
+                )],
+            );
+        }
+        AnalyticsCommand::Daily { from, to } => {
+            let days = client
+                .get_daily_stats(analytics::GetDailyStatsRequest { from, to })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .days;
+            let rows = days
+                .iter()
+                .map(|day| {
+                    day_row(
+                        &day.date,
+                        day.management_earnings_cents,
+                        day.negative_balance_popugs,
+                    )
+                })
+                .collect();
+            print_list(json, &day_columns, rows);
+        }
+        AnalyticsCommand::TopTask { period, from, to } => {
+            let period = match period.as_deref() {
+                None => analytics::Period::Unspecified,
+                Some("day") => analytics::Period::Day,
+                Some("week") => analytics::Period::Week,
+                Some("month") => analytics::Period::Month,
+                Some(other) => bail!("`{other}` is not a period: day, week or month"),
+            };
+            let task = client
+                .get_most_expensive_task(analytics::GetMostExpensiveTaskRequest {
+                    period: period.into(),
+                    from,
+                    to,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .task;
+            let rows: Vec<Value> = task
+                .iter()
+                .map(|task| {
+                    json!({
+                        "task_id": task.task_id, "key": task.key, "title": task.title,
+                        "reward_cents": task.reward_cents, "reward": dollars(task.reward_cents),
+                        "completed_at": output::time(task.completed_at.as_ref()),
+                    })
+                })
+                .collect();
+            print_list(json, &["key", "title", "reward", "completed_at"], rows);
+        }
+    }
+    Ok(())
+}
+
 /// Where each service listens, from `POPUG_<SERVICE>_URL` or the local default.
 fn service_url(service: &str) -> anyhow::Result<String> {
     let port = match service {
@@ -864,6 +983,7 @@ async fn up() -> anyhow::Result<()> {
     let auth_settings = auth_svc::AuthSettings::load(&env)?;
     let mut tracker_settings = tracker_svc::TrackerSettings::load(&env)?;
     let mut billing_settings = billing_svc::BillingSettings::load(&env)?;
+    let mut analytics_settings = analytics_svc::AnalyticsSettings::load(&env)?;
     popug_runtime::telemetry::init(auth_settings.common.log_format);
     preflight(&auth_settings.common).await?;
 
@@ -873,18 +993,22 @@ async fn up() -> anyhow::Result<()> {
         // The other services verify tokens with the auth-svc started here.
         let auth_url: url::Url = format!("http://{auth_addr}").parse()?;
         tracker_settings.common.auth_url = auth_url.clone();
-        billing_settings.common.auth_url = auth_url;
+        billing_settings.common.auth_url = auth_url.clone();
+        analytics_settings.common.auth_url = auth_url;
     }
     let tracker = tracker_svc::Application::build(tracker_settings).await?;
     let tracker_addr = tracker.local_addr();
     let billing = billing_svc::Application::build(billing_settings).await?;
     let billing_addr = billing.local_addr();
+    let analytics = analytics_svc::Application::build(analytics_settings).await?;
+    let analytics_addr = analytics.local_addr();
     #[allow(clippy::print_stdout)] // the endpoints are what a person needs to see
     {
         println!("\npopug is up:");
         println!("  auth-svc      http://{auth_addr}");
         println!("  tracker-svc   http://{tracker_addr}");
-        println!("  billing-svc   http://{billing_addr}\n");
+        println!("  billing-svc   http://{billing_addr}");
+        println!("  analytics-svc http://{analytics_addr}\n");
         println!("Try it:");
         println!("  grpcurl -plaintext {auth_addr} list");
         println!(
@@ -898,14 +1022,16 @@ async fn up() -> anyhow::Result<()> {
         popug_runtime::shutdown::signal().await;
         stopping.cancel();
     });
-    let (auth_stopped, tracker_stopped, billing_stopped) = tokio::join!(
+    let (auth_stopped, tracker_stopped, billing_stopped, analytics_stopped) = tokio::join!(
         auth.run_until_stopped(stop.clone().cancelled_owned()),
         tracker.run_until_stopped(stop.clone().cancelled_owned()),
         billing.run_until_stopped(stop.clone().cancelled_owned()),
+        analytics.run_until_stopped(stop.clone().cancelled_owned()),
     );
     auth_stopped?;
     tracker_stopped?;
     billing_stopped?;
+    analytics_stopped?;
     Ok(())
 }
 

@@ -24,6 +24,7 @@ struct Cli {
     auth_url: String,
     tracker_url: String,
     billing_url: String,
+    analytics_url: String,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -90,11 +91,36 @@ impl Cli {
         let billing_url = format!("http://{}", billing.local_addr());
         let stopping = stop.clone();
         tokio::spawn(billing.run_until_stopped(async move { stopping.cancelled().await }));
+
+        // analytics-svc, reading everyone's events.
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("POPUG_BILLING_"))
+            .collect();
+        env.push((
+            "POPUG_ANALYTICS_DATABASE_URL".into(),
+            format!(
+                "postgres://postgres@127.0.0.1:5432/popug_test_{}",
+                uuid::Uuid::new_v4().simple()
+            ),
+        ));
+        env.push(("POPUG_ANALYTICS_ADDR".into(), "127.0.0.1:0".into()));
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let settings =
+            analytics_svc::AnalyticsSettings::load(&popug_runtime::Env::from_pairs(pairs))
+                .expect("settings");
+        let analytics = analytics_svc::Application::build(settings)
+            .await
+            .expect("analytics-svc");
+        let analytics_url = format!("http://{}", analytics.local_addr());
+        let stopping = stop.clone();
+        tokio::spawn(analytics.run_until_stopped(async move { stopping.cancelled().await }));
         Self {
             config: tempfile::tempdir().expect("config dir"),
             auth_url,
             tracker_url,
             billing_url,
+            analytics_url,
             _stop: stop.drop_guard(),
         }
     }
@@ -107,6 +133,7 @@ impl Cli {
             .env("POPUG_AUTH_URL", &self.auth_url)
             .env("POPUG_TRACKER_URL", &self.tracker_url)
             .env("POPUG_BILLING_URL", &self.billing_url)
+            .env("POPUG_ANALYTICS_URL", &self.analytics_url)
             .stdin(Stdio::null())
             .output()
             .await
@@ -351,6 +378,30 @@ async fn an_admin_manages_accounts_from_the_command_line() {
     assert_eq!(account["balance_cents"], me["balance_cents"]);
     let earnings = cli.json(&["billing", "earnings"]).await;
     assert_eq!(earnings.as_array().map(Vec::len), Some(1));
+    // Analytics saw the same money, from events only.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let dashboard = cli.json(&["analytics", "dashboard"]).await;
+        if dashboard["management_earnings_cents"] == earnings[0]["earnings_cents"] {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "analytics never caught up: {dashboard} vs {earnings}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let top = cli
+        .json(&["analytics", "top-task", "--period", "week"])
+        .await;
+    assert_eq!(top[0]["key"], "POPUG-1", "{top}");
+    assert_eq!(
+        cli.json(&["analytics", "daily"])
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
     let closed = cli.json(&["billing", "close-day"]).await;
     assert_eq!(closed["already_closed"], false);
     assert_eq!(

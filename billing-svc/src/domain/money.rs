@@ -1,10 +1,8 @@
 //! Money is integer cents. Entry kinds, prices and billing days.
 
-use chrono::{NaiveDate, TimeZone as _};
+use chrono::NaiveDate;
 use popug_proto::events::rules::{FEE_CENTS, REWARD_CENTS};
 use rand::Rng;
-
-use crate::error::Error;
 
 /// What a ledger entry is for, and the sign of its amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,44 +59,12 @@ impl Prices {
 /// A billing day: a calendar date in the company's time zone.
 pub type Day = NaiveDate;
 
-/// The billing day of an instant.
-pub fn day_of(at: chrono::DateTime<chrono::Utc>, timezone: chrono_tz::Tz) -> Day {
-    timezone.from_utc_datetime(&at.naive_utc()).date_naive()
-}
-
-/// Parses a request's `YYYY-MM-DD`, or `default` when empty.
-pub fn parse_day(field: &'static str, value: &str, default: Day) -> Result<Day, Error> {
-    if value.is_empty() {
-        return Ok(default);
-    }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| Error::invalid(field, format!("`{value}` is not a date like 2026-11-22")))
-}
-
-/// The next midnight after `now` in `timezone`, as an instant.
-pub fn next_midnight(
-    now: chrono::DateTime<chrono::Utc>,
-    timezone: chrono_tz::Tz,
-) -> chrono::DateTime<chrono::Utc> {
-    let tomorrow = day_of(now, timezone).succ_opt().unwrap_or(NaiveDate::MAX);
-    let midnight = tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default();
-    // A midnight skipped by a DST change: the earliest valid instant after it.
-    timezone
-        .from_local_datetime(&midnight)
-        .earliest()
-        .or_else(|| {
-            timezone
-                .from_local_datetime(&(midnight + chrono::Duration::hours(1)))
-                .earliest()
-        })
-        .map_or(now + chrono::Duration::hours(24), |at| {
-            at.with_timezone(&chrono::Utc)
-        })
-}
+pub use popug_runtime::calendar::{day_of, next_midnight, parse_day};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use rand::SeedableRng as _;
 
     #[test]

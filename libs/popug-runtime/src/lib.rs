@@ -4,6 +4,7 @@
 //! server with health, reflection and graceful shutdown wrapped in the
 //! `Application::build` / `run_until_stopped` shape ([`server`]).
 
+pub mod calendar;
 pub mod database;
 pub mod error;
 pub mod server;

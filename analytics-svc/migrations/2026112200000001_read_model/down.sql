@@ -1,0 +1,5 @@
+DROP TABLE accounts;
+DROP TABLE payments;
+DROP TABLE day_closes;
+DROP TABLE transactions;
+DROP TABLE tasks;

@@ -1,0 +1,144 @@
+//! What analytics does with each event it consumes: it keeps its own read
+//! model, from events only. Every write is keyed by the event's subject or
+//! id, so duplicates and any arrival order give the same model.
+
+use popug_bus::{HandlerError, Handlers};
+use popug_proto::{
+    events::upcast,
+    pb::popug::events::{
+        accounts::v1 as accounts_v1,
+        billing::v1 as billing_v1,
+        tasks::{v1 as tasks_v1, v2 as tasks_v2},
+    },
+};
+use uuid::Uuid;
+
+use crate::store;
+
+fn id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
+    Uuid::try_parse(value)
+        .map_err(|_| HandlerError::Rejected(format!("{field} `{value}` is not a UUID")))
+}
+
+fn day(value: &str) -> Result<chrono::NaiveDate, HandlerError> {
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| HandlerError::Rejected(format!("`{value}` is not a day")))
+}
+
+fn kind(value: i32) -> Result<&'static str, HandlerError> {
+    match billing_v1::EntryKind::try_from(value) {
+        Ok(billing_v1::EntryKind::AssignmentFee) => Ok("assignment_fee"),
+        Ok(billing_v1::EntryKind::CompletionReward) => Ok("completion_reward"),
+        Ok(billing_v1::EntryKind::Payout) => Ok("payout"),
+        _ => Err(HandlerError::Rejected(format!(
+            "{value} is not an entry kind"
+        ))),
+    }
+}
+
+/// The handlers of every event analytics consumes; days of completions are
+/// counted in `timezone`.
+pub fn handlers(timezone: chrono_tz::Tz) -> Handlers {
+    Handlers::new()
+        .on::<accounts_v1::AccountCreated, _>(|conn, _, event| {
+            Box::pin(async move {
+                Ok(
+                    store::account(conn, id("account_id", &event.account_id)?, &event.login)
+                        .await?,
+                )
+            })
+        })
+        // Profile, role and activity do not enter the figures.
+        .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
+        .on::<accounts_v1::AccountRoleChanged, _>(|_, _, _| Box::pin(async { Ok(()) }))
+        .on::<accounts_v1::AccountDeactivated, _>(|_, _, _| Box::pin(async { Ok(()) }))
+        .on::<tasks_v2::TaskCreated, _>(|conn, _, event| {
+            Box::pin(async move {
+                Ok(store::task_described(
+                    conn,
+                    id("task_id", &event.task_id)?,
+                    &event.key,
+                    &event.title,
+                )
+                .await?)
+            })
+        })
+        .on::<tasks_v1::TaskCreated, _>(|conn, _, event| {
+            Box::pin(async move {
+                let event = upcast::task_created_v1(event.clone());
+                Ok(store::task_described(
+                    conn,
+                    id("task_id", &event.task_id)?,
+                    &event.key,
+                    &event.title,
+                )
+                .await?)
+            })
+        })
+        // Money comes from billing's entries; an assignment needs no record here.
+        .on::<tasks_v1::TaskAssigned, _>(|_, _, _| Box::pin(async { Ok(()) }))
+        .on::<tasks_v1::TaskCompleted, _>(move |conn, meta, event| {
+            Box::pin(async move {
+                let completed_day = popug_runtime::calendar::day_of(meta.occurred_at, timezone);
+                store::task_completed(
+                    conn,
+                    id("task_id", &event.task_id)?,
+                    id("assignee_id", &event.assignee_id)?,
+                    meta.occurred_at,
+                    completed_day,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .on::<billing_v1::TaskPriced, _>(|conn, _, event| {
+            Box::pin(async move {
+                Ok(store::task_priced(
+                    conn,
+                    id("task_id", &event.task_id)?,
+                    event.fee_cents,
+                    event.reward_cents,
+                )
+                .await?)
+            })
+        })
+        .on::<billing_v1::TransactionApplied, _>(|conn, _, event| {
+            Box::pin(async move {
+                let task_id = if event.task_id.is_empty() {
+                    None
+                } else {
+                    Some(id("task_id", &event.task_id)?)
+                };
+                store::transaction(
+                    conn,
+                    id("entry_id", &event.entry_id)?,
+                    id("account_id", &event.account_id)?,
+                    kind(event.kind)?,
+                    event.amount_cents,
+                    task_id,
+                    day(&event.day)?,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .on::<billing_v1::BillingCycleClosed, _>(|conn, _, event| {
+            Box::pin(async move {
+                let paid = i32::try_from(event.accounts_paid)
+                    .map_err(|_| HandlerError::Rejected("accounts_paid is out of range".into()))?;
+                Ok(store::day_closed(conn, day(&event.day)?, paid, event.payouts_cents).await?)
+            })
+        })
+        .on::<billing_v1::PaymentSent, _>(|conn, _, event| {
+            Box::pin(async move {
+                Ok(store::payment(
+                    conn,
+                    id("payout_id", &event.payout_id)?,
+                    id("account_id", &event.account_id)?,
+                    event.amount_cents,
+                    day(&event.day)?,
+                )
+                .await?)
+            })
+        })
+}

@@ -1,0 +1,32 @@
+//! The analytics-svc binary: reads settings, starts, serves until SIGTERM/Ctrl-C.
+
+use std::process::ExitCode;
+
+use analytics_svc::{AnalyticsSettings, Application};
+use popug_runtime::{Env, shutdown, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match AnalyticsSettings::load(&Env::process()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("analytics-svc: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(settings.common.log_format);
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("analytics-svc: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until_stopped(shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("analytics-svc: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

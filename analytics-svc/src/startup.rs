@@ -1,0 +1,106 @@
+//! Building and running analytics-svc: database, the read model's consumer,
+//! the gRPC API behind token verification, and the ops API.
+
+use std::net::SocketAddr;
+
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, RelayHealth, Topology};
+use popug_proto::pb::popug::analytics::v1::analytics_service_server::AnalyticsServiceServer;
+use popug_runtime::{Services, server::ServeError};
+use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
+
+use crate::{config::AnalyticsSettings, grpc::AnalyticsApi, handlers, store::Dashboards};
+
+/// Migrations of analytics-svc's own tables.
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!();
+
+/// Why analytics-svc could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Database(#[from] popug_runtime::database::DatabaseError),
+    /// The server could not be built.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// `POPUG_AUTH_URL` is not usable.
+    #[error("POPUG_AUTH_URL: {0}")]
+    AuthUrl(String),
+}
+
+/// A built analytics-svc, ready to run.
+pub struct Application {
+    app: popug_runtime::Application,
+    consumer: Option<Consumer>,
+}
+
+impl Application {
+    /// Prepares everything and binds the listen address.
+    pub async fn build(settings: AnalyticsSettings) -> Result<Self, StartupError> {
+        let common = &settings.common;
+        let name = common.service.name();
+        let pool = popug_runtime::database::connect(
+            &common.database_url,
+            common.database_pool_size,
+            &[&popug_bus::MIGRATIONS, &MIGRATIONS],
+        )
+        .await?;
+        let broker = Broker::new(
+            common.amqp_url.clone(),
+            Topology::from_settings(common),
+            name,
+        );
+        let consumer = Consumer::new(
+            pool.clone(),
+            broker.clone(),
+            name,
+            handlers::handlers(common.timezone),
+            ConsumerConfig::default(),
+        );
+        // analytics produces no events: its outbox stays empty and no relay runs.
+        let ops = Ops::new(
+            pool.clone(),
+            broker,
+            Some(name.to_owned()),
+            std::sync::Arc::new(RelayHealth::default()),
+            admins_only(),
+        );
+        let verifier =
+            Verifier::new(GrpcJwks::new(common.auth_url.as_str()).map_err(StartupError::AuthUrl)?);
+        let services = Services::new()
+            .with(AnalyticsServiceServer::new(AnalyticsApi::new(
+                Dashboards::new(pool),
+                common.timezone,
+            )))
+            .with(ops.into_server())
+            .with_layer(AuthLayer::new(verifier));
+        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), "analytics-svc listening");
+        Ok(Self {
+            app,
+            consumer: Some(consumer),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.app.local_addr()
+    }
+
+    /// Takes the consumer out, so a test can step it by hand.
+    pub fn take_consumer(&mut self) -> Option<Consumer> {
+        self.consumer.take()
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let mut app = self.app;
+        if let Some(consumer) = self.consumer {
+            app = app.with_task(consumer.into_task());
+        }
+        app.run_until_stopped(shutdown).await
+    }
+}

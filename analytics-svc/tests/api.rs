@@ -1,0 +1,707 @@
+//! Black-box tests of analytics-svc: auth, billing and analytics on random
+//! ports in one broker namespace; the tracker's events are published as the
+//! tracker would, billing's own events flow through its relay.
+
+use std::time::Duration;
+
+use popug_bus::{Consumer, Relay, Step, Topology};
+use popug_proto::{
+    events::Event,
+    pb::popug::{
+        analytics::v1::{self as pb, analytics_service_client::AnalyticsServiceClient},
+        auth::v1::{self as auth, auth_service_client::AuthServiceClient},
+        billing::v1::{self as billing, billing_service_client::BillingServiceClient},
+        events::{billing::v1 as billing_events, tasks::v1 as tasks_v1, tasks::v2 as tasks_v2},
+    },
+};
+use popug_runtime::Env;
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request, transport::Channel};
+
+const ADMIN_PASSWORD: &str = "admin-password";
+
+struct TestApp {
+    auth: Channel,
+    billing: Channel,
+    analytics: Channel,
+    auth_relay: Relay,
+    billing_relay: Relay,
+    billing_consumer: Consumer,
+    analytics_consumer: Consumer,
+    ledger: billing_svc::store::Ledger,
+    channel: lapin::Channel,
+    topology: Topology,
+    admin_token: String,
+    /// Deliveries sent to each consumer's queue and not consumed yet.
+    pending: std::collections::HashMap<&'static str, usize>,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+async fn connect(addr: std::net::SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn spawn_app() -> TestApp {
+    popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let namespace = format!("test-{}", &id[..12]);
+    let stop = CancellationToken::new();
+    let db =
+        |service: &str| format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_{service}");
+    let (auth_db, billing_db, analytics_db) = (db("auth"), db("billing"), db("analytics"));
+    let common = [
+        ("POPUG_NAMESPACE", namespace.as_str()),
+        ("POPUG_QUEUE_TTL", "120"),
+    ];
+
+    let mut pairs = common.to_vec();
+    pairs.extend([
+        ("POPUG_AUTH_DATABASE_URL", auth_db.as_str()),
+        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
+        ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]);
+    let mut auth_app = auth_svc::Application::build(
+        auth_svc::AuthSettings::load(&Env::from_pairs(pairs)).expect("settings"),
+    )
+    .await
+    .expect("auth");
+    let auth_relay = auth_app.take_relay().expect("relay");
+    let auth_addr = auth_app.local_addr();
+    let stopping = stop.clone();
+    tokio::spawn(auth_app.run_until_stopped(async move { stopping.cancelled().await }));
+    let auth_url = format!("http://{auth_addr}");
+
+    let mail = std::env::temp_dir()
+        .join(format!("popug-analytics-mail-{id}"))
+        .to_string_lossy()
+        .into_owned();
+    let mut pairs = common.to_vec();
+    pairs.extend([
+        ("POPUG_BILLING_DATABASE_URL", billing_db.as_str()),
+        ("POPUG_BILLING_ADDR", "127.0.0.1:0"),
+        ("POPUG_AUTH_URL", auth_url.as_str()),
+        ("POPUG_MAIL_DIR", mail.as_str()),
+        ("POPUG_BILLING_AUTO_CLOSE", "false"),
+    ]);
+    let billing_settings =
+        billing_svc::BillingSettings::load(&Env::from_pairs(pairs)).expect("settings");
+    let topology = Topology::from_settings(&billing_settings.common);
+    let amqp_url = billing_settings.common.amqp_url.clone();
+    let mut billing_app = billing_svc::Application::build(billing_settings)
+        .await
+        .expect("billing");
+    let billing_relay = billing_app.take_relay().expect("relay");
+    let billing_consumer = billing_app.take_consumer().expect("consumer");
+    billing_consumer.declare().await.expect("queue");
+    let ledger = billing_app.ledger().clone();
+    let billing_addr = billing_app.local_addr();
+    let stopping = stop.clone();
+    tokio::spawn(billing_app.run_until_stopped(async move { stopping.cancelled().await }));
+
+    let mut pairs = common.to_vec();
+    pairs.extend([
+        ("POPUG_ANALYTICS_DATABASE_URL", analytics_db.as_str()),
+        ("POPUG_ANALYTICS_ADDR", "127.0.0.1:0"),
+        ("POPUG_AUTH_URL", auth_url.as_str()),
+    ]);
+    let mut analytics_app = analytics_svc::Application::build(
+        analytics_svc::AnalyticsSettings::load(&Env::from_pairs(pairs)).expect("settings"),
+    )
+    .await
+    .expect("analytics");
+    let analytics_consumer = analytics_app.take_consumer().expect("consumer");
+    analytics_consumer.declare().await.expect("queue");
+    let analytics_addr = analytics_app.local_addr();
+    let stopping = stop.clone();
+    tokio::spawn(analytics_app.run_until_stopped(async move { stopping.cancelled().await }));
+
+    let connection = lapin::Connection::connect(amqp_url.as_str(), Default::default())
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .confirm_select(Default::default())
+        .await
+        .expect("confirms");
+    std::mem::forget(connection);
+    let auth = connect(auth_addr).await;
+    let admin_token = AuthServiceClient::new(auth.clone())
+        .login(auth::LoginRequest {
+            login: "admin".into(),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+        .access_token;
+    let mut app = TestApp {
+        auth,
+        billing: connect(billing_addr).await,
+        analytics: connect(analytics_addr).await,
+        auth_relay,
+        billing_relay,
+        billing_consumer,
+        analytics_consumer,
+        ledger,
+        channel,
+        topology,
+        admin_token,
+        pending: std::collections::HashMap::new(),
+        _stop: stop.drop_guard(),
+    };
+    app.settle().await;
+    app
+}
+
+/// Publishes everything waiting in `relay`'s outbox; returns the routing keys.
+async fn drain(relay: &mut Relay) -> usize {
+    let mut published = 0;
+    loop {
+        match relay.publish_pending().await.expect("relay step") {
+            Step::Published(n) => published += n,
+            Step::Idle => return published,
+            Step::Standby => panic!("no other relay in this test"),
+        }
+    }
+}
+
+/// The consumers the catalog binds to `routing_key`.
+fn consumers_of(routing_key: &str) -> &'static [&'static str] {
+    popug_proto::events::catalog()
+        .into_iter()
+        .find(|info| info.routing_key == routing_key)
+        .map_or(&[], |info| info.consumers)
+}
+
+impl TestApp {
+    fn expect(&mut self, consumers: &[&'static str], count: usize) {
+        for consumer in consumers {
+            *self.pending.entry(consumer).or_default() += count;
+        }
+    }
+
+    async fn consume_all(consumer: &mut Consumer, deliveries: usize) {
+        let token = CancellationToken::new();
+        let mut settled = 0;
+        while settled < deliveries {
+            let report =
+                tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
+                    .await
+                    .expect("events arrive")
+                    .expect("batch")
+                    .expect("report");
+            assert_eq!(report.dead_lettered, 0, "nothing may be dead-lettered");
+            settled += report.settled();
+        }
+    }
+
+    /// Applies what waits in analytics' queue only (billing does not run).
+    async fn consume_analytics(&mut self) {
+        let analytics = self.pending.remove("analytics").unwrap_or(0);
+        Self::consume_all(&mut self.analytics_consumer, analytics).await;
+    }
+
+    /// Lets every event flow until nothing is pending: auth's events and the
+    /// test's tracker events to billing and analytics, billing's to analytics.
+    async fn settle(&mut self) {
+        // Every account event goes to tracker, billing and analytics.
+        let accounts = drain(&mut self.auth_relay).await;
+        self.expect(consumers_of("account.created.v1"), accounts);
+        let billing = self.pending.remove("billing").unwrap_or(0);
+        Self::consume_all(&mut self.billing_consumer, billing).await;
+        // Every billing event goes to analytics.
+        let produced = drain(&mut self.billing_relay).await;
+        self.expect(&["analytics"], produced);
+        let analytics = self.pending.remove("analytics").unwrap_or(0);
+        Self::consume_all(&mut self.analytics_consumer, analytics).await;
+    }
+
+    async fn account(&mut self, login: &str, role: auth::Role) -> (uuid::Uuid, String) {
+        let mut client = AuthServiceClient::new(self.auth.clone());
+        let account = client
+            .create_account(with_token(
+                auth::CreateAccountRequest {
+                    login: login.into(),
+                    password: format!("{login}-password"),
+                    name: login.into(),
+                    email: format!("{login}@popug.inc"),
+                    role: role.into(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("create")
+            .into_inner()
+            .account
+            .expect("account");
+        let token = client
+            .login(auth::LoginRequest {
+                login: login.into(),
+                password: format!("{login}-password"),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token;
+        (account.account_id.parse().expect("uuid"), token)
+    }
+
+    async fn publish<E: Event>(&mut self, event: &E, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+        let body = popug_bus::envelope::wrap(event, "tracker", at).encode_to_vec();
+        self.publish_bytes(E::ROUTING_KEY, &body).await;
+        body
+    }
+
+    async fn publish_bytes(&mut self, routing_key: &str, body: &[u8]) {
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.topology.exchange().into(),
+                routing_key.into(),
+                Default::default(),
+                body,
+                Default::default(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert!(confirm.is_ack());
+        self.expect(consumers_of(routing_key), 1);
+    }
+
+    fn analytics(&self) -> AnalyticsServiceClient<Channel> {
+        AnalyticsServiceClient::new(self.analytics.clone())
+    }
+
+    async fn dashboard(&self, date: &str) -> pb::GetDashboardResponse {
+        self.analytics()
+            .get_dashboard(with_token(
+                pb::GetDashboardRequest { date: date.into() },
+                &self.admin_token,
+            ))
+            .await
+            .expect("dashboard")
+            .into_inner()
+    }
+}
+
+fn assigned(
+    task: uuid::Uuid,
+    assignee: uuid::Uuid,
+    previous: Option<uuid::Uuid>,
+) -> tasks_v1::TaskAssigned {
+    tasks_v1::TaskAssigned {
+        task_id: task.to_string(),
+        assignee_id: assignee.to_string(),
+        previous_assignee_id: previous.map(|p| p.to_string()).unwrap_or_default(),
+        reason: if previous.is_some() {
+            tasks_v1::AssignmentReason::Shuffled
+        } else {
+            tasks_v1::AssignmentReason::Created
+        }
+        .into(),
+    }
+}
+
+fn completed(task: uuid::Uuid, assignee: uuid::Uuid) -> tasks_v1::TaskCompleted {
+    tasks_v1::TaskCompleted {
+        task_id: task.to_string(),
+        assignee_id: assignee.to_string(),
+    }
+}
+
+fn created(task: uuid::Uuid, number: usize) -> tasks_v2::TaskCreated {
+    tasks_v2::TaskCreated {
+        task_id: task.to_string(),
+        key: format!("POPUG-{number}"),
+        title: format!("Task {number}"),
+        jira_id: String::new(),
+        description: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn every_method_is_for_admins_only() {
+    let mut app = spawn_app().await;
+    let mut tokens = Vec::new();
+    for (login, role) in [
+        ("worker1", auth::Role::Worker),
+        ("manager1", auth::Role::Manager),
+        ("accountant1", auth::Role::Accountant),
+    ] {
+        tokens.push(app.account(login, role).await.1);
+    }
+    app.settle().await;
+    let mut client = app.analytics();
+    for token in &tokens {
+        assert_eq!(
+            client
+                .get_dashboard(with_token(pb::GetDashboardRequest::default(), token))
+                .await
+                .expect_err("no")
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            client
+                .get_most_expensive_task(with_token(
+                    pb::GetMostExpensiveTaskRequest {
+                        period: pb::Period::Day.into(),
+                        ..Default::default()
+                    },
+                    token
+                ))
+                .await
+                .expect_err("no")
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            client
+                .get_daily_stats(with_token(pb::GetDailyStatsRequest::default(), token))
+                .await
+                .expect_err("no")
+                .code(),
+            Code::PermissionDenied
+        );
+    }
+    assert_eq!(
+        client
+            .get_dashboard(pb::GetDashboardRequest::default())
+            .await
+            .expect_err("anonymous")
+            .code(),
+        Code::Unauthenticated
+    );
+    let empty = client
+        .get_most_expensive_task(with_token(
+            pb::GetMostExpensiveTaskRequest {
+                period: pb::Period::Month.into(),
+                ..Default::default()
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("admin")
+        .into_inner();
+    assert!(empty.task.is_none(), "no completed task: an empty answer");
+    let bad = client
+        .get_most_expensive_task(with_token(
+            pb::GetMostExpensiveTaskRequest::default(),
+            &app.admin_token,
+        ))
+        .await
+        .expect_err("no period");
+    assert!(bad.code() == Code::InvalidArgument && bad.message().contains("`period`"));
+    let bad = client
+        .get_dashboard(with_token(
+            pb::GetDashboardRequest {
+                date: "yesterday".into(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect_err("bad date");
+    assert!(bad.code() == Code::InvalidArgument && bad.message().contains("`date`"));
+    let today = app.dashboard("").await;
+    assert_eq!(
+        (
+            today.management_earnings_cents,
+            today.negative_balance_popugs
+        ),
+        (0, 0)
+    );
+}
+
+#[tokio::test]
+async fn figures_are_right_whatever_the_order_and_however_often_events_come() {
+    let mut app = spawn_app().await;
+    let now = chrono::Utc::now();
+    let (worker, task_a, task_b) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let entry = |kind: billing_events::EntryKind, amount: i64, task: uuid::Uuid| {
+        billing_events::TransactionApplied {
+            entry_id: uuid::Uuid::new_v4().to_string(),
+            account_id: worker.to_string(),
+            kind: kind.into(),
+            amount_cents: amount,
+            task_id: task.to_string(),
+            day: now.date_naive().to_string(),
+        }
+    };
+    // Completions before prices and descriptions; every event twice.
+    let events: Vec<(&str, Vec<u8>)> = vec![
+        (
+            tasks_v1::TaskCompleted::ROUTING_KEY,
+            popug_bus::envelope::wrap(&completed(task_a, worker), "tracker", now).encode_to_vec(),
+        ),
+        (
+            tasks_v1::TaskCompleted::ROUTING_KEY,
+            popug_bus::envelope::wrap(&completed(task_b, worker), "tracker", now).encode_to_vec(),
+        ),
+        (
+            billing_events::TransactionApplied::ROUTING_KEY,
+            popug_bus::envelope::wrap(
+                &entry(billing_events::EntryKind::CompletionReward, 3_500, task_a),
+                "billing",
+                now,
+            )
+            .encode_to_vec(),
+        ),
+        (
+            billing_events::TransactionApplied::ROUTING_KEY,
+            popug_bus::envelope::wrap(
+                &entry(billing_events::EntryKind::AssignmentFee, -1_500, task_a),
+                "billing",
+                now,
+            )
+            .encode_to_vec(),
+        ),
+        (
+            billing_events::TransactionApplied::ROUTING_KEY,
+            popug_bus::envelope::wrap(
+                &entry(billing_events::EntryKind::AssignmentFee, -1_900, task_b),
+                "billing",
+                now,
+            )
+            .encode_to_vec(),
+        ),
+        (
+            billing_events::TaskPriced::ROUTING_KEY,
+            popug_bus::envelope::wrap(
+                &billing_events::TaskPriced {
+                    task_id: task_a.to_string(),
+                    fee_cents: 1_500,
+                    reward_cents: 3_500,
+                },
+                "billing",
+                now,
+            )
+            .encode_to_vec(),
+        ),
+        (
+            billing_events::TaskPriced::ROUTING_KEY,
+            popug_bus::envelope::wrap(
+                &billing_events::TaskPriced {
+                    task_id: task_b.to_string(),
+                    fee_cents: 1_900,
+                    reward_cents: 3_500,
+                },
+                "billing",
+                now,
+            )
+            .encode_to_vec(),
+        ),
+        (
+            tasks_v2::TaskCreated::ROUTING_KEY,
+            popug_bus::envelope::wrap(&created(task_a, 1), "tracker", now).encode_to_vec(),
+        ),
+        (
+            tasks_v2::TaskCreated::ROUTING_KEY,
+            popug_bus::envelope::wrap(&created(task_b, 2), "tracker", now).encode_to_vec(),
+        ),
+    ];
+    for (key, body) in events.iter().chain(events.iter()) {
+        app.publish_bytes(key, body).await;
+    }
+    // Analytics alone: billing would price and pay these tasks by itself.
+    app.consume_analytics().await;
+
+    let today = app.dashboard("").await;
+    assert_eq!(today.management_earnings_cents, 1_500 + 1_900 - 3_500);
+    assert_eq!(
+        today.negative_balance_popugs, 0,
+        "3500 - 1500 - 1900 = +100: not in the red"
+    );
+    let top = app
+        .analytics()
+        .get_most_expensive_task(with_token(
+            pb::GetMostExpensiveTaskRequest {
+                period: pb::Period::Day.into(),
+                ..Default::default()
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("top")
+        .into_inner()
+        .task
+        .expect("a task");
+    // Both rewards are 3500: the tie goes to the earlier completion, then the smaller id.
+    let expected = if task_a < task_b {
+        ("POPUG-1", task_a)
+    } else {
+        ("POPUG-2", task_b)
+    };
+    assert_eq!(
+        (top.reward_cents, top.task_id.clone()),
+        (3_500, expected.1.to_string()),
+        "{top:?}"
+    );
+    assert_eq!(top.key, expected.0);
+    let week = app
+        .analytics()
+        .get_daily_stats(with_token(
+            pb::GetDailyStatsRequest {
+                from: (now.date_naive() - chrono::Days::new(6)).to_string(),
+                to: String::new(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("stats")
+        .into_inner()
+        .days;
+    assert_eq!(week.len(), 7);
+    assert_eq!(week[6].management_earnings_cents, 1_500 + 1_900 - 3_500);
+    assert!(
+        week[..6]
+            .iter()
+            .all(|day| day.management_earnings_cents == 0 && day.negative_balance_popugs == 0)
+    );
+}
+
+#[tokio::test]
+async fn analytics_agrees_with_billing_to_the_cent_over_a_working_day() {
+    let mut app = spawn_app().await;
+    let mut workers = Vec::new();
+    for i in 0..6 {
+        workers.push(
+            app.account(&format!("worker{i}"), auth::Role::Worker)
+                .await
+                .0,
+        );
+    }
+    app.settle().await;
+    // Yesterday and today: tasks created, shuffled twice, about half completed.
+    let mut rng_state = 42_u64;
+    let mut next = || {
+        rng_state = rng_state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        usize::try_from(rng_state >> 33).expect("fits")
+    };
+    for (offset, day) in [(1_i64, "yesterday"), (0, "today")] {
+        let at = chrono::Utc::now() - chrono::Duration::days(offset);
+        let tasks: Vec<uuid::Uuid> = (0..40).map(|_| uuid::Uuid::new_v4()).collect();
+        let mut assignee: Vec<uuid::Uuid> = tasks
+            .iter()
+            .map(|_| workers[next() % workers.len()])
+            .collect();
+        for (i, task) in tasks.iter().enumerate() {
+            app.publish(
+                &created(*task, i + 1 + usize::from(day == "today") * 100),
+                at,
+            )
+            .await;
+            app.publish(&assigned(*task, assignee[i], None), at).await;
+        }
+        for _ in 0..2 {
+            for (i, task) in tasks.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+                let to = workers[next() % workers.len()];
+                app.publish(&assigned(*task, to, Some(assignee[i])), at)
+                    .await;
+                assignee[i] = to;
+            }
+        }
+        for (i, task) in tasks.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+            app.publish(&completed(*task, assignee[i]), at).await;
+        }
+        app.settle().await;
+        if day == "yesterday" {
+            // Close yesterday in billing; its payouts reach analytics too.
+            BillingServiceClient::new(app.billing.clone())
+                .close_day(with_token(
+                    billing::CloseDayRequest {
+                        date: at.date_naive().to_string(),
+                    },
+                    &app.admin_token,
+                ))
+                .await
+                .expect("close");
+            app.settle().await;
+        }
+    }
+
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Days::new(1);
+    let billing_days = BillingServiceClient::new(app.billing.clone())
+        .get_management_earnings(with_token(
+            billing::GetManagementEarningsRequest {
+                from: from.to_string(),
+                to: today.to_string(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("billing earnings")
+        .into_inner()
+        .days;
+    let analytics_days = app
+        .analytics()
+        .get_daily_stats(with_token(
+            pb::GetDailyStatsRequest {
+                from: from.to_string(),
+                to: today.to_string(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("analytics stats")
+        .into_inner()
+        .days;
+    for (billing_day, analytics_day) in billing_days.iter().zip(&analytics_days) {
+        assert_eq!(billing_day.date, analytics_day.date);
+        assert_eq!(
+            billing_day.earnings_cents, analytics_day.management_earnings_cents,
+            "earnings of {}",
+            billing_day.date
+        );
+        assert_ne!(
+            billing_day.fees_cents, 0,
+            "the day had activity: {billing_days:?}"
+        );
+    }
+    // The popugs in the red now, as billing's balances say.
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    use diesel_async::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let negative = diesel::sql_query("SELECT count(*) AS n FROM accounts WHERE balance_cents < 0")
+        .get_result::<Count>(&mut conn)
+        .await
+        .expect("count")
+        .n;
+    let violations = billing_svc::invariants::violations(&mut conn)
+        .await
+        .expect("checks");
+    assert!(violations.is_empty(), "{violations:?}");
+    drop(conn);
+    let dashboard = app.dashboard("").await;
+    assert_eq!(i64::from(dashboard.negative_balance_popugs), negative);
+    assert_eq!(
+        dashboard.management_earnings_cents,
+        billing_days[1].earnings_cents
+    );
+}
