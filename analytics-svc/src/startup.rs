@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, RelayHealth, Topology};
 use popug_proto::pb::popug::analytics::v1::analytics_service_server::AnalyticsServiceServer;
-use popug_runtime::{Services, server::ServeError};
+use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
 
 use crate::{config::AnalyticsSettings, grpc::AnalyticsApi, handlers, store::Dashboards};
@@ -13,20 +13,6 @@ use crate::{config::AnalyticsSettings, grpc::AnalyticsApi, handlers, store::Dash
 /// Migrations of analytics-svc's own tables.
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!();
-
-/// Why analytics-svc could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The database could not be prepared.
-    #[error(transparent)]
-    Database(#[from] popug_runtime::database::DatabaseError),
-    /// The server could not be built.
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-    /// `POPUG_AUTH_URL` is not usable.
-    #[error("POPUG_AUTH_URL: {0}")]
-    AuthUrl(String),
-}
 
 /// A built analytics-svc, ready to run.
 pub struct Application {
@@ -65,8 +51,10 @@ impl Application {
             std::sync::Arc::new(RelayHealth::default()),
             admins_only(),
         );
-        let verifier =
-            Verifier::new(GrpcJwks::new(common.auth_url.as_str()).map_err(StartupError::AuthUrl)?);
+        let verifier = Verifier::new(
+            GrpcJwks::new(common.auth_url.as_str())
+                .map_err(|error| StartupError::Setting(format!("POPUG_AUTH_URL: {error}")))?,
+        );
         let services = Services::new()
             .with(AnalyticsServiceServer::new(AnalyticsApi::new(
                 Dashboards::new(pool),

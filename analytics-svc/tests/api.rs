@@ -2,30 +2,30 @@
 //! ports in one broker namespace; the tracker's events are published as the
 //! tracker would, billing's own events flow through its relay.
 
-use std::time::Duration;
-
-use popug_bus::{Consumer, Relay, Step, Topology};
+use popug_bus::{Consumer, Relay, Topology};
 use popug_proto::{
     events::Event,
     pb::popug::{
         analytics::v1::{self as pb, analytics_service_client::AnalyticsServiceClient},
-        auth::v1::{self as auth, auth_service_client::AuthServiceClient},
+        auth::v1 as auth,
         billing::v1::{self as billing, billing_service_client::BillingServiceClient},
         events::{billing::v1 as billing_events, tasks::v1 as tasks_v1, tasks::v2 as tasks_v2},
     },
 };
 use popug_runtime::Env;
+use popug_testing::{
+    TestAuth, drain,
+    tracker_events::{assigned, completed, created},
+    with_token,
+};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Request, transport::Channel};
-
-const ADMIN_PASSWORD: &str = "admin-password";
+use tonic::{Code, transport::Channel};
 
 struct TestApp {
-    auth: Channel,
+    auth: TestAuth,
     billing: Channel,
     analytics: Channel,
-    auth_relay: Relay,
     billing_relay: Relay,
     billing_consumer: Consumer,
     analytics_consumer: Consumer,
@@ -38,52 +38,17 @@ struct TestApp {
     _stop: tokio_util::sync::DropGuard,
 }
 
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
-
-async fn connect(addr: std::net::SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
-}
-
 async fn spawn_app() -> TestApp {
-    popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let namespace = format!("test-{}", &id[..12]);
+    let namespace = popug_testing::namespace();
     let stop = CancellationToken::new();
-    let db =
-        |service: &str| format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_{service}");
-    let (auth_db, billing_db, analytics_db) = (db("auth"), db("billing"), db("analytics"));
+    let (billing_db, analytics_db) = (popug_testing::database_url(), popug_testing::database_url());
     let common = [
         ("POPUG_NAMESPACE", namespace.as_str()),
         ("POPUG_QUEUE_TTL", "120"),
     ];
-
-    let mut pairs = common.to_vec();
-    pairs.extend([
-        ("POPUG_AUTH_DATABASE_URL", auth_db.as_str()),
-        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
-        ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ]);
-    let mut auth_app = auth_svc::Application::build(
-        auth_svc::AuthSettings::load(&Env::from_pairs(pairs)).expect("settings"),
-    )
-    .await
-    .expect("auth");
-    let auth_relay = auth_app.take_relay().expect("relay");
-    let auth_addr = auth_app.local_addr();
-    let stopping = stop.clone();
-    tokio::spawn(auth_app.run_until_stopped(async move { stopping.cancelled().await }));
-    let auth_url = format!("http://{auth_addr}");
+    let auth = TestAuth::spawn(&namespace, &stop).await;
+    let auth_url = auth.url();
 
     let mail = std::env::temp_dir()
         .join(format!("popug-analytics-mail-{id}"))
@@ -138,21 +103,11 @@ async fn spawn_app() -> TestApp {
         .await
         .expect("confirms");
     std::mem::forget(connection);
-    let auth = connect(auth_addr).await;
-    let admin_token = AuthServiceClient::new(auth.clone())
-        .login(auth::LoginRequest {
-            login: "admin".into(),
-            password: ADMIN_PASSWORD.into(),
-        })
-        .await
-        .expect("login")
-        .into_inner()
-        .access_token;
+    let admin_token = auth.admin_token.clone();
     let mut app = TestApp {
         auth,
-        billing: connect(billing_addr).await,
-        analytics: connect(analytics_addr).await,
-        auth_relay,
+        billing: popug_testing::channel(billing_addr).await,
+        analytics: popug_testing::channel(analytics_addr).await,
         billing_relay,
         billing_consumer,
         analytics_consumer,
@@ -165,18 +120,6 @@ async fn spawn_app() -> TestApp {
     };
     app.settle().await;
     app
-}
-
-/// Publishes everything waiting in `relay`'s outbox; returns the routing keys.
-async fn drain(relay: &mut Relay) -> usize {
-    let mut published = 0;
-    loop {
-        match relay.publish_pending().await.expect("relay step") {
-            Step::Published(n) => published += n,
-            Step::Idle => return published,
-            Step::Standby => panic!("no other relay in this test"),
-        }
-    }
 }
 
 /// The consumers the catalog binds to `routing_key`.
@@ -194,70 +137,29 @@ impl TestApp {
         }
     }
 
-    async fn consume_all(consumer: &mut Consumer, deliveries: usize) {
-        let token = CancellationToken::new();
-        let mut settled = 0;
-        while settled < deliveries {
-            let report =
-                tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
-                    .await
-                    .expect("events arrive")
-                    .expect("batch")
-                    .expect("report");
-            assert_eq!(report.dead_lettered, 0, "nothing may be dead-lettered");
-            settled += report.settled();
-        }
-    }
-
     /// Applies what waits in analytics' queue only (billing does not run).
     async fn consume_analytics(&mut self) {
         let analytics = self.pending.remove("analytics").unwrap_or(0);
-        Self::consume_all(&mut self.analytics_consumer, analytics).await;
+        popug_testing::consume(&mut self.analytics_consumer, analytics).await;
     }
 
     /// Lets every event flow until nothing is pending: auth's events and the
     /// test's tracker events to billing and analytics, billing's to analytics.
     async fn settle(&mut self) {
         // Every account event goes to tracker, billing and analytics.
-        let accounts = drain(&mut self.auth_relay).await;
+        let accounts = drain(&mut self.auth.relay).await;
         self.expect(consumers_of("account.created.v1"), accounts);
         let billing = self.pending.remove("billing").unwrap_or(0);
-        Self::consume_all(&mut self.billing_consumer, billing).await;
+        popug_testing::consume(&mut self.billing_consumer, billing).await;
         // Every billing event goes to analytics.
         let produced = drain(&mut self.billing_relay).await;
         self.expect(&["analytics"], produced);
         let analytics = self.pending.remove("analytics").unwrap_or(0);
-        Self::consume_all(&mut self.analytics_consumer, analytics).await;
+        popug_testing::consume(&mut self.analytics_consumer, analytics).await;
     }
 
     async fn account(&mut self, login: &str, role: auth::Role) -> (uuid::Uuid, String) {
-        let mut client = AuthServiceClient::new(self.auth.clone());
-        let account = client
-            .create_account(with_token(
-                auth::CreateAccountRequest {
-                    login: login.into(),
-                    password: format!("{login}-password"),
-                    name: login.into(),
-                    email: format!("{login}@popug.inc"),
-                    role: role.into(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create")
-            .into_inner()
-            .account
-            .expect("account");
-        let token = client
-            .login(auth::LoginRequest {
-                login: login.into(),
-                password: format!("{login}-password"),
-            })
-            .await
-            .expect("login")
-            .into_inner()
-            .access_token;
-        (account.account_id.parse().expect("uuid"), token)
+        self.auth.account(login, role).await
     }
 
     async fn publish<E: Event>(&mut self, event: &E, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
@@ -297,41 +199,6 @@ impl TestApp {
             .await
             .expect("dashboard")
             .into_inner()
-    }
-}
-
-fn assigned(
-    task: uuid::Uuid,
-    assignee: uuid::Uuid,
-    previous: Option<uuid::Uuid>,
-) -> tasks_v1::TaskAssigned {
-    tasks_v1::TaskAssigned {
-        task_id: task.to_string(),
-        assignee_id: assignee.to_string(),
-        previous_assignee_id: previous.map(|p| p.to_string()).unwrap_or_default(),
-        reason: if previous.is_some() {
-            tasks_v1::AssignmentReason::Shuffled
-        } else {
-            tasks_v1::AssignmentReason::Created
-        }
-        .into(),
-    }
-}
-
-fn completed(task: uuid::Uuid, assignee: uuid::Uuid) -> tasks_v1::TaskCompleted {
-    tasks_v1::TaskCompleted {
-        task_id: task.to_string(),
-        assignee_id: assignee.to_string(),
-    }
-}
-
-fn created(task: uuid::Uuid, number: usize) -> tasks_v2::TaskCreated {
-    tasks_v2::TaskCreated {
-        task_id: task.to_string(),
-        key: format!("POPUG-{number}"),
-        title: format!("Task {number}"),
-        jira_id: String::new(),
-        description: String::new(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Topology};
 use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
-use popug_runtime::{Services, server::ServeError};
+use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, Role, Verifier, admins_only};
 use rand::Rng as _;
 
@@ -21,20 +21,6 @@ use crate::{
 /// Migrations of auth-svc's own tables.
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!();
-
-/// Why auth-svc could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The database could not be prepared.
-    #[error(transparent)]
-    Database(#[from] popug_runtime::database::DatabaseError),
-    /// Keys or the first admin could not be set up.
-    #[error("auth-svc set-up failed: {0}")]
-    Setup(#[from] Error),
-    /// The server could not be built.
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-}
 
 /// A built auth-svc, ready to run.
 pub struct Application {

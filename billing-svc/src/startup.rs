@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Topology};
 use popug_proto::pb::popug::billing::v1::billing_service_server::BillingServiceServer;
-use popug_runtime::{Services, server::ServeError};
+use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
 use rand::SeedableRng as _;
 
@@ -17,20 +17,6 @@ use crate::{
 /// Migrations of billing-svc's own tables.
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!();
-
-/// Why billing-svc could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The database could not be prepared.
-    #[error(transparent)]
-    Database(#[from] popug_runtime::database::DatabaseError),
-    /// The server could not be built.
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-    /// A setting is not usable.
-    #[error("{0}")]
-    Setting(String),
-}
 
 /// A built billing-svc, ready to run.
 pub struct Application {

@@ -5,29 +5,28 @@
 use std::time::Duration;
 
 use lapin::options::BasicGetOptions;
-use popug_bus::{BatchReport, Consumer, ConsumerConfig, Relay, Step, Topology, topology};
+use popug_bus::{Consumer, ConsumerConfig, Relay, Topology, topology};
 use popug_proto::{
     events::Event,
     pb::popug::{
-        auth::v1::{self as auth, auth_service_client::AuthServiceClient},
+        auth::v1 as auth,
         billing::v1::{self as pb, billing_service_client::BillingServiceClient},
-        events::{
-            billing::v1 as billing_events,
-            tasks::{v1 as tasks_v1, v2 as tasks_v2},
-        },
+        events::{billing::v1 as billing_events, tasks::v1 as tasks_v1},
     },
 };
 use popug_runtime::Env;
+use popug_testing::{
+    TestAuth, consume, drain,
+    tracker_events::{assigned, completed, created},
+    with_token,
+};
 use prost::{Message as _, Name as _};
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Request, transport::Channel};
-
-const ADMIN_PASSWORD: &str = "admin-password";
+use tonic::{Code, transport::Channel};
 
 struct TestApp {
-    auth: Channel,
+    auth: TestAuth,
     billing: Channel,
-    auth_relay: Relay,
     billing_relay: Relay,
     consumer: Consumer,
     ledger: billing_svc::store::Ledger,
@@ -38,47 +37,13 @@ struct TestApp {
     _stop: tokio_util::sync::DropGuard,
 }
 
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
-
-async fn connect(addr: std::net::SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
-}
-
 async fn spawn_app(smtp_url: Option<String>) -> TestApp {
-    popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let namespace = format!("test-{}", &id[..12]);
+    let namespace = popug_testing::namespace();
     let stop = CancellationToken::new();
-    let auth_db = format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_auth");
-    let auth_settings = auth_svc::AuthSettings::load(&Env::from_pairs([
-        ("POPUG_AUTH_DATABASE_URL", auth_db.as_str()),
-        ("POPUG_NAMESPACE", namespace.as_str()),
-        ("POPUG_QUEUE_TTL", "120"),
-        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
-        ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ]))
-    .expect("auth settings");
-    let mut auth_app = auth_svc::Application::build(auth_settings)
-        .await
-        .expect("auth-svc");
-    let auth_relay = auth_app.take_relay().expect("relay");
-    let auth_addr = auth_app.local_addr();
-    let stopping = stop.clone();
-    tokio::spawn(auth_app.run_until_stopped(async move { stopping.cancelled().await }));
-
-    let billing_db = format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_billing");
-    let auth_url = format!("http://{auth_addr}");
+    let auth = TestAuth::spawn(&namespace, &stop).await;
+    let billing_db = popug_testing::database_url();
+    let auth_url = auth.url();
     let mail_dir = std::env::temp_dir().join(format!("popug-billing-mail-{id}"));
     let mail = mail_dir.to_string_lossy().into_owned();
     let mut pairs = vec![
@@ -128,20 +93,10 @@ async fn spawn_app(smtp_url: Option<String>) -> TestApp {
         .await
         .expect("probe");
 
-    let auth = connect(auth_addr).await;
-    let admin_token = AuthServiceClient::new(auth.clone())
-        .login(auth::LoginRequest {
-            login: "admin".into(),
-            password: ADMIN_PASSWORD.into(),
-        })
-        .await
-        .expect("admin login")
-        .into_inner()
-        .access_token;
+    let admin_token = auth.admin_token.clone();
     let mut app = TestApp {
         auth,
-        billing: connect(billing_addr).await,
-        auth_relay,
+        billing: popug_testing::channel(billing_addr).await,
         billing_relay,
         consumer,
         ledger,
@@ -155,73 +110,20 @@ async fn spawn_app(smtp_url: Option<String>) -> TestApp {
     app
 }
 
-async fn drain(relay: &mut Relay) -> usize {
-    let mut published = 0;
-    loop {
-        match relay.publish_pending().await.expect("relay step") {
-            Step::Published(n) => published += n,
-            Step::Idle => return published,
-            Step::Standby => panic!("no other relay in this test"),
-        }
-    }
-}
-
-async fn consume(consumer: &mut Consumer, deliveries: usize) -> BatchReport {
-    let token = CancellationToken::new();
-    let mut total = BatchReport::default();
-    while total.settled() < deliveries {
-        let report = tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
-            .await
-            .expect("events arrive")
-            .expect("batch")
-            .expect("report");
-        assert_eq!(report.dead_lettered, 0, "no event may be dead-lettered");
-        total.applied += report.applied;
-        total.duplicates += report.duplicates;
-        total.retried += report.retried;
-    }
-    total
-}
-
 impl TestApp {
     fn billing(&self) -> BillingServiceClient<Channel> {
         BillingServiceClient::new(self.billing.clone())
     }
 
     async fn sync_accounts(&mut self) {
-        let published = drain(&mut self.auth_relay).await;
+        let published = drain(&mut self.auth.relay).await;
         consume(&mut self.consumer, published).await;
     }
 
     async fn account(&mut self, login: &str, role: auth::Role) -> (uuid::Uuid, String) {
-        let mut client = AuthServiceClient::new(self.auth.clone());
-        let account = client
-            .create_account(with_token(
-                auth::CreateAccountRequest {
-                    login: login.into(),
-                    password: format!("{login}-password"),
-                    name: login.into(),
-                    email: format!("{login}@popug.inc"),
-                    role: role.into(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create account")
-            .into_inner()
-            .account
-            .expect("account");
-        let token = client
-            .login(auth::LoginRequest {
-                login: login.into(),
-                password: format!("{login}-password"),
-            })
-            .await
-            .expect("login")
-            .into_inner()
-            .access_token;
+        let account = self.auth.account(login, role).await;
         self.sync_accounts().await;
-        (account.account_id.parse().expect("uuid"), token)
+        account
     }
 
     /// Publishes `event` as the tracker would, as of `at`; returns its bytes.
@@ -286,41 +188,6 @@ impl TestApp {
             "money invariants broken:\n{}",
             violations.join("\n")
         );
-    }
-}
-
-fn created(task_id: uuid::Uuid, number: u32) -> tasks_v2::TaskCreated {
-    tasks_v2::TaskCreated {
-        task_id: task_id.to_string(),
-        key: format!("POPUG-{number}"),
-        title: format!("Task {number}"),
-        jira_id: String::new(),
-        description: String::new(),
-    }
-}
-
-fn assigned(
-    task_id: uuid::Uuid,
-    assignee: uuid::Uuid,
-    previous: Option<uuid::Uuid>,
-) -> tasks_v1::TaskAssigned {
-    tasks_v1::TaskAssigned {
-        task_id: task_id.to_string(),
-        assignee_id: assignee.to_string(),
-        previous_assignee_id: previous.map(|p| p.to_string()).unwrap_or_default(),
-        reason: if previous.is_some() {
-            tasks_v1::AssignmentReason::Shuffled
-        } else {
-            tasks_v1::AssignmentReason::Created
-        }
-        .into(),
-    }
-}
-
-fn completed(task_id: uuid::Uuid, assignee: uuid::Uuid) -> tasks_v1::TaskCompleted {
-    tasks_v1::TaskCompleted {
-        task_id: task_id.to_string(),
-        assignee_id: assignee.to_string(),
     }
 }
 
@@ -410,8 +277,7 @@ async fn prices_are_drawn_once_per_task_within_their_ranges() {
     for (i, task) in tasks.iter().enumerate() {
         // Whichever event comes first prices the task: here the assignment.
         app.publish(&assigned(*task, worker, None), now).await;
-        app.publish(&created(*task, u32::try_from(i + 1).expect("small")), now)
-            .await;
+        app.publish(&created(*task, i + 1), now).await;
     }
     consume(&mut app.consumer, 300).await;
     let prices = prices_of(&app.billing_events().await);
@@ -508,19 +374,33 @@ async fn a_duplicated_event_gives_exactly_one_entry_even_concurrently() {
         billing_svc::handlers::handlers(&app.ledger),
         ConsumerConfig::default(),
     );
+    // Both run until the five copies are settled between them; cancelling
+    // only ever interrupts a wait for a delivery, never a batch in hand.
     let token = CancellationToken::new();
-    let (a, b) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(5), app.consumer.process_batch(&token)),
-        tokio::time::timeout(Duration::from_secs(5), second.process_batch(&token)),
-    );
-    let settled: usize = [a, b]
-        .into_iter()
-        .filter_map(Result::ok)
-        .map(|r| r.expect("batch").expect("report").settled())
-        .sum();
-    if settled < 5 {
-        consume(&mut app.consumer, 5 - settled).await;
+    let settled = std::sync::atomic::AtomicUsize::new(0);
+    async fn compete(
+        consumer: &mut Consumer,
+        settled: &std::sync::atomic::AtomicUsize,
+        token: &CancellationToken,
+    ) {
+        while let Some(report) = consumer.process_batch(token).await.expect("batch") {
+            assert_eq!(report.dead_lettered, 0);
+            if settled.fetch_add(report.settled(), std::sync::atomic::Ordering::SeqCst)
+                + report.settled()
+                >= 5
+            {
+                token.cancel();
+            }
+        }
     }
+    tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(
+            compete(&mut app.consumer, &settled, &token),
+            compete(&mut second, &settled, &token)
+        )
+    })
+    .await
+    .expect("the five copies are settled");
     let prices = prices_of(&app.billing_events().await);
     assert_eq!(prices.len(), 1);
     assert_eq!(

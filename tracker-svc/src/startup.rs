@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Topology};
 use popug_proto::pb::popug::tracker::v1::tracker_service_server::TrackerServiceServer;
-use popug_runtime::{Services, server::ServeError};
+use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
 use rand::SeedableRng as _;
 
@@ -15,20 +15,6 @@ use crate::{config::TrackerSettings, grpc::TrackerApi, notify::Notifier, replica
 /// Migrations of tracker-svc's own tables.
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!();
-
-/// Why tracker-svc could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    /// The database could not be prepared.
-    #[error(transparent)]
-    Database(#[from] popug_runtime::database::DatabaseError),
-    /// The server could not be built.
-    #[error(transparent)]
-    Serve(#[from] ServeError),
-    /// `POPUG_AUTH_URL` is not usable.
-    #[error("POPUG_AUTH_URL: {0}")]
-    AuthUrl(String),
-}
 
 /// A built tracker-svc, ready to run.
 pub struct Application {
@@ -75,8 +61,10 @@ impl Application {
             None => rand::rngs::StdRng::from_entropy(),
         };
         let api = TrackerApi::new(store.clone(), Notifier::new(settings.mail_dir.clone()), rng);
-        let verifier =
-            Verifier::new(GrpcJwks::new(common.auth_url.as_str()).map_err(StartupError::AuthUrl)?);
+        let verifier = Verifier::new(
+            GrpcJwks::new(common.auth_url.as_str())
+                .map_err(|error| StartupError::Setting(format!("POPUG_AUTH_URL: {error}")))?,
+        );
         let services = Services::new()
             .with(TrackerServiceServer::new(api))
             .with(ops.into_server())

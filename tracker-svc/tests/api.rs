@@ -2,26 +2,24 @@
 //! sharing a fresh broker namespace, each on a fresh database. Relays and
 //! consumers are stepped by the tests, so nothing waits on timing.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
 use lapin::options::BasicGetOptions;
-use popug_bus::{BatchReport, Consumer, Relay, Step, Topology, topology};
+use popug_bus::{BatchReport, Consumer, Relay, Topology, topology};
 use popug_proto::pb::popug::{
     auth::v1::{self as auth, auth_service_client::AuthServiceClient},
     events::tasks::{v1 as tasks_v1, v2 as tasks_v2},
     tracker::v1::{self as pb, tracker_service_client::TrackerServiceClient},
 };
 use popug_runtime::Env;
+use popug_testing::{TestAuth, drain, with_token};
 use prost::{Message as _, Name as _};
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Request, transport::Channel};
-
-const ADMIN_PASSWORD: &str = "admin-password";
+use tonic::{Code, transport::Channel};
 
 struct TestApp {
-    auth: Channel,
+    auth: TestAuth,
     tracker: Channel,
-    auth_relay: Relay,
     tracker_relay: Relay,
     consumer: Consumer,
     probe: lapin::Channel,
@@ -31,50 +29,16 @@ struct TestApp {
     _stop: tokio_util::sync::DropGuard,
 }
 
-async fn channel(addr: std::net::SocketAddr) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
-}
-
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
-
 async fn spawn_app() -> TestApp {
-    popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let namespace = format!("test-{}", &id[..12]);
+    let namespace = popug_testing::namespace();
     let stop = CancellationToken::new();
+    let auth = TestAuth::spawn(&namespace, &stop).await;
 
-    let auth_db = format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_auth");
-    let auth_settings = auth_svc::AuthSettings::load(&Env::from_pairs([
-        ("POPUG_AUTH_DATABASE_URL", auth_db.as_str()),
-        ("POPUG_NAMESPACE", namespace.as_str()),
-        ("POPUG_QUEUE_TTL", "120"),
-        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
-        ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
-    ]))
-    .expect("auth settings");
-    let mut auth_app = auth_svc::Application::build(auth_settings)
-        .await
-        .expect("auth-svc");
-    let auth_relay = auth_app.take_relay().expect("relay");
-    let auth_addr = auth_app.local_addr();
-    let stopping = stop.clone();
-    tokio::spawn(auth_app.run_until_stopped(async move { stopping.cancelled().await }));
-
-    let tracker_db = format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}_tracker");
-    let auth_url = format!("http://{auth_addr}");
-    let mail_dir = std::env::temp_dir().join(format!("popug-test-mail-{id}"));
-    let mail_dir = mail_dir.to_string_lossy().into_owned();
+    let tracker_db = popug_testing::database_url();
+    let auth_url = auth.url();
+    let mail_dir =
+        std::env::temp_dir().join(format!("popug-test-mail-{}", uuid::Uuid::new_v4().simple()));
+    let mail = mail_dir.to_string_lossy().into_owned();
     let tracker_settings = tracker_svc::TrackerSettings::load(&Env::from_pairs([
         ("POPUG_TRACKER_DATABASE_URL", tracker_db.as_str()),
         ("POPUG_NAMESPACE", namespace.as_str()),
@@ -82,7 +46,7 @@ async fn spawn_app() -> TestApp {
         ("POPUG_TRACKER_ADDR", "127.0.0.1:0"),
         ("POPUG_AUTH_URL", auth_url.as_str()),
         ("POPUG_TRACKER_SEED", "42"),
-        ("POPUG_MAIL_DIR", mail_dir.as_str()),
+        ("POPUG_MAIL_DIR", mail.as_str()),
     ]))
     .expect("tracker settings");
     let amqp_url = tracker_settings.common.amqp_url.clone();
@@ -110,41 +74,20 @@ async fn spawn_app() -> TestApp {
     .await
     .expect("probe");
 
-    let auth = channel(auth_addr).await;
-    let admin_token = AuthServiceClient::new(auth.clone())
-        .login(auth::LoginRequest {
-            login: "admin".into(),
-            password: ADMIN_PASSWORD.into(),
-        })
-        .await
-        .expect("admin login")
-        .into_inner()
-        .access_token;
+    let admin_token = auth.admin_token.clone();
     let mut app = TestApp {
         auth,
-        tracker: channel(tracker_addr).await,
-        auth_relay,
+        tracker: popug_testing::channel(tracker_addr).await,
         tracker_relay,
         consumer,
         probe,
         probe_queue: topology.queue("probe"),
         admin_token,
-        mail_dir: mail_dir.clone().into(),
+        mail_dir,
         _stop: stop.drop_guard(),
     };
     app.sync_accounts().await;
     app
-}
-
-async fn drain(relay: &mut Relay) -> usize {
-    let mut published = 0;
-    loop {
-        match relay.publish_pending().await.expect("relay step") {
-            Step::Published(n) => published += n,
-            Step::Idle => return published,
-            Step::Standby => panic!("no other relay in this test"),
-        }
-    }
 }
 
 impl TestApp {
@@ -154,61 +97,19 @@ impl TestApp {
 
     /// Publishes auth's pending account events and applies them in the tracker.
     async fn sync_accounts(&mut self) {
-        let published = drain(&mut self.auth_relay).await;
+        let published = drain(&mut self.auth.relay).await;
         self.consume(published).await;
     }
 
     async fn consume(&mut self, deliveries: usize) -> BatchReport {
-        let token = CancellationToken::new();
-        let mut total = BatchReport::default();
-        while total.settled() < deliveries {
-            let report =
-                tokio::time::timeout(Duration::from_secs(20), self.consumer.process_batch(&token))
-                    .await
-                    .expect("account events arrive")
-                    .expect("batch")
-                    .expect("report");
-            assert_eq!(
-                report.dead_lettered, 0,
-                "no account event may be dead-lettered"
-            );
-            total.applied += report.applied;
-            total.duplicates += report.duplicates;
-            total.retried += report.retried;
-        }
-        total
+        popug_testing::consume(&mut self.consumer, deliveries).await
     }
 
     /// Creates an account with `role` in auth, replicates it, signs it in.
     async fn account(&mut self, login: &str, role: auth::Role) -> (String, String) {
-        let mut client = AuthServiceClient::new(self.auth.clone());
-        let account = client
-            .create_account(with_token(
-                auth::CreateAccountRequest {
-                    login: login.into(),
-                    password: format!("{login}-password"),
-                    name: login.into(),
-                    email: format!("{login}@popug.inc"),
-                    role: role.into(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create account")
-            .into_inner()
-            .account
-            .expect("account");
-        let token = client
-            .login(auth::LoginRequest {
-                login: login.into(),
-                password: format!("{login}-password"),
-            })
-            .await
-            .expect("login")
-            .into_inner()
-            .access_token;
+        let (id, token) = self.auth.account(login, role).await;
         self.sync_accounts().await;
-        (account.account_id, token)
+        (id.to_string(), token)
     }
 
     async fn create_task(&self, token: &str, title: &str) -> Result<pb::Task, tonic::Status> {
@@ -343,7 +244,7 @@ async fn without_an_active_worker_creation_is_refused_clearly() {
     app.create_task(&app.admin_token.clone(), "Now it works")
         .await
         .expect("assigned");
-    AuthServiceClient::new(app.auth.clone())
+    AuthServiceClient::new(app.auth.channel.clone())
         .change_role(with_token(
             auth::ChangeRoleRequest {
                 account_id: worker,
@@ -414,7 +315,7 @@ async fn random_assignment_picks_only_active_workers_and_spreads_evenly() {
         workers.push(app.account(login, auth::Role::Worker).await.0);
     }
     let (leaving, _) = app.account("worker4", auth::Role::Worker).await;
-    AuthServiceClient::new(app.auth.clone())
+    AuthServiceClient::new(app.auth.channel.clone())
         .deactivate_account(with_token(
             auth::DeactivateAccountRequest {
                 account_id: leaving.clone(),
@@ -812,7 +713,7 @@ async fn a_demoted_manager_cannot_shuffle_with_an_old_token() {
         .shuffle_tasks(with_token(pb::ShuffleTasksRequest {}, &manager))
         .await
         .expect("a manager shuffles");
-    AuthServiceClient::new(app.auth.clone())
+    AuthServiceClient::new(app.auth.channel.clone())
         .change_role(with_token(
             auth::ChangeRoleRequest {
                 account_id: manager_id,

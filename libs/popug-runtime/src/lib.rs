@@ -13,5 +13,5 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use error::ApiError;
-pub use server::{Application, BackgroundTask, Services};
+pub use server::{Application, BackgroundTask, Services, StartupError};
 pub use settings::{Env, Service, Settings, SettingsError};

@@ -95,6 +95,24 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Why a service could not start; every service's `Application::build`
+/// answers this.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Database(#[from] crate::database::DatabaseError),
+    /// The server could not be built.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// A setting could not be used; the message names it.
+    #[error("{0}")]
+    Setting(String),
+    /// Start-up work (keys, the first admin) failed.
+    #[error("set-up failed: {0}")]
+    Setup(#[from] crate::ApiError),
+}
+
 /// A bound, ready-to-run service.
 pub struct Application {
     listener: tokio::net::TcpListener,

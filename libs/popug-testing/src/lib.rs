@@ -1,0 +1,207 @@
+//! What popug's black-box tests share, so each service's test binary holds
+//! only what is its own: a fresh database URL per service per test, an
+//! auth-svc to sign in with, bearer tokens, and deterministic stepping of
+//! relays and consumers (no sleeps for correctness).
+
+use std::{net::SocketAddr, time::Duration};
+
+use popug_bus::{BatchReport, Consumer, Relay, Step};
+use popug_proto::pb::popug::auth::v1::{self as auth, auth_service_client::AuthServiceClient};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, transport::Channel};
+
+/// The first admin's password in every test.
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+/// A URL for a database of its own, created by the service at start.
+pub fn database_url() -> String {
+    format!(
+        "postgres://postgres@127.0.0.1:5432/popug_test_{}",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// A fresh broker namespace (its queues expire two minutes after the test).
+pub fn namespace() -> String {
+    format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .expect("a token is header text"),
+    );
+    request
+}
+
+/// A gRPC channel to `addr`.
+pub async fn channel(addr: SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("the service accepts connections")
+}
+
+/// Publishes everything in `relay`'s outbox; returns how many events.
+pub async fn drain(relay: &mut Relay) -> usize {
+    let mut published = 0;
+    loop {
+        match relay.publish_pending().await.expect("relay step") {
+            Step::Published(n) => published += n,
+            Step::Idle => return published,
+            Step::Standby => panic!("no other relay runs in a test"),
+        }
+    }
+}
+
+/// Steps `consumer` until `deliveries` were settled; none may be dead-lettered.
+pub async fn consume(consumer: &mut Consumer, deliveries: usize) -> BatchReport {
+    let token = CancellationToken::new();
+    let mut total = BatchReport::default();
+    while total.settled() < deliveries {
+        let report = tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
+            .await
+            .expect("the events arrive")
+            .expect("batch")
+            .expect("not cancelled");
+        assert_eq!(report.dead_lettered, 0, "no event may be dead-lettered");
+        total.applied += report.applied;
+        total.duplicates += report.duplicates;
+        total.retried += report.retried;
+    }
+    total
+}
+
+/// A running auth-svc whose relay the test steps.
+pub struct TestAuth {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// A channel to it.
+    pub channel: Channel,
+    /// Its outbox relay, stepped by the test.
+    pub relay: Relay,
+    /// The first admin's access token.
+    pub admin_token: String,
+}
+
+impl TestAuth {
+    /// Starts auth-svc in `namespace` until `stop` is cancelled.
+    pub async fn spawn(namespace: &str, stop: &CancellationToken) -> Self {
+        popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
+        let database = database_url();
+        let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs([
+            ("POPUG_AUTH_DATABASE_URL", database.as_str()),
+            ("POPUG_NAMESPACE", namespace),
+            ("POPUG_QUEUE_TTL", "120"),
+            ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
+            ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ]))
+        .expect("auth settings");
+        let mut app = auth_svc::Application::build(settings)
+            .await
+            .expect("auth-svc starts");
+        let relay = app.take_relay().expect("relay");
+        let addr = app.local_addr();
+        let stopping = stop.clone();
+        tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
+        let channel = channel(addr).await;
+        let admin_token = AuthServiceClient::new(channel.clone())
+            .login(auth::LoginRequest {
+                login: "admin".into(),
+                password: ADMIN_PASSWORD.into(),
+            })
+            .await
+            .expect("the first admin signs in")
+            .into_inner()
+            .access_token;
+        Self {
+            addr,
+            channel,
+            relay,
+            admin_token,
+        }
+    }
+
+    /// `POPUG_AUTH_URL` for the other services.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates an account with `role` (password `<login>-password`) and
+    /// signs it in; returns its id and access token. Its AccountCreated
+    /// waits in the relay.
+    pub async fn account(&self, login: &str, role: auth::Role) -> (uuid::Uuid, String) {
+        let mut client = AuthServiceClient::new(self.channel.clone());
+        let account = client
+            .create_account(with_token(
+                auth::CreateAccountRequest {
+                    login: login.into(),
+                    password: format!("{login}-password"),
+                    name: login.into(),
+                    email: format!("{login}@popug.inc"),
+                    role: role.into(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("create account")
+            .into_inner()
+            .account
+            .expect("account");
+        let token = client
+            .login(auth::LoginRequest {
+                login: login.into(),
+                password: format!("{login}-password"),
+            })
+            .await
+            .expect("login")
+            .into_inner()
+            .access_token;
+        (account.account_id.parse().expect("a UUID"), token)
+    }
+}
+
+/// The tracker's events, as a test publishes them in the tracker's place.
+pub mod tracker_events {
+    use popug_proto::pb::popug::events::tasks::{v1 as tasks_v1, v2 as tasks_v2};
+    use uuid::Uuid;
+
+    /// `TaskCreated` v2 of task `number` (`POPUG-<number>`, titled `Task <number>`).
+    pub fn created(task: Uuid, number: usize) -> tasks_v2::TaskCreated {
+        tasks_v2::TaskCreated {
+            task_id: task.to_string(),
+            key: format!("POPUG-{number}"),
+            title: format!("Task {number}"),
+            jira_id: String::new(),
+            description: String::new(),
+        }
+    }
+
+    /// `TaskAssigned`: at creation without `previous`, else by a shuffle.
+    pub fn assigned(task: Uuid, assignee: Uuid, previous: Option<Uuid>) -> tasks_v1::TaskAssigned {
+        tasks_v1::TaskAssigned {
+            task_id: task.to_string(),
+            assignee_id: assignee.to_string(),
+            previous_assignee_id: previous.map(|p| p.to_string()).unwrap_or_default(),
+            reason: if previous.is_some() {
+                tasks_v1::AssignmentReason::Shuffled
+            } else {
+                tasks_v1::AssignmentReason::Created
+            }
+            .into(),
+        }
+    }
+
+    /// `TaskCompleted`.
+    pub fn completed(task: Uuid, assignee: Uuid) -> tasks_v1::TaskCompleted {
+        tasks_v1::TaskCompleted {
+            task_id: task.to_string(),
+            assignee_id: assignee.to_string(),
+        }
+    }
+}
