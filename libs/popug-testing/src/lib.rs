@@ -64,7 +64,7 @@ pub async fn consume(consumer: &mut Consumer, deliveries: usize) -> BatchReport 
     let token = CancellationToken::new();
     let mut total = BatchReport::default();
     while total.settled() < deliveries {
-        let report = tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
+        let report = tokio::time::timeout(Duration::from_secs(60), consumer.process_batch(&token))
             .await
             .expect("the events arrive")
             .expect("batch")
