@@ -21,8 +21,8 @@ use clap::{Parser, Subcommand};
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
 use lapin::{BasicProperties, options::BasicPublishOptions};
 use popug_bus::{
-    Broker, Consumer, ConsumerConfig, Handlers, Outbox, OutboxError, QueueSpec, Relay, RelayConfig,
-    Step, Topology, topology,
+    Broker, Consumer, ConsumerConfig, Handlers, Outbox, OutboxError, Relay, RelayConfig, Step,
+    Topology,
 };
 use popug_proto::pb::popug::events::accounts::v1::{AccountCreated, Role};
 use prost::Message as _;
@@ -115,21 +115,19 @@ fn account(i: usize) -> AccountCreated {
 }
 
 /// Raw limit: lapin publishing `count` persistent copies of `sample` with
-/// `window` confirms in flight into a quorum queue, the kind consumers own.
+/// `window` confirms in flight, with `routing_key`: the same queues (and so
+/// the same fan-out) as popug's own events of that key, plus the queues of
+/// `also_bound`. Those queues are purged afterwards.
 async fn raw_publish_rate(
     broker: &Broker,
     sample: &[u8],
     count: usize,
     window: usize,
+    routing_key: &str,
+    also_bound: &[&str],
 ) -> anyhow::Result<f64> {
     let topology = broker.topology();
     let (connection, channel) = broker.confirm_channel().await?;
-    topology::declare_queue(
-        &channel,
-        topology,
-        &QueueSpec::new("raw", vec!["raw.#".into()]),
-    )
-    .await?;
     let started = Instant::now();
     let mut in_flight = VecDeque::with_capacity(window);
     for _ in 0..count {
@@ -140,7 +138,7 @@ async fn raw_publish_rate(
         let confirm = channel
             .basic_publish(
                 topology.exchange().into(),
-                "raw.event.v1".into(),
+                routing_key.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -155,9 +153,17 @@ async fn raw_publish_rate(
         confirm.await?;
     }
     let rate = rate(count, started);
-    channel
-        .queue_delete(topology.queue("raw").into(), Default::default())
-        .await?;
+    let bound: Vec<&str> = popug_proto::events::catalog()
+        .iter()
+        .filter(|info| info.routing_key == routing_key)
+        .flat_map(|info| info.consumers.iter().copied())
+        .chain(also_bound.iter().copied())
+        .collect();
+    for consumer in bound {
+        channel
+            .queue_purge(topology.queue(consumer).into(), Default::default())
+            .await?;
+    }
     connection.close(200, "done".into()).await.ok();
     Ok(rate)
 }
@@ -229,9 +235,6 @@ async fn bus(
         sample.len()
     );
 
-    // Raw limit 1: lapin publishing with pipelined confirms.
-    let raw_publish = raw_publish_rate(&broker, &sample, events, window).await?;
-
     // Raw limit 2: one-row insert transactions through the same pool, 8 at once.
     let raw_commit = raw_commit_rate(&pool, &sample, events / 4).await?;
 
@@ -260,12 +263,6 @@ async fn bus(
     );
     consumer.declare().await?;
     let workers = ConsumerConfig::default().workers;
-    let outbox = Outbox::new("bench");
-    let batch: Vec<AccountCreated> = (0..events).map(account).collect();
-    let mut conn = pool.get().await?;
-    conn.transaction::<_, OutboxError, _>(async |conn| outbox.enqueue_all(conn, &batch).await)
-        .await?;
-    drop(conn);
     let mut relay = Relay::new(
         pool.clone(),
         broker.clone(),
@@ -275,6 +272,29 @@ async fn bus(
             ..RelayConfig::default()
         },
     );
+    // Connect and declare the topology before timing: the rate is the steady
+    // state, not the first connection.
+    anyhow::ensure!(
+        relay.publish_pending().await? == Step::Idle,
+        "the outbox starts empty"
+    );
+    // Raw limit 1: lapin publishing with pipelined confirms, to the same
+    // queues the relay's events go to.
+    let raw_publish = raw_publish_rate(
+        &broker,
+        &sample,
+        events,
+        window,
+        <AccountCreated as popug_proto::events::Event>::ROUTING_KEY,
+        &["bench"],
+    )
+    .await?;
+    let outbox = Outbox::new("bench");
+    let batch: Vec<AccountCreated> = (0..events).map(account).collect();
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, OutboxError, _>(async |conn| outbox.enqueue_all(conn, &batch).await)
+        .await?;
+    drop(conn);
     let started = Instant::now();
     let mut published = 0;
     loop {
@@ -509,6 +529,11 @@ async fn shuffle(
     let topology = Topology::from_settings(&settings.common);
     let mut app = tracker_svc::Application::build(settings).await?;
     let mut relay = app.take_relay().context("relay")?;
+    // Connect and declare the topology before timing.
+    anyhow::ensure!(
+        relay.publish_pending().await? == Step::Idle,
+        "the outbox starts empty"
+    );
     let store = app.store().clone();
 
     // Workers in the replica and open tasks, written straight to the table.
@@ -572,7 +597,15 @@ async fn shuffle(
         chrono::Utc::now(),
     )
     .encode_to_vec();
-    let raw_publish = raw_publish_rate(&broker, &sample, 20_000, 1_000).await?;
+    let raw_publish = raw_publish_rate(
+        &broker,
+        &sample,
+        20_000,
+        1_000,
+        <popug_proto::pb::popug::events::tasks::v1::TaskAssigned as popug_proto::events::Event>::ROUTING_KEY,
+        &[],
+    )
+    .await?;
 
     // The events landed in the billing and analytics queues; drop them.
     let (connection, channel) = broker.confirm_channel().await?;

@@ -464,13 +464,21 @@ mod tempfile_dir {
     }
 }
 
+/// A port nothing listens on yet.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 impl SmtpSink {
     async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
+        Self::start_on(free_port()).await
+    }
+
+    async fn start_on(port: u16) -> Self {
         let maildir =
             std::env::temp_dir().join(format!("popug-smtp-{}", uuid::Uuid::new_v4().simple()));
         let child = tokio::process::Command::new("python3")
@@ -771,4 +779,56 @@ async fn ledger_entries_cannot_be_changed_or_removed() {
     }
     drop(conn);
     app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_payout_email_waits_for_the_smtp_server_and_goes_out_once() {
+    let port = free_port();
+    let mut app = spawn_app(Some(format!("smtp://127.0.0.1:{port}"))).await;
+    let (earner, _) = app.account("earner", auth::Role::Worker).await;
+    let yesterday_at = chrono::Utc::now() - chrono::Duration::days(1);
+    let task = uuid::Uuid::new_v4();
+    app.publish(&assigned(task, earner, None), yesterday_at)
+        .await;
+    app.publish(&completed(task, earner), yesterday_at).await;
+    consume(&mut app.consumer, 2).await;
+    // The day closes while the SMTP server is down: the payout stands, the
+    // email waits with its error.
+    app.billing()
+        .close_day(with_token(
+            pb::CloseDayRequest {
+                date: yesterday_at.date_naive().to_string(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("close");
+    assert_eq!(app.balance(earner).await, 0);
+    assert_eq!(app.mailer.send_pending().await.expect("round"), 0);
+    {
+        use diesel_async::RunQueryDsl as _;
+        #[derive(diesel::QueryableByName)]
+        struct Pending {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            attempts: i32,
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            has_error: bool,
+        }
+        let mut conn = app.ledger.pool().get().await.expect("connection");
+        let pending: Vec<Pending> = diesel::sql_query(
+            "SELECT attempts, last_error IS NOT NULL AS has_error FROM emails WHERE sent_at IS NULL",
+        )
+        .load(&mut conn)
+        .await
+        .expect("emails");
+        assert_eq!(pending.len(), 1);
+        assert!(pending[0].attempts >= 1 && pending[0].has_error);
+    }
+    // The server comes up: the next round sends it, and only once.
+    let mut sink = SmtpSink::start_on(port).await;
+    assert_eq!(app.mailer.send_pending().await.expect("round"), 1);
+    assert_eq!(app.mailer.send_pending().await.expect("round"), 0);
+    assert_eq!(sink.messages().len(), 1);
+    app.assert_invariants().await;
+    sink.child.kill().await.ok();
 }
