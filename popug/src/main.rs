@@ -987,6 +987,17 @@ async fn up() -> anyhow::Result<()> {
     popug_runtime::telemetry::init(auth_settings.common.log_format);
     preflight(&auth_settings.common).await?;
 
+    // Declare the broker topology once, before the services race to declare
+    // the same quorum queues (which RabbitMQ 3.10 can refuse mid-race).
+    let broker = popug_bus::Broker::new(
+        auth_settings.common.amqp_url.clone(),
+        popug_bus::Topology::from_settings(&auth_settings.common),
+        "popug-up",
+    );
+    let (connection, channel) = broker.confirm_channel().await?;
+    popug_bus::topology::declare_catalog(&channel, broker.topology()).await?;
+    connection.close(200, "declared".into()).await.ok();
+
     let auth = auth_svc::Application::build(auth_settings).await?;
     let auth_addr = auth.local_addr();
     if env.raw("POPUG_AUTH_URL").is_none() {
