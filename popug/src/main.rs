@@ -566,6 +566,8 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
     let (_, bearer) = signed_in().await?;
     let mut client =
         TrackerServiceClient::with_interceptor(connect(&service_url("tracker")?).await?, bearer);
+    // `mine` and `list` page the same way; they differ only in whose tasks.
+    let mine = matches!(command, TasksCommand::Mine { .. });
     let task = match command {
         TasksCommand::Create {
             title,
@@ -613,48 +615,35 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        TasksCommand::Mine { status: wanted } => {
+        TasksCommand::Mine { status: wanted } | TasksCommand::List { status: wanted } => {
             let status = status(wanted.as_deref())?;
             let rows = all_pages(|page_token| {
                 let mut client = client.clone();
                 async move {
-                    let page = client
-                        .list_my_tasks(tracker::ListMyTasksRequest {
-                            status,
-                            page_size: 1000,
-                            page_token,
-                        })
-                        .await
-                        .map_err(rpc_error)?
-                        .into_inner();
-                    Ok((
-                        page.tasks.iter().map(task_row).collect(),
-                        page.next_page_token,
-                    ))
-                }
-            })
-            .await?;
-            print_list(json, TASK_COLUMNS, rows);
-            return Ok(());
-        }
-        TasksCommand::List { status: wanted } => {
-            let status = status(wanted.as_deref())?;
-            let rows = all_pages(|page_token| {
-                let mut client = client.clone();
-                async move {
-                    let page = client
-                        .list_tasks(tracker::ListTasksRequest {
-                            status,
-                            page_size: 1000,
-                            page_token,
-                        })
-                        .await
-                        .map_err(rpc_error)?
-                        .into_inner();
-                    Ok((
-                        page.tasks.iter().map(task_row).collect(),
-                        page.next_page_token,
-                    ))
+                    let (tasks, next) = if mine {
+                        let page = client
+                            .list_my_tasks(tracker::ListMyTasksRequest {
+                                status,
+                                page_size: 1000,
+                                page_token,
+                            })
+                            .await
+                            .map_err(rpc_error)?
+                            .into_inner();
+                        (page.tasks, page.next_page_token)
+                    } else {
+                        let page = client
+                            .list_tasks(tracker::ListTasksRequest {
+                                status,
+                                page_size: 1000,
+                                page_token,
+                            })
+                            .await
+                            .map_err(rpc_error)?
+                            .into_inner();
+                        (page.tasks, page.next_page_token)
+                    };
+                    Ok((tasks.iter().map(task_row).collect(), next))
                 }
             })
             .await?;
