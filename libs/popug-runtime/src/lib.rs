@@ -1,17 +1,22 @@
 //! What every popug service runs on, written once: typed settings read from
-//! the environment ([`settings`]), logging ([`telemetry`]), a Postgres pool
+//! the environment ([`settings`]), logs, traces and metrics ([`telemetry`],
+//! [`instrument`]), business time ([`clock`]), list paging ([`paging`]), a Postgres pool
 //! that creates its database and migrates it ([`database`]), and the gRPC
 //! server with health, reflection and graceful shutdown wrapped in the
 //! `Application::build` / `run_until_stopped` shape ([`server`]).
 
 pub mod calendar;
+pub mod clock;
 pub mod database;
 pub mod error;
+pub mod instrument;
+pub mod paging;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 
+pub use clock::Clock;
 pub use error::ApiError;
 pub use server::{Application, BackgroundTask, Services, StartupError};
 pub use settings::{Env, Service, Settings, SettingsError};

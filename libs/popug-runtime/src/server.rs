@@ -1,13 +1,20 @@
 //! Serving a popug service: its gRPC services plus `grpc.health.v1` and
-//! server reflection (`v1` and `v1alpha`, so grpcurl of any age works), and
-//! the background tasks (outbox relay, consumers) that live and stop with it.
+//! server reflection (`v1` and `v1alpha`, so grpcurl of any age works), all
+//! inside the RPC layer (traces and metrics, [`crate::instrument`]); the
+//! Prometheus `/metrics` endpoint on its own port; and the background tasks
+//! (outbox relay, consumers) that live and stop with it.
 //!
 //! Every service has the same two-step shape: [`Application::build`] binds the
 //! listener (port 0 allowed, so tests can run many instances) and
 //! [`Application::run_until_stopped`] serves until the shutdown future
 //! completes, then stops the background tasks and waits for them to drain.
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, pin::Pin};
+use std::{
+    convert::Infallible,
+    future::{Future, IntoFuture as _},
+    net::SocketAddr,
+    pin::Pin,
+};
 
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -116,20 +123,29 @@ pub enum StartupError {
 /// A bound, ready-to-run service.
 pub struct Application {
     listener: tokio::net::TcpListener,
+    metrics_listener: tokio::net::TcpListener,
     routes: Routes,
     tasks: Vec<BackgroundTask>,
 }
 
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
 impl Application {
-    /// Binds `addr` and assembles `services` with health and reflection.
+    /// Binds the service's gRPC and metrics addresses from `settings` and
+    /// assembles `services` with health and reflection.
     pub async fn build(
-        addr: SocketAddr,
+        settings: &crate::Settings,
         services: Services,
         tasks: Vec<BackgroundTask>,
     ) -> Result<Self, ServeError> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = bind(settings.addr).await?;
+        let metrics_listener = bind(settings.metrics_addr).await?;
+        // Installed before anything records.
+        crate::telemetry::metrics_handle();
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         for name in &services.names {
@@ -147,9 +163,16 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?);
+        let routes = routes
+            .routes()
+            .into_axum_router()
+            .layer(crate::instrument::RpcLayer {
+                service: settings.service.name(),
+            });
         Ok(Self {
             listener,
-            routes: routes.routes(),
+            metrics_listener,
+            routes: Routes::from(routes),
             tasks,
         })
     }
@@ -168,6 +191,13 @@ impl Application {
             .expect("a bound TCP listener has a local address")
     }
 
+    /// Where `/metrics` is served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
     /// Serves until `shutdown` completes, then stops accepting calls, lets
     /// calls in flight finish, cancels the background tasks and waits for them.
     pub async fn run_until_stopped(
@@ -180,6 +210,20 @@ impl Application {
             .into_iter()
             .map(|task| tokio::spawn(task(token.child_token())))
             .collect();
+        let metrics = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(|| async {
+                let handle = crate::telemetry::metrics_handle();
+                handle.run_upkeep();
+                handle.render()
+            }),
+        );
+        let metrics_stopping = token.clone();
+        let metrics_served = tokio::spawn(
+            axum::serve(self.metrics_listener, metrics)
+                .with_graceful_shutdown(metrics_stopping.cancelled_owned())
+                .into_future(),
+        );
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
         let stopping = token.clone();
         let served = Server::builder()
@@ -196,6 +240,11 @@ impl Application {
             if let Err(error) = task.await {
                 tracing::error!(%error, "background task panicked");
             }
+        }
+        match metrics_served.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the metrics endpoint failed"),
+            Err(error) => tracing::error!(%error, "the metrics endpoint panicked"),
         }
         served.map_err(ServeError::from)
     }

@@ -91,6 +91,9 @@ pub struct SettingsError {
 /// Where settings come from: the process environment, or a fixed map in tests.
 pub struct Env {
     vars: HashMap<String, String>,
+    /// Every name looked up, so tests can hold deployment manifests against
+    /// what the binaries really read.
+    read: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Env {
@@ -100,6 +103,7 @@ impl Env {
             vars: std::env::vars()
                 .filter(|(name, _)| name.starts_with("POPUG_"))
                 .collect(),
+            read: std::cell::RefCell::default(),
         }
     }
 
@@ -110,12 +114,54 @@ impl Env {
                 .into_iter()
                 .map(|(name, value)| (name.to_owned(), value.to_owned()))
                 .collect(),
+            read: std::cell::RefCell::default(),
         }
+    }
+
+    /// The same variables with `name` set to `value` (replacing any value).
+    #[must_use]
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.vars.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The same variables, giving each service of a private mesh (a test, a
+    /// simulation, a benchmark) its own fresh database `<prefix>_<service>`
+    /// on the Postgres server these variables name, and a random port.
+    /// Returns the databases too, so the caller can drop them.
+    pub fn with_private_databases(
+        mut self,
+        prefix: &str,
+    ) -> Result<(Self, Vec<url::Url>), SettingsError> {
+        let mut server = Settings::load(Service::Auth, &self)?.database_url;
+        let mut databases = Vec::new();
+        for service in Service::ALL {
+            let infix = service.env_infix();
+            server.set_path(&format!("{prefix}_{}", service.name()));
+            self = self
+                .with(&format!("POPUG_{infix}_DATABASE_URL"), server.as_str())
+                .with(&format!("POPUG_{infix}_ADDR"), "127.0.0.1:0");
+            databases.push(server.clone());
+        }
+        Ok((self, databases))
+    }
+
+    /// Every variable, e.g. to pass them on to a child process.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
     /// The raw value of `name`, if set.
     pub fn raw(&self, name: &str) -> Option<&str> {
+        self.read.borrow_mut().insert(name.to_owned());
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// Every variable name looked up so far, set or not.
+    pub fn names_read(&self) -> std::collections::BTreeSet<String> {
+        self.read.borrow().clone()
     }
 
     /// `name` parsed, or `None` when unset.
@@ -242,6 +288,16 @@ pub struct Settings {
     pub smtp_url: Option<url::Url>,
     /// Log line format (`POPUG_LOG_FORMAT`: `pretty` or `json`).
     pub log_format: LogFormat,
+    /// Where the Prometheus `/metrics` endpoint listens
+    /// (`POPUG_<SERVICE>_METRICS_ADDR`; by default a free local port, logged
+    /// at start).
+    pub metrics_addr: SocketAddr,
+    /// OTLP/gRPC collector spans are exported to (`POPUG_OTLP_ENDPOINT`);
+    /// unset means no export.
+    pub otlp_endpoint: Option<url::Url>,
+    /// Business time: the system clock, unless a simulation sets its own
+    /// (never from the environment).
+    pub clock: crate::Clock,
 }
 
 impl Settings {
@@ -294,6 +350,20 @@ impl Settings {
             timezone: env.parse_or("POPUG_TIMEZONE", chrono_tz::UTC)?,
             smtp_url,
             log_format: env.parse_or("POPUG_LOG_FORMAT", LogFormat::Pretty)?,
+            metrics_addr: env.parse_or(
+                &format!("POPUG_{infix}_METRICS_ADDR"),
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+            )?,
+            otlp_endpoint: match env.raw("POPUG_OTLP_ENDPOINT") {
+                None | Some("") => None,
+                Some(_) => Some(url_setting(
+                    env,
+                    "POPUG_OTLP_ENDPOINT",
+                    "",
+                    &["http", "https"],
+                )?),
+            },
+            clock: crate::Clock::system(),
         })
     }
 }
@@ -353,6 +423,8 @@ mod tests {
             ("POPUG_DATABASE_POOL_SIZE", "0"),
             ("POPUG_DATABASE_POOL_SIZE", "many"),
             ("POPUG_QUEUE_TTL", "-1"),
+            ("POPUG_BILLING_METRICS_ADDR", "9090"),
+            ("POPUG_OTLP_ENDPOINT", "collector:4317"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).expect_err(variable);
