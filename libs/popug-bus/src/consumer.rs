@@ -114,6 +114,32 @@ enum Outcome {
     DeadLetter,
 }
 
+/// Why a batch must be applied again; nothing was committed.
+struct Retry {
+    error: String,
+    /// A deadlock or serialization failure: retried at once, not backed off.
+    conflict: bool,
+}
+
+impl From<&diesel::result::Error> for Retry {
+    fn from(error: &diesel::result::Error) -> Self {
+        Self {
+            error: error.to_string(),
+            conflict: is_conflict(error),
+        }
+    }
+}
+
+/// A deadlock or a serialization failure between concurrent transactions.
+fn is_conflict(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
 /// Why the fast path gave up on a batch.
 #[derive(Debug, thiserror::Error)]
 enum FastPathError {
@@ -248,7 +274,25 @@ impl Consumer {
         let outcomes = loop {
             match self.apply(&items, &queue).await {
                 Ok(outcomes) => break outcomes,
-                Err(error) => {
+                // Two transactions took the same rows in different orders:
+                // nothing is wrong, so try again at once, after a short
+                // random pause that lets the other one finish.
+                Err(Retry {
+                    error,
+                    conflict: true,
+                }) => {
+                    tracing::debug!(consumer = %self.name, %error, "conflict with a concurrent transaction; retrying the batch");
+                    metrics::counter!("popug_consumer_conflicts_total", "service" => self.name.clone())
+                        .increment(1);
+                    let jitter = u64::from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap_or_default()
+                            .subsec_micros(),
+                    ) % 20_000;
+                    tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+                }
+                Err(Retry { error, .. }) => {
                     let pause = backoff.next_pause();
                     if backoff.failures() >= 5 {
                         tracing::error!(consumer = %self.name, %error, retry_in = ?pause, failures = backoff.failures(),
@@ -301,17 +345,20 @@ impl Consumer {
     /// fails, that transaction rolls back and the batch is applied again on
     /// the careful path, one savepoint per event, so a failure is isolated
     /// to its own event.
-    async fn apply(&self, items: &[Item], queue: &str) -> Result<Vec<Outcome>, String> {
-        let mut conn = self.pool.get().await.map_err(|error| error.to_string())?;
+    async fn apply(&self, items: &[Item], queue: &str) -> Result<Vec<Outcome>, Retry> {
+        let mut conn = self.pool.get().await.map_err(|error| Retry {
+            error: error.to_string(),
+            conflict: false,
+        })?;
         if items.iter().all(|item| item.parsed.is_ok()) {
             match self.apply_fast(&mut conn, items).await {
                 Ok(outcomes) => return Ok(outcomes),
                 Err(FastPathError::Handler(HandlerError::Database(error)))
                     if is_transient(&error) =>
                 {
-                    return Err(error.to_string());
+                    return Err(Retry::from(&error));
                 }
-                Err(FastPathError::Database(error)) => return Err(error.to_string()),
+                Err(FastPathError::Database(error)) => return Err(Retry::from(&error)),
                 Err(FastPathError::Handler(_)) => {}
             }
         }
@@ -323,7 +370,7 @@ impl Consumer {
             Ok(outcomes)
         })
         .await
-        .map_err(|error| error.to_string())
+        .map_err(|error| Retry::from(&error))
     }
 
     async fn apply_fast(
@@ -454,6 +501,21 @@ impl Consumer {
         let mut report = BatchReport::default();
         let mut last_ack = None;
         for (item, outcome) in items.iter().zip(outcomes) {
+            let service = self.name.clone();
+            let counted = match outcome {
+                Outcome::Applied => "applied",
+                Outcome::Duplicate => "duplicate",
+                Outcome::Retry => "retried",
+                Outcome::DeadLetter => "dead_lettered",
+            };
+            metrics::counter!("popug_events_consumed_total", "service" => service.clone(), "outcome" => counted)
+                .increment(1);
+            if let (Outcome::Applied, Ok(parsed)) = (outcome, &item.parsed) {
+                // From the producer's commit to this consumer's.
+                let lag = (chrono::Utc::now() - parsed.meta.occurred_at).num_milliseconds();
+                metrics::histogram!("popug_consumer_lag_seconds", "service" => service)
+                    .record(lag.max(0) as f64 / 1000.0);
+            }
             match outcome {
                 Outcome::Applied | Outcome::Duplicate => {
                     if *outcome == Outcome::Applied {
@@ -620,17 +682,15 @@ fn integer(value: &AMQPValue) -> Option<u32> {
 /// Database errors that say "try again later", not "this is wrong".
 pub fn is_transient(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
+    if is_conflict(error) {
+        return true;
+    }
     match error {
-        Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure,
-            _,
-        )
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
         | Error::BrokenTransactionManager => true,
         Error::DatabaseError(_, info) => {
             let message = info.message();
             [
-                "deadlock detected",
-                "could not serialize access",
                 "terminating connection",
                 "server closed the connection",
                 "connection closed",

@@ -22,11 +22,14 @@ pub struct EventMeta {
     pub occurred_at: chrono::DateTime<chrono::Utc>,
     /// The producing service.
     pub producer: String,
+    /// The trace of the operation that produced it (W3C).
+    pub trace: popug_runtime::telemetry::TraceHeaders,
 }
 
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 
-/// Builds the envelope of `event`, with a fresh time-ordered id.
+/// Builds the envelope of `event`, with a fresh time-ordered id and the
+/// trace context of the current span.
 pub fn wrap<E: Event>(
     event: &E,
     producer: &str,
@@ -38,7 +41,13 @@ pub fn wrap<E: Event>(
         event_version: E::VERSION,
         occurred_at: Some(timestamp(occurred_at)),
         producer: producer.to_owned(),
-        trace_context: Some(TraceContext::default()),
+        trace_context: Some({
+            let trace = popug_runtime::telemetry::current_trace();
+            TraceContext {
+                traceparent: trace.traceparent,
+                tracestate: trace.tracestate,
+            }
+        }),
         payload: Some(prost_types::Any {
             type_url: format!("{TYPE_URL_PREFIX}{}", E::full_name()),
             value: event.encode_to_vec(),
@@ -102,6 +111,13 @@ pub fn open(body: &[u8]) -> Result<Opened, EnvelopeError> {
             event_type,
             occurred_at,
             producer: envelope.producer,
+            trace: envelope
+                .trace_context
+                .map(|trace| popug_runtime::telemetry::TraceHeaders {
+                    traceparent: trace.traceparent,
+                    tracestate: trace.tracestate,
+                })
+                .unwrap_or_default(),
         },
         payload: payload.value,
     })

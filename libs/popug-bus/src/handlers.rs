@@ -18,6 +18,7 @@ use std::{any::Any, collections::BTreeMap};
 use diesel_async::AsyncPgConnection;
 use futures::{FutureExt as _, future::BoxFuture};
 use popug_proto::events::Event;
+use tracing::Instrument as _;
 
 use crate::envelope::EventMeta;
 
@@ -142,10 +143,20 @@ impl Handlers {
         meta: &'c EventMeta,
         decoded: &'c Decoded,
     ) -> BoxFuture<'c, HandlerResult> {
+        // The handler continues the trace of the operation that produced the
+        // event; events it enqueues carry that trace on.
+        let span = tracing::info_span!(
+            "consume",
+            otel.name = %meta.event_name,
+            otel.kind = "consumer",
+            event_id = %meta.event_id,
+            producer = %meta.producer,
+        );
+        popug_runtime::telemetry::continue_trace(&span, &meta.trace);
         match self.routes.get(&meta.event_type) {
             // A panicking handler is a failed event, not a dead worker.
             Some(route) => Box::pin(
-                std::panic::AssertUnwindSafe((route.apply)(conn, meta, decoded))
+                std::panic::AssertUnwindSafe((route.apply)(conn, meta, decoded).instrument(span))
                     .catch_unwind()
                     .map(|outcome| {
                         outcome.unwrap_or_else(|_| {

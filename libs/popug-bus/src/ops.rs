@@ -77,15 +77,7 @@ impl OpsService for Ops {
     ) -> Result<Response<ListDeadLettersResponse>, Status> {
         (self.guard)(request.extensions())?;
         let request = request.into_inner();
-        let page_size = match request.page_size {
-            0 => 100,
-            n if n <= 1000 => i64::from(n),
-            n => {
-                return Err(Status::invalid_argument(format!(
-                    "page_size: {n} is more than 1000"
-                )));
-            }
-        };
+        let page_size = popug_runtime::paging::page::<String>(request.page_size, "")?.size;
         let mut conn = self.conn().await?;
         let rows = dead_letters::list(&mut conn, page_size, request.include_resolved)
             .await
@@ -149,14 +141,11 @@ impl OpsService for Ops {
             .await
             .map_err(|error| database_error(&error))?;
         let (relay_connected, last_error) = self.relay.snapshot();
-        let age = backlog
-            .oldest
-            .map(|oldest| (chrono::Utc::now() - oldest).num_milliseconds().max(0))
-            .unwrap_or(0);
         Ok(Response::new(GetOutboxStatusResponse {
             pending: backlog.pending,
             oldest_pending_at: backlog.oldest.map(timestamp),
-            oldest_pending_age_ms: u64::try_from(age).unwrap_or(0),
+            oldest_pending_age_ms: u64::try_from(backlog.oldest_age().as_millis())
+                .unwrap_or(u64::MAX),
             relay_connected,
             last_error: last_error.unwrap_or_default(),
         }))

@@ -42,6 +42,8 @@ struct NewRow {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     producer: String,
+    /// Stamps each envelope's `occurred_at`: consumers book by it.
+    clock: popug_runtime::Clock,
 }
 
 /// Rows per INSERT: Postgres allows 65,535 bind parameters a statement.
@@ -52,7 +54,15 @@ impl Outbox {
     pub fn new(producer: impl Into<String>) -> Self {
         Self {
             producer: producer.into(),
+            clock: popug_runtime::Clock::system(),
         }
+    }
+
+    /// The same outbox, stamping events with business time from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: popug_runtime::Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The producer name written into every envelope.
@@ -84,7 +94,7 @@ impl Outbox {
                 source,
             })?;
         }
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let event_type = E::full_name();
         let rows: Vec<NewRow> = events
             .iter()
@@ -116,6 +126,15 @@ pub struct Backlog {
     pub pending: u64,
     /// When the oldest waiting row was committed.
     pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Backlog {
+    /// How long the oldest waiting row has waited (zero when none waits).
+    pub fn oldest_age(&self) -> std::time::Duration {
+        self.oldest
+            .and_then(|oldest| (chrono::Utc::now() - oldest).to_std().ok())
+            .unwrap_or_default()
+    }
 }
 
 /// Reads the backlog.

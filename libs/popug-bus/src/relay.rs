@@ -32,8 +32,9 @@ use diesel::{ExpressionMethods as _, QueryDsl as _, SelectableHelper as _};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use futures::{FutureExt as _, StreamExt as _};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, options::BasicPublishOptions,
-    types::ShortString,
+    BasicProperties, Channel, Confirmation, Connection,
+    options::BasicPublishOptions,
+    types::{AMQPValue, FieldTable, ShortString},
 };
 use popug_runtime::database::Pool;
 use tokio_util::sync::CancellationToken;
@@ -267,11 +268,23 @@ impl Relay {
     pub async fn run(mut self, token: CancellationToken) {
         let mut backoff = self.config.backoff.clone();
         let mut listener: Option<AsyncPgConnection> = None;
+        let mut gauged_at: Option<std::time::Instant> = None;
         while !token.is_cancelled() {
             if listener.is_none() {
                 listener = listen(&self.pool).await;
             }
-            let (pause, woken_by_commits) = match self.publish_pending().await {
+            // The backlog gauges, at most once a second (a count per step
+            // would slow a large backlog down).
+            if gauged_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                self.gauge_backlog().await;
+                gauged_at = Some(std::time::Instant::now());
+            }
+            let stepped = self.publish_pending().await;
+            if let Ok(Step::Published(published)) = &stepped {
+                metrics::counter!("popug_events_published_total", "service" => self.producer.clone())
+                    .increment(u64::try_from(*published).unwrap_or(0));
+            }
+            let (pause, woken_by_commits) = match stepped {
                 Ok(step) => {
                     if backoff.failures() > 0 {
                         tracing::info!("outbox relay publishing again");
@@ -316,6 +329,29 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// Sets `popug_outbox_pending` and `popug_outbox_oldest_age_seconds`.
+    async fn gauge_backlog(&self) {
+        let backlog = match self.pool.get().await {
+            Ok(mut conn) => crate::outbox::backlog(&mut conn).await,
+            Err(error) => {
+                tracing::debug!(%error, "backlog not measured: no connection");
+                return;
+            }
+        };
+        match backlog {
+            Ok(backlog) => {
+                let service = self.producer.clone();
+                metrics::gauge!("popug_outbox_pending", "service" => service.clone())
+                    .set(backlog.pending as f64);
+                metrics::gauge!("popug_outbox_oldest_age_seconds", "service" => service)
+                    .set(backlog.oldest_age().as_secs_f64());
+            }
+            Err(error) => tracing::debug!(%error, "backlog not measured"),
+        }
+    }
+}
+
 async fn load_batch(
     conn: &mut AsyncPgConnection,
     batch_size: i64,
@@ -338,13 +374,16 @@ async fn publish(
 ) -> (usize, Option<RelayError>) {
     let mut confirms = Vec::with_capacity(rows.len());
     for row in rows {
-        let properties = BasicProperties::default()
+        let mut properties = BasicProperties::default()
             .with_message_id(row.event_id.to_string().into())
             .with_type(row.event_type.as_str().into())
             .with_app_id(producer.clone())
             .with_timestamp(u64::try_from(row.created_at.timestamp()).unwrap_or(0))
             .with_content_type("application/protobuf".into())
             .with_delivery_mode(2);
+        if let Some(headers) = trace_headers(&row.envelope) {
+            properties = properties.with_headers(headers);
+        }
         let published = channel
             .basic_publish(
                 exchange.clone(),
@@ -371,6 +410,30 @@ async fn publish(
         }
     }
     settle(rows, confirms).await
+}
+
+/// The envelope's W3C trace context as AMQP headers, for brokers' and
+/// tracing tools' eyes (consumers read the envelope's own copy).
+fn trace_headers(envelope: &[u8]) -> Option<FieldTable> {
+    use prost::Message as _;
+    let trace = popug_proto::pb::popug::events::v1::Envelope::decode(envelope)
+        .ok()?
+        .trace_context?;
+    if trace.traceparent.is_empty() {
+        return None;
+    }
+    let mut headers = FieldTable::default();
+    headers.insert(
+        "traceparent".into(),
+        AMQPValue::LongString(trace.traceparent.into()),
+    );
+    if !trace.tracestate.is_empty() {
+        headers.insert(
+            "tracestate".into(),
+            AMQPValue::LongString(trace.tracestate.into()),
+        );
+    }
+    Some(headers)
 }
 
 async fn settle(

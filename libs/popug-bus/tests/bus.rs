@@ -48,7 +48,7 @@ impl World {
             .expect("test table");
         drop(conn);
         let topology = Topology::new(Some(format!("test-{}", &id[..12])))
-            .with_queue_expiry(Duration::from_secs(120));
+            .with_queue_expiry(Duration::from_secs(60));
         let broker = Broker::new(AMQP.parse().expect("url"), topology, "bus-test");
         Self { pool, broker }
     }
@@ -803,13 +803,14 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         admin_only,
     );
     let services = popug_runtime::Services::new().with(ops.into_server());
-    let app = popug_runtime::Application::build(
-        "127.0.0.1:0".parse().expect("addr"),
-        services,
-        Vec::new(),
+    let settings = popug_runtime::Settings::load(
+        popug_runtime::Service::Auth,
+        &popug_runtime::Env::from_pairs([("POPUG_AUTH_ADDR", "127.0.0.1:0")]),
     )
-    .await
-    .expect("build");
+    .expect("settings");
+    let app = popug_runtime::Application::build(&settings, services, Vec::new())
+        .await
+        .expect("build");
     let addr = app.local_addr();
     let stop = CancellationToken::new();
     let stopped = stop.clone();
@@ -834,7 +835,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         Arc::new(|_| Ok(())),
     );
     let open_app = popug_runtime::Application::build(
-        "127.0.0.1:0".parse().expect("addr"),
+        &settings,
         popug_runtime::Services::new().with(open_ops.into_server()),
         Vec::new(),
     )

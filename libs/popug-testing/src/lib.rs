@@ -21,9 +21,36 @@ pub fn database_url() -> String {
     )
 }
 
-/// A fresh broker namespace (its queues expire two minutes after the test).
+/// Seconds a test namespace's queues outlive their last use. Short: every
+/// quorum queue holds file handles in the broker, and a whole suite's worth
+/// at once can exhaust a broker's limit (it then refuses connections);
+/// `.ci/run` also deletes what earlier runs left.
+pub const QUEUE_TTL: &str = "60";
+
+/// A fresh broker namespace (its queues expire after [`QUEUE_TTL`]).
 pub fn namespace() -> String {
     format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Settings for a whole mesh in one test: a fresh database per service, a
+/// fresh broker namespace, random ports, the test admin's password, a
+/// private mail directory, and days closed only when the test says so.
+pub fn mesh_env() -> popug_runtime::Env {
+    let env = popug_runtime::Env::from_pairs([])
+        .with("POPUG_NAMESPACE", namespace())
+        .with("POPUG_QUEUE_TTL", QUEUE_TTL)
+        .with("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .with("POPUG_BILLING_AUTO_CLOSE", "false")
+        .with(
+            "POPUG_MAIL_DIR",
+            std::env::temp_dir()
+                .join(format!("popug-test-mail-{}", uuid::Uuid::new_v4().simple()))
+                .to_string_lossy(),
+        );
+    let prefix = format!("popug_test_{}", uuid::Uuid::new_v4().simple());
+    env.with_private_databases(&prefix)
+        .expect("the default Postgres URL is valid")
+        .0
 }
 
 /// `message` with `authorization: Bearer <token>`.
@@ -97,7 +124,7 @@ impl TestAuth {
         let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs([
             ("POPUG_AUTH_DATABASE_URL", database.as_str()),
             ("POPUG_NAMESPACE", namespace),
-            ("POPUG_QUEUE_TTL", "120"),
+            ("POPUG_QUEUE_TTL", QUEUE_TTL),
             ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
             ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ]))
