@@ -5,13 +5,14 @@
 use std::sync::{Arc, Mutex};
 
 use popug_proto::pb::popug::tracker::v1::{self as pb, tracker_service_server::TrackerService};
+use popug_runtime::paging::{self, Page};
 use popug_token::{Claims, Role, check_role, require_signed_in};
 use rand::{Rng as _, rngs::StdRng};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    domain::{Description, JiraId, NewTask, Task, TaskStatus, Title},
+    domain::{Description, HistoryEntry, HistoryKind, JiraId, NewTask, Task, TaskStatus, Title},
     error::Error,
     notify::Notifier,
     store::{Store, TaskFilter},
@@ -60,32 +61,17 @@ fn status_filter(value: i32) -> Result<Option<TaskStatus>, Error> {
     }
 }
 
-/// Page size and position from a list request.
-fn page(page_size: u32, page_token: &str) -> Result<(i64, Option<i64>), Error> {
-    let size = match page_size {
-        0 => 100,
-        n if n <= 1000 => i64::from(n),
-        n => {
-            return Err(Error::invalid(
-                "page_size",
-                format!("{n} is more than 1000"),
-            ));
+fn history_message(entry: &HistoryEntry) -> pb::HistoryEntry {
+    pb::HistoryEntry {
+        event_id: entry.event_id.to_string(),
+        task_id: entry.task_id.to_string(),
+        kind: match entry.kind {
+            HistoryKind::Assigned => pb::HistoryKind::Assigned,
+            HistoryKind::Completed => pb::HistoryKind::Completed,
         }
-    };
-    let before =
-        match page_token {
-            "" => None,
-            token => Some(token.parse().map_err(|_| {
-                Error::invalid("page_token", "is not a token from a previous page")
-            })?),
-        };
-    Ok((size, before))
-}
-
-fn next_page_token(tasks: &[Task], size: i64) -> String {
-    match tasks.last() {
-        Some(last) if i64::try_from(tasks.len()).unwrap_or(0) == size => last.number.to_string(),
-        _ => String::new(),
+        .into(),
+        account_id: entry.account_id.to_string(),
+        occurred_at: Some(popug_bus::envelope::timestamp(entry.occurred_at)),
     }
 }
 
@@ -129,12 +115,18 @@ impl TrackerApi {
         page_size: u32,
         page_token: &str,
     ) -> Result<(Vec<pb::Task>, String), Error> {
-        let (size, before) = page(page_size, page_token)?;
+        let Page { size, after } = paging::page::<i64>(page_size, page_token)?;
         let tasks = self
             .store
-            .tasks(TaskFilter { before, ..filter }, size)
+            .tasks(
+                TaskFilter {
+                    before: after,
+                    ..filter
+                },
+                size,
+            )
             .await?;
-        let token = next_page_token(&tasks, size);
+        let token = paging::next_token(&tasks, size, |task| task.number);
         Ok((tasks.iter().map(task_message).collect(), token))
     }
 }
@@ -263,6 +255,20 @@ impl TrackerService for TrackerApi {
         Ok(Response::new(pb::ListTasksResponse {
             tasks,
             next_page_token,
+        }))
+    }
+
+    async fn list_task_history(
+        &self,
+        request: Request<pb::ListTaskHistoryRequest>,
+    ) -> Result<Response<pb::ListTaskHistoryResponse>, Status> {
+        self.caller(&request, &[Role::Admin]).await?;
+        let request = request.into_inner();
+        let Page { size, after } = paging::page::<Uuid>(request.page_size, &request.page_token)?;
+        let entries = self.store.history(after, size).await?;
+        Ok(Response::new(pb::ListTaskHistoryResponse {
+            next_page_token: paging::next_token(&entries, size, |entry| entry.event_id),
+            entries: entries.iter().map(history_message).collect(),
         }))
     }
 }

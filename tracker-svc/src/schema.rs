@@ -24,3 +24,16 @@ diesel::table! {
         completed_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    task_history (event_id) {
+        event_id -> Uuid,
+        task_id -> Uuid,
+        kind -> Text,
+        account_id -> Uuid,
+        occurred_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(task_history -> tasks (task_id));
+diesel::allow_tables_to_appear_in_same_query!(accounts, tasks, task_history);

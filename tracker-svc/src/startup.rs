@@ -35,7 +35,11 @@ impl Application {
             &[&popug_bus::MIGRATIONS, &MIGRATIONS],
         )
         .await?;
-        let store = Store::new(pool.clone(), Outbox::new(name));
+        let store = Store::new(
+            pool.clone(),
+            Outbox::new(name).with_clock(common.clock.clone()),
+            common.clock.clone(),
+        );
         let broker = Broker::new(
             common.amqp_url.clone(),
             Topology::from_settings(common),
@@ -69,8 +73,8 @@ impl Application {
             .with(TrackerServiceServer::new(api))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier));
-        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
-        tracing::info!(addr = %app.local_addr(), "tracker-svc listening");
+        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "tracker-svc listening");
         Ok(Self {
             app,
             relay: Some(relay),
@@ -82,6 +86,11 @@ impl Application {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.app.local_addr()
+    }
+
+    /// Where its Prometheus `/metrics` endpoint listens.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.app.metrics_addr()
     }
 
     /// Takes the outbox relay out, so a test can step it by hand.

@@ -8,14 +8,14 @@ use diesel::{
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::Outbox;
-use popug_runtime::database::Pool;
+use popug_runtime::{Clock, database::Pool};
 use popug_token::Role;
 use uuid::Uuid;
 
 use crate::{
-    domain::{NewTask, Task, TaskStatus, events},
+    domain::{HistoryEntry, HistoryKind, NewTask, Task, TaskStatus, events},
     error::Error,
-    schema::{accounts, tasks},
+    schema::{accounts, task_history, tasks},
 };
 
 #[derive(Queryable, Selectable)]
@@ -91,6 +91,8 @@ pub struct TaskFilter {
 pub struct Store {
     pool: Pool,
     outbox: Outbox,
+    /// Business time for `created_at`, `completed_at` and the history.
+    clock: Clock,
 }
 
 const NO_WORKER: &str = "there is no active worker to assign tasks to; ask an admin to create one";
@@ -105,10 +107,44 @@ async fn assignable_workers(conn: &mut AsyncPgConnection) -> Result<Vec<Uuid>, E
         .await?)
 }
 
+/// Appends facts `(event id, task, assignee)` of one kind to the history,
+/// in the transaction that enqueued their events.
+async fn record(
+    conn: &mut AsyncPgConnection,
+    facts: &[(Uuid, Uuid, Uuid)],
+    kind: HistoryKind,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    // Postgres allows 65,535 bind parameters a statement; a row takes 5.
+    for chunk in facts.chunks(10_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(event_id, task_id, account_id)| {
+                (
+                    task_history::event_id.eq(event_id),
+                    task_history::task_id.eq(task_id),
+                    task_history::kind.eq(kind.as_str()),
+                    task_history::account_id.eq(account_id),
+                    task_history::occurred_at.eq(at),
+                )
+            })
+            .collect();
+        diesel::insert_into(task_history::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// The store over `pool`, writing events to `outbox`.
-    pub fn new(pool: Pool, outbox: Outbox) -> Self {
-        Self { pool, outbox }
+    /// The store over `pool`, writing events to `outbox`, telling time by `clock`.
+    pub fn new(pool: Pool, outbox: Outbox, clock: Clock) -> Self {
+        Self {
+            pool,
+            outbox,
+            clock,
+        }
     }
 
     /// Inserts `new`, assigned to the active worker at index `pick` modulo
@@ -122,6 +158,7 @@ impl Store {
     ) -> Result<Task, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let outbox = &self.outbox;
+        let now = self.clock.now();
         conn.transaction::<_, Error, _>(async |conn| {
             let workers = assignable_workers(conn).await?;
             let count = u64::try_from(workers.len()).unwrap_or(0);
@@ -138,15 +175,23 @@ impl Store {
                     tasks::status.eq(TaskStatus::Open.as_str()),
                     tasks::assignee_id.eq(assignee_id),
                     tasks::created_by.eq(created_by),
+                    tasks::created_at.eq(now),
                 ))
                 .returning(TaskRow::as_returning())
                 .get_result(conn)
                 .await?;
             let task = Task::from(row);
             outbox.enqueue(conn, &events::created(&task)).await?;
-            outbox
+            let assignment = outbox
                 .enqueue(conn, &events::assigned_at_creation(&task))
                 .await?;
+            record(
+                conn,
+                &[(assignment, task.task_id, task.assignee_id)],
+                HistoryKind::Assigned,
+                now,
+            )
+            .await?;
             Ok(task)
         })
         .await
@@ -159,6 +204,7 @@ impl Store {
     pub async fn shuffle(&self, seed: f64) -> Result<Vec<Moved>, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let outbox = &self.outbox;
+        let now = self.clock.now();
         conn.transaction::<_, Error, _>(async |conn| {
             // One shuffle at a time: a second one waits, then sees the first's
             // assignees as the previous ones (and the two cannot deadlock).
@@ -195,7 +241,13 @@ impl Store {
                 .iter()
                 .map(|m| events::reassigned(m.task_id, m.assignee_id, m.previous_assignee_id))
                 .collect();
-            outbox.enqueue_all(conn, &assigned).await?;
+            let event_ids = outbox.enqueue_all(conn, &assigned).await?;
+            let facts: Vec<_> = event_ids
+                .into_iter()
+                .zip(&moved)
+                .map(|(event_id, m)| (event_id, m.task_id, m.assignee_id))
+                .collect();
+            record(conn, &facts, HistoryKind::Assigned, now).await?;
             Ok(moved)
         })
         .await
@@ -206,6 +258,7 @@ impl Store {
     pub async fn complete(&self, task_id: Uuid, caller: Uuid) -> Result<Task, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let outbox = &self.outbox;
+        let now = self.clock.now();
         conn.transaction::<_, Error, _>(async |conn| {
             let task: Task = tasks::table
                 .find(task_id)
@@ -230,13 +283,20 @@ impl Store {
             let row: TaskRow = diesel::update(tasks::table.find(task_id))
                 .set((
                     tasks::status.eq(TaskStatus::Done.as_str()),
-                    tasks::completed_at.eq(diesel::dsl::now),
+                    tasks::completed_at.eq(now),
                 ))
                 .returning(TaskRow::as_returning())
                 .get_result(conn)
                 .await?;
             let task = Task::from(row);
-            outbox.enqueue(conn, &events::completed(&task)).await?;
+            let completion = outbox.enqueue(conn, &events::completed(&task)).await?;
+            record(
+                conn,
+                &[(completion, task.task_id, task.assignee_id)],
+                HistoryKind::Completed,
+                now,
+            )
+            .await?;
             Ok(task)
         })
         .await
@@ -252,6 +312,49 @@ impl Store {
             .await
             .optional()?
             .map(Task::from))
+    }
+
+    /// Up to `limit` history entries after the event `after`, in event id
+    /// order (event ids grow with time, so pages are stable).
+    pub async fn history(
+        &self,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<HistoryEntry>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        let mut query = task_history::table
+            .order(task_history::event_id)
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(task_history::event_id.gt(after));
+        }
+        let rows: Vec<(Uuid, Uuid, String, Uuid, chrono::DateTime<chrono::Utc>)> = query
+            .select((
+                task_history::event_id,
+                task_history::task_id,
+                task_history::kind,
+                task_history::account_id,
+                task_history::occurred_at,
+            ))
+            .load(&mut conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(event_id, task_id, kind, account_id, occurred_at)| HistoryEntry {
+                    event_id,
+                    task_id,
+                    kind: if kind == HistoryKind::Completed.as_str() {
+                        HistoryKind::Completed
+                    } else {
+                        HistoryKind::Assigned
+                    },
+                    account_id,
+                    occurred_at,
+                },
+            )
+            .collect())
     }
 
     /// Up to `limit` tasks matching `filter`, newest first.

@@ -42,7 +42,7 @@ async fn spawn_app() -> TestApp {
     let tracker_settings = tracker_svc::TrackerSettings::load(&Env::from_pairs([
         ("POPUG_TRACKER_DATABASE_URL", tracker_db.as_str()),
         ("POPUG_NAMESPACE", namespace.as_str()),
-        ("POPUG_QUEUE_TTL", "120"),
+        ("POPUG_QUEUE_TTL", popug_testing::QUEUE_TTL),
         ("POPUG_TRACKER_ADDR", "127.0.0.1:0"),
         ("POPUG_AUTH_URL", auth_url.as_str()),
         ("POPUG_TRACKER_SEED", "42"),

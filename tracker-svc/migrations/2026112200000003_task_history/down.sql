@@ -1,0 +1,2 @@
+DROP TABLE task_history;
+DROP FUNCTION task_history_is_append_only();
