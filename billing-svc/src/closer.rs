@@ -33,7 +33,7 @@ pub async fn close_due(ledger: &Ledger, mailer: &Mailer) {
 pub async fn run(ledger: Ledger, mailer: Mailer, token: CancellationToken) {
     loop {
         close_due(&ledger, &mailer).await;
-        let now = chrono::Utc::now();
+        let now = ledger.now();
         let wait = (money::next_midnight(now, ledger.timezone()) - now)
             .to_std()
             .unwrap_or_default()

@@ -2,6 +2,7 @@
 //! converts back. Who may call what is stated at the top of each method.
 
 use popug_proto::pb::popug::billing::v1::{self as pb, billing_service_server::BillingService};
+use popug_runtime::paging::{self, Page};
 use popug_token::{Role, require_role, require_signed_in};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -35,6 +36,8 @@ fn entry_message(line: &EntryLine) -> pb::Entry {
         description: line.description.clone(),
         occurred_at: Some(popug_bus::envelope::timestamp(line.occurred_at)),
         day: line.day.to_string(),
+        account_id: line.account_id.to_string(),
+        source_event_id: line.source_event_id.to_string(),
     }
 }
 
@@ -129,6 +132,31 @@ impl BillingService for BillingApi {
             accounts_closed: summary.accounts_paid,
             payouts_cents: summary.payouts_cents,
             already_closed: summary.already_closed,
+        }))
+    }
+
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        require_role(&request, &[Role::Accountant, Role::Admin])?;
+        let request = request.into_inner();
+        let Page { size, after } = paging::page::<Uuid>(request.page_size, &request.page_token)?;
+        let lines = self.ledger.entries(after, size).await?;
+        let next_page_token = paging::next_token(&lines, size, |line| line.entry_id);
+        Ok(Response::new(pb::ListEntriesResponse {
+            entries: lines.iter().map(entry_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn audit_ledger(
+        &self,
+        request: Request<pb::AuditLedgerRequest>,
+    ) -> Result<Response<pb::AuditLedgerResponse>, Status> {
+        require_role(&request, &[Role::Accountant, Role::Admin])?;
+        Ok(Response::new(pb::AuditLedgerResponse {
+            violations: self.ledger.violations().await?,
         }))
     }
 }

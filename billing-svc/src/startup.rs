@@ -43,7 +43,13 @@ impl Application {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
             None => rand::rngs::StdRng::from_entropy(),
         };
-        let ledger = Ledger::new(pool.clone(), Outbox::new(name), common.timezone, rng);
+        let ledger = Ledger::new(
+            pool.clone(),
+            Outbox::new(name).with_clock(common.clock.clone()),
+            common.timezone,
+            common.clock.clone(),
+            rng,
+        );
         let from = settings
             .mail_from
             .parse()
@@ -90,8 +96,8 @@ impl Application {
             )))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier));
-        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
-        tracing::info!(addr = %app.local_addr(), timezone = %common.timezone, "billing-svc listening");
+        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), timezone = %common.timezone, "billing-svc listening");
         Ok(Self {
             app,
             relay: Some(relay),
@@ -105,6 +111,11 @@ impl Application {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.app.local_addr()
+    }
+
+    /// Where its Prometheus `/metrics` endpoint listens.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.app.metrics_addr()
     }
 
     /// Takes the outbox relay out, so a test can step it by hand.
@@ -142,6 +153,10 @@ impl Application {
         let mailer = self.mailer.clone();
         app = app.with_task(Box::new(move |token| {
             Box::pin(mailer.run(Duration::from_secs(30), token))
+        }));
+        let ledger = self.ledger.clone();
+        app = app.with_task(Box::new(move |token| {
+            Box::pin(ledger.gauge_totals(Duration::from_secs(15), token))
         }));
         if self.auto_close {
             let (ledger, mailer) = (self.ledger, self.mailer);

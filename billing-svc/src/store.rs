@@ -14,7 +14,7 @@ use diesel::{
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::{HandlerError, Outbox};
-use popug_runtime::database::Pool;
+use popug_runtime::{Clock, database::Pool};
 use rand::rngs::StdRng;
 use uuid::Uuid;
 
@@ -32,12 +32,26 @@ const CLOSE_LOCK: i64 = 0x00c1_05e0;
 /// payout entry's source, so a second payout for the same day cannot exist.
 const PAYOUT_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_9a0e_4b7d_4c3a_9e21_6d8f_0a1b_2c3d);
 
+/// Selects [`EntryLine`]s from `entries e`; callers add the filter and order.
+const ENTRY_LINES: &str = "SELECT e.entry_id, e.account_id, e.source_event_id, e.kind, e.amount_cents, \
+            e.task_id, e.occurred_at, e.day, \
+            CASE WHEN e.kind = 'payout' THEN 'payout for ' || e.day \
+                 ELSE (CASE e.kind WHEN 'assignment_fee' THEN 'fee for ' ELSE 'reward for ' END) \
+                      || COALESCE(t.key || ' ' || t.title, t.title, 'task ' || e.task_id) END AS description \
+     FROM entries e LEFT JOIN tasks t ON t.task_id = e.task_id";
+
 /// One line of an audit log.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct EntryLine {
     /// The entry.
     #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub entry_id: Uuid,
+    /// Whose entry.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub account_id: Uuid,
+    /// The event it books (for a payout, the key of its day and account).
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub source_event_id: Uuid,
     /// Its kind, as stored.
     #[diesel(sql_type = Text)]
     pub kind: String,
@@ -114,18 +128,33 @@ pub struct Ledger {
     pool: Pool,
     outbox: Outbox,
     timezone: chrono_tz::Tz,
+    /// Business time: which day is today.
+    clock: Clock,
     rng: Arc<Mutex<StdRng>>,
 }
 
 impl Ledger {
-    /// The ledger over `pool`, in the company's `timezone`.
-    pub fn new(pool: Pool, outbox: Outbox, timezone: chrono_tz::Tz, rng: StdRng) -> Self {
+    /// The ledger over `pool`, in the company's `timezone`, telling the
+    /// time by `clock` and drawing prices from `rng`.
+    pub fn new(
+        pool: Pool,
+        outbox: Outbox,
+        timezone: chrono_tz::Tz,
+        clock: Clock,
+        rng: StdRng,
+    ) -> Self {
         Self {
             pool,
             outbox,
             timezone,
+            clock,
             rng: Arc::new(Mutex::new(rng)),
         }
+    }
+
+    /// The business time now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The company's time zone.
@@ -135,7 +164,7 @@ impl Ledger {
 
     /// Today in the company's time zone.
     pub fn today(&self) -> Day {
-        money::day_of(chrono::Utc::now(), self.timezone)
+        money::day_of(self.clock.now(), self.timezone)
     }
 
     /// The task's prices, drawing and storing them (and enqueuing
@@ -215,8 +244,10 @@ impl Ledger {
         source_event_id: Uuid,
         event_day: Day,
     ) -> Result<Option<Uuid>, HandlerError> {
+        // Reads the closed days only once the lock is held (see the
+        // migration that defines the function).
         let last_closed: LastClosed = diesel::sql_query(format!(
-            "SELECT (SELECT max(day) FROM day_closes) AS day FROM pg_advisory_xact_lock_shared({CLOSE_LOCK})"
+            "SELECT last_closed_day_locked({CLOSE_LOCK}) AS day"
         ))
         .get_result(conn)
         .await?;
@@ -464,18 +495,90 @@ impl Ledger {
             .await
             .optional()?;
         let lines = diesel::sql_query(
-            "SELECT e.entry_id, e.kind, e.amount_cents, e.task_id, e.occurred_at, e.day, \
-                    CASE WHEN e.kind = 'payout' THEN 'payout for ' || e.day \
-                         ELSE (CASE e.kind WHEN 'assignment_fee' THEN 'fee for ' ELSE 'reward for ' END) \
-                              || COALESCE(t.key || ' ' || t.title, t.title, 'task ' || e.task_id) END AS description \
-             FROM entries e LEFT JOIN tasks t ON t.task_id = e.task_id \
-             WHERE e.account_id = $1 AND e.day = $2 ORDER BY e.occurred_at, e.entry_id",
+            format!("{ENTRY_LINES} WHERE e.account_id = $1 AND e.day = $2 ORDER BY e.occurred_at, e.entry_id"),
         )
         .bind::<diesel::sql_types::Uuid, _>(account_id)
         .bind::<Date, _>(day)
         .load(&mut conn)
         .await?;
         Ok((balance.unwrap_or(0), lines))
+    }
+
+    /// Up to `limit` entries of every account after the entry `after`, in
+    /// entry id order (ids grow with time, so pages are stable).
+    pub async fn entries(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<EntryLine>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        Ok(diesel::sql_query(format!(
+            "{ENTRY_LINES} WHERE $1::uuid IS NULL OR e.entry_id > $1 ORDER BY e.entry_id LIMIT $2"
+        ))
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(after)
+        .bind::<BigInt, _>(limit)
+        .load(&mut conn)
+        .await?)
+    }
+
+    /// Sets the ledger gauges every `period` until `token` is cancelled:
+    /// `popug_ledger_entries` and `popug_ledger_amount_cents` by entry kind,
+    /// and `popug_ledger_balance_cents`, the sum of every balance.
+    pub async fn gauge_totals(
+        self,
+        period: std::time::Duration,
+        token: tokio_util::sync::CancellationToken,
+    ) {
+        #[derive(QueryableByName)]
+        struct Total {
+            #[diesel(sql_type = Text)]
+            kind: String,
+            #[diesel(sql_type = BigInt)]
+            entries: i64,
+            #[diesel(sql_type = BigInt)]
+            cents: i64,
+        }
+        #[derive(QueryableByName)]
+        struct Balance {
+            #[diesel(sql_type = BigInt)]
+            cents: i64,
+        }
+        loop {
+            let totals = async {
+                let mut conn = popug_runtime::database::conn(&self.pool).await?;
+                let totals: Vec<Total> = diesel::sql_query(
+                    "SELECT kind, count(*) AS entries, COALESCE(sum(amount_cents), 0)::bigint AS cents \
+                     FROM entries GROUP BY kind",
+                )
+                .load(&mut conn)
+                .await?;
+                let balance: Balance = diesel::sql_query(
+                    "SELECT COALESCE(sum(balance_cents), 0)::bigint AS cents FROM accounts",
+                )
+                .get_result(&mut conn)
+                .await?;
+                Ok::<_, Error>((totals, balance.cents))
+            }
+            .await;
+            match totals {
+                Ok((totals, balance)) => {
+                    for total in totals {
+                        metrics::gauge!("popug_ledger_entries", "kind" => total.kind.clone())
+                            .set(total.entries as f64);
+                        metrics::gauge!("popug_ledger_amount_cents", "kind" => total.kind)
+                            .set(total.cents as f64);
+                    }
+                    metrics::gauge!("popug_ledger_balance_cents").set(balance as f64);
+                }
+                Err(error) => tracing::warn!(%error, "ledger totals not measured"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(period) => {},
+                () = token.cancelled() => return,
+            }
+        }
+    }
+
+    /// Every violation of the money invariants (none is good).
+    pub async fn violations(&self) -> Result<Vec<String>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        Ok(crate::invariants::violations(&mut conn).await?)
     }
 
     /// Fees charged and rewards paid per day, for every day from `from` to

@@ -1,0 +1,1 @@
+DROP FUNCTION last_closed_day_locked(BIGINT);
