@@ -14,6 +14,8 @@ use crate::{error::Error, store::Dashboards};
 pub struct AnalyticsApi {
     dashboards: Dashboards,
     timezone: chrono_tz::Tz,
+    /// Business time: which day is today.
+    clock: popug_runtime::Clock,
 }
 
 fn count(value: i64) -> u32 {
@@ -21,16 +23,21 @@ fn count(value: i64) -> u32 {
 }
 
 impl AnalyticsApi {
-    /// The API over `dashboards`, with days in `timezone`.
-    pub fn new(dashboards: Dashboards, timezone: chrono_tz::Tz) -> Self {
+    /// The API over `dashboards`, with days in `timezone` by `clock`.
+    pub fn new(
+        dashboards: Dashboards,
+        timezone: chrono_tz::Tz,
+        clock: popug_runtime::Clock,
+    ) -> Self {
         Self {
             dashboards,
             timezone,
+            clock,
         }
     }
 
     fn today(&self) -> chrono::NaiveDate {
-        calendar::day_of(chrono::Utc::now(), self.timezone)
+        calendar::day_of(self.clock.now(), self.timezone)
     }
 }
 

@@ -59,11 +59,12 @@ impl Application {
             .with(AnalyticsServiceServer::new(AnalyticsApi::new(
                 Dashboards::new(pool),
                 common.timezone,
+                common.clock.clone(),
             )))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier));
-        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
-        tracing::info!(addr = %app.local_addr(), "analytics-svc listening");
+        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "analytics-svc listening");
         Ok(Self {
             app,
             consumer: Some(consumer),
@@ -73,6 +74,11 @@ impl Application {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.app.local_addr()
+    }
+
+    /// Where its Prometheus `/metrics` endpoint listens.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.app.metrics_addr()
     }
 
     /// Takes the consumer out, so a test can step it by hand.

@@ -45,7 +45,7 @@ async fn spawn_app() -> TestApp {
     let (billing_db, analytics_db) = (popug_testing::database_url(), popug_testing::database_url());
     let common = [
         ("POPUG_NAMESPACE", namespace.as_str()),
-        ("POPUG_QUEUE_TTL", "120"),
+        ("POPUG_QUEUE_TTL", popug_testing::QUEUE_TTL),
     ];
     let auth = TestAuth::spawn(&namespace, &stop).await;
     let auth_url = auth.url();

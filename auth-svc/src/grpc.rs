@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_server::AuthService};
+use popug_runtime::paging::{self, Page};
 use popug_token::{Role, check_role, require_signed_in};
 use rand::RngCore as _;
 use sha2::Digest as _;
@@ -342,18 +343,12 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
         self.caller(&request, &[Role::Admin]).await?;
         let request = request.into_inner();
-        let page_size = match request.page_size {
-            0 => 100,
-            n if n <= 1000 => i64::from(n),
-            n => return Err(Error::invalid("page_size", format!("{n} is more than 1000")).into()),
-        };
-        let accounts = self.store.list(&request.page_token, page_size).await?;
-        let next_page_token = match accounts.last() {
-            Some(last) if i64::try_from(accounts.len()).unwrap_or(0) == page_size => {
-                last.login.clone()
-            }
-            _ => String::new(),
-        };
+        let Page { size, after } = paging::page::<String>(request.page_size, &request.page_token)?;
+        let accounts = self
+            .store
+            .list(after.as_deref().unwrap_or_default(), size)
+            .await?;
+        let next_page_token = paging::next_token(&accounts, size, |account| account.login.clone());
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: accounts.iter().map(account_message).collect(),
             next_page_token,

@@ -14,7 +14,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(settings.common.log_format);
+    if let Err(error) = telemetry::init_service(&settings.common) {
+        eprintln!("auth-svc: cannot export traces: {error}");
+        return ExitCode::FAILURE;
+    }
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(error) => {
@@ -22,7 +25,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match app.run_until_stopped(shutdown::signal()).await {
+    let served = app.run_until_stopped(shutdown::signal()).await;
+    telemetry::shutdown().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("auth-svc: {error}");

@@ -39,7 +39,10 @@ impl Application {
             &[&popug_bus::MIGRATIONS, &MIGRATIONS],
         )
         .await?;
-        let store = Store::new(pool.clone(), Outbox::new(common.service.name()));
+        let store = Store::new(
+            pool.clone(),
+            Outbox::new(common.service.name()).with_clock(common.clock.clone()),
+        );
         let keys = Arc::new(KeyRing::load(&settings, &store).await?);
         ensure_first_admin(&store, &settings).await?;
 
@@ -62,8 +65,8 @@ impl Application {
             .with(AuthServiceServer::new(api))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier));
-        let app = popug_runtime::Application::build(common.addr, services, Vec::new()).await?;
-        tracing::info!(addr = %app.local_addr(), "auth-svc listening");
+        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "auth-svc listening");
         Ok(Self {
             app,
             relay: Some(relay),
@@ -74,6 +77,11 @@ impl Application {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.app.local_addr()
+    }
+
+    /// Where its Prometheus `/metrics` endpoint listens.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.app.metrics_addr()
     }
 
     /// Takes the outbox relay out, so a test can step it by hand instead of

@@ -60,7 +60,7 @@ async fn spawn_app_with(options: Options) -> TestApp {
     let mut pairs = vec![
         ("POPUG_AUTH_DATABASE_URL", database_url.as_str()),
         ("POPUG_NAMESPACE", namespace.as_str()),
-        ("POPUG_QUEUE_TTL", "120"),
+        ("POPUG_QUEUE_TTL", "60"), // as popug_testing::QUEUE_TTL (that crate depends on this one)
         ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
         ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("POPUG_AUTH_SIGNUP_ENABLED", signup.as_str()),
