@@ -8,6 +8,10 @@ use std::{process::ExitCode, time::Duration};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
+use popug::{
+    client::{Authorized, Bearer, Channels, Endpoints, all_pages, connect, rpc_error},
+    mesh::{Mesh, MeshSettings, preflight},
+};
 use popug_proto::pb::popug::{
     analytics::v1::{self as analytics, analytics_service_client::AnalyticsServiceClient},
     auth::v1::{self as auth, auth_service_client::AuthServiceClient},
@@ -15,9 +19,9 @@ use popug_proto::pb::popug::{
     ops::v1::{self as ops, ops_service_client::OpsServiceClient},
     tracker::v1::{self as tracker, tracker_service_client::TrackerServiceClient},
 };
+use popug_runtime::Service;
 use serde_json::{Value, json};
 use session::Session;
-use tonic::{Request, Status, metadata::MetadataValue, service::Interceptor, transport::Channel};
 
 #[derive(Parser)]
 #[command(
@@ -49,8 +53,32 @@ enum Command {
         #[arg(long, env = "POPUG_AUTH_URL", default_value = "http://127.0.0.1:50051")]
         auth_url: String,
     },
+    /// Creates a worker account for yourself (when sign-up is enabled).
+    Signup {
+        /// Login (3 to 32 of a-z, 0-9, `.`, `_`, `-`).
+        #[arg(long)]
+        login: String,
+        /// Password (asked for when not given).
+        #[arg(long, env = "POPUG_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// auth-svc's address.
+        #[arg(long, env = "POPUG_AUTH_URL", default_value = "http://127.0.0.1:50051")]
+        auth_url: String,
+    },
     /// Forgets the saved session.
     Logout,
+    /// The public keys tokens are verified with.
+    Keys {
+        /// auth-svc's address.
+        #[arg(long, env = "POPUG_AUTH_URL", default_value = "http://127.0.0.1:50051")]
+        auth_url: String,
+    },
     /// Shows the signed-in account.
     Whoami,
     /// Manages accounts (admin).
@@ -68,6 +96,35 @@ enum Command {
     /// Looks at a service's event flow (admin).
     #[command(subcommand)]
     Ops(OpsCommand),
+    /// Checks the books across every service; exits non-zero on any
+    /// discrepancy (admin).
+    Audit {
+        /// How long to wait for events still flowing, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Plays whole working days of a popug company on a private mesh (fresh
+    /// databases, a simulated clock), closes each day and audits the books.
+    Simulate {
+        /// People besides the admin (a tenth managers, a twentieth accountants, the rest workers).
+        #[arg(long, default_value_t = 20)]
+        popugs: usize,
+        /// Tasks created per day.
+        #[arg(long, default_value_t = 50)]
+        tasks: usize,
+        /// Working days.
+        #[arg(long, default_value_t = 3)]
+        days: usize,
+        /// Seeds every choice: the same seed plays the same company.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Keep the simulation's databases afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +212,8 @@ enum TasksCommand {
     },
     /// Reassigns every open task to a random worker (manager, admin).
     Shuffle,
+    /// Every assignment and completion, with its event id (admin).
+    History,
 }
 
 #[derive(Subcommand)]
@@ -188,6 +247,10 @@ enum BillingCommand {
         #[arg(long, default_value = "")]
         date: String,
     },
+    /// Every entry of every account (accountant, admin).
+    Entries,
+    /// Checks the ledger's invariants (accountant, admin).
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -292,7 +355,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output::print(json, ACCOUNT_COLUMNS, &[account_row(&account)]);
             Ok(())
         }
+        Command::Signup {
+            login,
+            password,
+            name,
+            email,
+            auth_url,
+        } => {
+            let password = match password {
+                Some(password) => password,
+                None => rpassword::prompt_password(format!("new password for {login}: "))
+                    .context("cannot read the password")?,
+            };
+            let account = AuthServiceClient::new(connect(&auth_url).await?)
+                .sign_up(auth::SignUpRequest {
+                    login,
+                    password,
+                    name,
+                    email,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .account;
+            output::print(
+                json,
+                ACCOUNT_COLUMNS,
+                &[account_row(&account.unwrap_or_default())],
+            );
+            Ok(())
+        }
         Command::Logout => Session::remove(),
+        Command::Keys { auth_url } => {
+            let keys = AuthServiceClient::new(connect(&auth_url).await?)
+                .get_jwks(auth::GetJwksRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .keys;
+            let rows: Vec<Value> = keys
+                .iter()
+                .map(|key| json!({ "kid": key.kid, "alg": key.alg, "crv": key.crv, "x": key.x }))
+                .collect();
+            print_list(json, &["kid", "alg", "crv", "x"], rows);
+            Ok(())
+        }
         Command::Whoami => {
             let (mut client, _) = auth_client().await?;
             let account = client
@@ -313,6 +420,110 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Billing(command) => billing_command(json, command).await,
         Command::Analytics(command) => analytics_command(json, command).await,
         Command::Ops(command) => ops(json, command).await,
+        Command::Audit { wait } => {
+            let (_, bearer) = signed_in().await?;
+            let channels = Channels::connect(&Endpoints::from_env()).await?;
+            let report = popug::audit::audit(&channels, &bearer, Duration::from_secs(wait)).await?;
+            print_audit(json, &report);
+            if report.is_clean() {
+                Ok(())
+            } else {
+                bail!("the books do not agree")
+            }
+        }
+        Command::Simulate {
+            popugs,
+            tasks,
+            days,
+            seed,
+            concurrency,
+            keep,
+        } => {
+            let options = popug::simulate::Options {
+                popugs,
+                tasks,
+                days,
+                seed,
+                concurrency,
+                keep,
+                progress: !json,
+            };
+            let report = Box::pin(popug::simulate::run(
+                &options,
+                popug_runtime::Env::process(),
+            ))
+            .await?;
+            print_simulation(json, &report);
+            if report.audit.is_clean() {
+                Ok(())
+            } else {
+                bail!("the books do not agree")
+            }
+        }
+    }
+}
+
+fn print_audit(json: bool, report: &popug::audit::AuditReport) {
+    if json {
+        output::print(
+            true,
+            &[],
+            &[json!({
+                "clean": report.is_clean(), "tracker_facts": report.tracker_facts,
+                "ledger_entries": report.ledger_entries, "days": report.days, "problems": report.problems,
+            })],
+        );
+    } else {
+        #[allow(clippy::print_stdout)] // the report is the command's output
+        {
+            println!("{report}");
+        }
+    }
+}
+
+fn print_simulation(json: bool, report: &popug::simulate::Report) {
+    let rows: Vec<Value> = report
+        .days
+        .iter()
+        .map(|day| {
+            json!({
+                "date": day.date.to_string(), "created": day.created, "reassigned": day.reassigned,
+                "completed": day.completed, "earnings_cents": day.earnings_cents,
+                "earnings": dollars(day.earnings_cents), "payouts_cents": day.payouts_cents,
+                "payouts": dollars(day.payouts_cents), "paid_popugs": day.paid_popugs,
+                "negative_popugs": day.negative_popugs,
+                "top_task": day.top_task.as_ref().map(|(task, _)| task.clone()),
+                "top_reward": day.top_task.as_ref().map(|(_, reward)| dollars(*reward)),
+            })
+        })
+        .collect();
+    if json {
+        output::print(
+            true,
+            &[],
+            &[json!({
+                "days": rows,
+                "audit": { "clean": report.audit.is_clean(), "problems": report.audit.problems },
+            })],
+        );
+    } else {
+        output::print(
+            false,
+            &[
+                "date",
+                "created",
+                "reassigned",
+                "completed",
+                "earnings",
+                "payouts",
+                "paid_popugs",
+                "negative_popugs",
+                "top_task",
+                "top_reward",
+            ],
+            &rows,
+        );
+        print_audit(false, &report.audit);
     }
 }
 
@@ -338,37 +549,6 @@ fn role(value: &str) -> anyhow::Result<i32> {
         .ok_or_else(|| anyhow!("`{value}` is not a role: worker, manager, accountant or admin"))
 }
 
-/// A gRPC error as a readable line: the code and the service's message.
-#[allow(
-    clippy::needless_pass_by_value,
-    reason = "shaped for `map_err(rpc_error)`"
-)]
-fn rpc_error(status: Status) -> anyhow::Error {
-    anyhow!("{:?}: {}", status.code(), status.message())
-}
-
-async fn connect(url: &str) -> anyhow::Result<Channel> {
-    tonic::transport::Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("`{url}` is not a URL"))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach {url}; is `popug up` running?"))
-}
-
-/// Adds the session's access token to every call.
-#[derive(Clone)]
-struct Bearer(MetadataValue<tonic::metadata::Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
 /// The saved session, refreshed first if its access token is about to expire.
 async fn signed_in() -> anyhow::Result<(Session, Bearer)> {
     let mut session = Session::load()?;
@@ -390,14 +570,12 @@ async fn signed_in() -> anyhow::Result<(Session, Bearer)> {
         session.expires_at = chrono::Utc::now().timestamp() + refreshed.expires_in;
         session.save()?;
     }
-    let bearer = format!("Bearer {}", session.access_token)
-        .parse()
-        .context("the saved access token is not valid header text; run `popug login`")?;
-    Ok((session, Bearer(bearer)))
+    let bearer = Bearer::new(&session.access_token)
+        .context("the saved access token is unusable; run `popug login`")?;
+    Ok((session, bearer))
 }
 
-type AuthClient =
-    AuthServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+type AuthClient = AuthServiceClient<Authorized>;
 
 async fn auth_client() -> anyhow::Result<(AuthClient, Session)> {
     let (session, bearer) = signed_in().await?;
@@ -535,25 +713,6 @@ fn status(value: Option<&str>) -> anyhow::Result<i32> {
     }
 }
 
-/// Every page of a paged list: `fetch(page_token)` returns a page's rows
-/// and the next token, empty on the last page.
-async fn all_pages<F, Fut>(mut fetch: F) -> anyhow::Result<Vec<Value>>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = anyhow::Result<(Vec<Value>, String)>>,
-{
-    let mut rows = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let (page, next) = fetch(page_token).await?;
-        rows.extend(page);
-        if next.is_empty() {
-            return Ok(rows);
-        }
-        page_token = next;
-    }
-}
-
 fn print_list(json: bool, columns: &[&str], rows: Vec<Value>) {
     if json {
         output::print(true, columns, &[Value::Array(rows)]);
@@ -564,8 +723,10 @@ fn print_list(json: bool, columns: &[&str], rows: Vec<Value>) {
 
 async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
     let (_, bearer) = signed_in().await?;
-    let mut client =
-        TrackerServiceClient::with_interceptor(connect(&service_url("tracker")?).await?, bearer);
+    let mut client = TrackerServiceClient::with_interceptor(
+        connect(&Endpoints::from_env().tracker).await?,
+        bearer,
+    );
     // `mine` and `list` page the same way; they differ only in whose tasks.
     let mine = matches!(command, TasksCommand::Mine { .. });
     let task = match command {
@@ -615,6 +776,43 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
             );
             return Ok(());
         }
+        TasksCommand::History => {
+            let rows = all_pages(|page_token| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_task_history(tracker::ListTaskHistoryRequest {
+                            page_size: 1000,
+                            page_token,
+                        })
+                        .await
+                        .map_err(rpc_error)?
+                        .into_inner();
+                    let rows = page
+                        .entries
+                        .iter()
+                        .map(|entry| {
+                            let kind = tracker::HistoryKind::try_from(entry.kind)
+                                .unwrap_or(tracker::HistoryKind::Unspecified);
+                            json!({
+                                "event_id": entry.event_id, "task_id": entry.task_id,
+                                "kind": kind.as_str_name().trim_start_matches("HISTORY_KIND_").to_lowercase(),
+                                "account_id": entry.account_id,
+                                "occurred_at": output::time(entry.occurred_at.as_ref()),
+                            })
+                        })
+                        .collect();
+                    Ok((rows, page.next_page_token))
+                }
+            })
+            .await?;
+            print_list(
+                json,
+                &["event_id", "task_id", "kind", "account_id", "occurred_at"],
+                rows,
+            );
+            return Ok(());
+        }
         TasksCommand::Mine { status: wanted } | TasksCommand::List { status: wanted } => {
             let status = status(wanted.as_deref())?;
             let rows = all_pages(|page_token| {
@@ -656,6 +854,7 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
 }
 
 const ENTRY_COLUMNS: &[&str] = &["day", "kind", "amount", "description", "occurred_at"];
+const LEDGER_COLUMNS: &[&str] = &["day", "account_id", "kind", "amount", "description"];
 
 /// Cents as dollars, for people: `-12.05`.
 fn dollars(cents: i64) -> String {
@@ -674,6 +873,8 @@ fn entry_row(entry: &billing::Entry) -> Value {
         "task_id": entry.task_id,
         "description": entry.description,
         "occurred_at": output::time(entry.occurred_at.as_ref()),
+        "account_id": entry.account_id,
+        "source_event_id": entry.source_event_id,
     })
 }
 
@@ -703,8 +904,10 @@ fn print_account(json: bool, account_id: &str, balance_cents: i64, entries: &[bi
 
 async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<()> {
     let (_, bearer) = signed_in().await?;
-    let mut client =
-        BillingServiceClient::with_interceptor(connect(&service_url("billing")?).await?, bearer);
+    let mut client = BillingServiceClient::with_interceptor(
+        connect(&Endpoints::from_env().billing).await?,
+        bearer,
+    );
     match command {
         BillingCommand::Me { date } => {
             let me = client
@@ -749,6 +952,44 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
                 rows,
             );
         }
+        BillingCommand::Entries => {
+            let rows = all_pages(|page_token| {
+                let mut client = client.clone();
+                async move {
+                    let page = client
+                        .list_entries(billing::ListEntriesRequest {
+                            page_size: 1000,
+                            page_token,
+                        })
+                        .await
+                        .map_err(rpc_error)?
+                        .into_inner();
+                    Ok((
+                        page.entries.iter().map(entry_row).collect(),
+                        page.next_page_token,
+                    ))
+                }
+            })
+            .await?;
+            print_list(json, LEDGER_COLUMNS, rows);
+        }
+        BillingCommand::Check => {
+            let violations = client
+                .audit_ledger(billing::AuditLedgerRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .violations;
+            let rows: Vec<Value> = violations
+                .iter()
+                .map(|what| json!({ "violation": what }))
+                .collect();
+            let clean = rows.is_empty();
+            print_list(json, &["violation"], rows);
+            if !clean {
+                bail!("the ledger breaks its invariants");
+            }
+        }
         BillingCommand::CloseDay { date } => {
             let closed = client
                 .close_day(billing::CloseDayRequest { date })
@@ -771,7 +1012,7 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
 async fn analytics_command(json: bool, command: AnalyticsCommand) -> anyhow::Result<()> {
     let (_, bearer) = signed_in().await?;
     let mut client = AnalyticsServiceClient::with_interceptor(
-        connect(&service_url("analytics")?).await?,
+        connect(&Endpoints::from_env().analytics).await?,
         bearer,
     );
     let day_row = |date: &str, earnings: i64, negative: u32| {
@@ -851,19 +1092,6 @@ async fn analytics_command(json: bool, command: AnalyticsCommand) -> anyhow::Res
     Ok(())
 }
 
-/// Where each service listens, from `POPUG_<SERVICE>_URL` or the local default.
-fn service_url(service: &str) -> anyhow::Result<String> {
-    let port = match service {
-        "auth" => 50051,
-        "tracker" => 50052,
-        "billing" => 50053,
-        "analytics" => 50054,
-        other => bail!("`{other}` is not a service: auth, tracker, billing or analytics"),
-    };
-    let variable = format!("POPUG_{}_URL", service.to_uppercase());
-    Ok(std::env::var(&variable).unwrap_or_else(|_| format!("http://127.0.0.1:{port}")))
-}
-
 async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
     let (_, bearer) = signed_in().await?;
     let service = match &command {
@@ -871,8 +1099,17 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
         | OpsCommand::DeadLetters { service, .. }
         | OpsCommand::Replay { service } => service.clone(),
     };
-    let mut client =
-        OpsServiceClient::with_interceptor(connect(&service_url(&service)?).await?, bearer);
+    let target = match service.as_str() {
+        "auth" => Service::Auth,
+        "tracker" => Service::Tracker,
+        "billing" => Service::Billing,
+        "analytics" => Service::Analytics,
+        other => bail!("`{other}` is not a service: auth, tracker, billing or analytics"),
+    };
+    let mut client = OpsServiceClient::with_interceptor(
+        connect(Endpoints::from_env().of(target)).await?,
+        bearer,
+    );
     match command {
         OpsCommand::Outbox { .. } => {
             let status = client
@@ -968,47 +1205,25 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
 
 /// Runs the services in this process until Ctrl-C or SIGTERM.
 async fn up() -> anyhow::Result<()> {
-    let env = popug_runtime::Env::process();
-    let auth_settings = auth_svc::AuthSettings::load(&env)?;
-    let mut tracker_settings = tracker_svc::TrackerSettings::load(&env)?;
-    let mut billing_settings = billing_svc::BillingSettings::load(&env)?;
-    let mut analytics_settings = analytics_svc::AnalyticsSettings::load(&env)?;
-    popug_runtime::telemetry::init(auth_settings.common.log_format);
-    preflight(&auth_settings.common).await?;
-
-    // Declare the broker topology once, before the services race to declare
-    // the same quorum queues (which RabbitMQ 3.10 can refuse mid-race).
-    let broker = popug_bus::Broker::new(
-        auth_settings.common.amqp_url.clone(),
-        popug_bus::Topology::from_settings(&auth_settings.common),
-        "popug-up",
-    );
-    let (connection, channel) = broker.confirm_channel().await?;
-    popug_bus::topology::declare_catalog(&channel, broker.topology()).await?;
-    connection.close(200, "declared".into()).await.ok();
-
-    let auth = auth_svc::Application::build(auth_settings).await?;
-    let auth_addr = auth.local_addr();
-    if env.raw("POPUG_AUTH_URL").is_none() {
-        // The other services verify tokens with the auth-svc started here.
-        let auth_url: url::Url = format!("http://{auth_addr}").parse()?;
-        tracker_settings.common.auth_url = auth_url.clone();
-        billing_settings.common.auth_url = auth_url.clone();
-        analytics_settings.common.auth_url = auth_url;
-    }
-    let tracker = tracker_svc::Application::build(tracker_settings).await?;
-    let tracker_addr = tracker.local_addr();
-    let billing = billing_svc::Application::build(billing_settings).await?;
-    let billing_addr = billing.local_addr();
-    let analytics = analytics_svc::Application::build(analytics_settings).await?;
-    let analytics_addr = analytics.local_addr();
+    let settings = MeshSettings::load(&popug_runtime::Env::process())?;
+    popug_runtime::telemetry::init_with(
+        settings.common().log_format,
+        settings.common().otlp_endpoint.as_ref(),
+        "popug",
+    )?;
+    preflight(settings.common()).await?;
+    let mesh = Mesh::start(settings).await?;
+    let [auth_addr, tracker_addr, billing_addr, analytics_addr] = mesh.addrs();
+    let [metrics_addr, ..] = mesh.metrics_addrs();
     #[allow(clippy::print_stdout)] // the endpoints are what a person needs to see
     {
         println!("\npopug is up:");
         println!("  auth-svc      http://{auth_addr}");
         println!("  tracker-svc   http://{tracker_addr}");
         println!("  billing-svc   http://{billing_addr}");
-        println!("  analytics-svc http://{analytics_addr}\n");
+        println!("  analytics-svc http://{analytics_addr}");
+        // One registry serves all four in this process (each series has a `service` label).
+        println!("  metrics       http://{metrics_addr}/metrics\n");
         println!("Try it:");
         println!("  grpcurl -plaintext {auth_addr} list");
         println!(
@@ -1022,58 +1237,7 @@ async fn up() -> anyhow::Result<()> {
         popug_runtime::shutdown::signal().await;
         stopping.cancel();
     });
-    let (auth_stopped, tracker_stopped, billing_stopped, analytics_stopped) = tokio::join!(
-        auth.run_until_stopped(stop.clone().cancelled_owned()),
-        tracker.run_until_stopped(stop.clone().cancelled_owned()),
-        billing.run_until_stopped(stop.clone().cancelled_owned()),
-        analytics.run_until_stopped(stop.clone().cancelled_owned()),
-    );
-    auth_stopped?;
-    tracker_stopped?;
-    billing_stopped?;
-    analytics_stopped?;
-    Ok(())
-}
-
-/// Checks Postgres and RabbitMQ first, so a missing one is named plainly.
-async fn preflight(settings: &popug_runtime::Settings) -> anyhow::Result<()> {
-    use diesel_async::AsyncConnection as _;
-    let mut server = settings.database_url.clone();
-    server.set_path("postgres");
-    let shown = popug_runtime::database::redacted(&server);
-    match tokio::time::timeout(
-        Duration::from_secs(5),
-        diesel_async::AsyncPgConnection::establish(server.as_str()),
-    )
-    .await
-    {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => bail!(
-            "Postgres is unreachable at {shown}: {error}\n  start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n  or point POPUG_POSTGRES_URL at yours"
-        ),
-        Err(_) => bail!(
-            "Postgres did not answer at {shown} within 5 s\n  start it, or point POPUG_POSTGRES_URL at yours"
-        ),
-    }
-    let shown = popug_runtime::database::redacted(&settings.amqp_url);
-    match tokio::time::timeout(
-        Duration::from_secs(5),
-        lapin::Connection::connect(
-            settings.amqp_url.as_str(),
-            lapin::ConnectionProperties::default(),
-        ),
-    )
-    .await
-    {
-        Ok(Ok(connection)) => {
-            connection.close(200, "preflight".into()).await.ok();
-            Ok(())
-        }
-        Ok(Err(error)) => bail!(
-            "RabbitMQ is unreachable at {shown}: {error}\n  start it: rabbitmq-server -detached\n  or point POPUG_AMQP_URL at yours"
-        ),
-        Err(_) => bail!(
-            "RabbitMQ did not answer at {shown} within 5 s\n  start it: rabbitmq-server -detached"
-        ),
-    }
+    let served = Box::pin(mesh.run_until_stopped(stop)).await;
+    popug_runtime::telemetry::shutdown().await;
+    served
 }

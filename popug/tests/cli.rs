@@ -1,126 +1,39 @@
-//! The `popug` binary, run as a user would, against a real auth-svc.
+//! The `popug` binary, run as a user would, against the real services.
 
 use std::{process::Stdio, time::Duration};
 
 use tokio::{io::AsyncBufReadExt as _, process::Command};
 
-const ADMIN_PASSWORD: &str = "admin-password";
+use popug_testing::ADMIN_PASSWORD;
 
+/// A whole mesh's settings, for `popug up` as a child process.
 fn test_env() -> Vec<(String, String)> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    vec![
-        (
-            "POPUG_AUTH_DATABASE_URL".into(),
-            format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}"),
-        ),
-        ("POPUG_NAMESPACE".into(), format!("test-{}", &id[..12])),
-        ("POPUG_QUEUE_TTL".into(), "120".into()),
-        ("POPUG_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
-    ]
+    popug_testing::mesh_env()
+        .vars()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
 }
 
 struct Cli {
     config: tempfile::TempDir,
-    auth_url: String,
-    tracker_url: String,
-    billing_url: String,
-    analytics_url: String,
+    endpoints: popug::client::Endpoints,
     _stop: tokio_util::sync::DropGuard,
 }
 
 impl Cli {
+    /// The whole mesh in this process, with its relays and consumers running.
     async fn start() -> Self {
-        let mut env: Vec<(String, String)> = test_env();
-        env.push(("POPUG_AUTH_ADDR".into(), "127.0.0.1:0".into()));
-        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let settings =
-            auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs(pairs)).expect("settings");
-        let app = auth_svc::Application::build(settings)
+            popug::mesh::MeshSettings::load(&popug_testing::mesh_env()).expect("settings");
+        let mesh = popug::mesh::Mesh::start(settings)
             .await
-            .expect("auth-svc");
-        let auth_url = format!("http://{}", app.local_addr());
+            .expect("the mesh starts");
+        let endpoints = mesh.endpoints();
         let stop = tokio_util::sync::CancellationToken::new();
-        let stopping = stop.clone();
-        tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
-
-        // tracker-svc in the same namespace; its relay and consumer run.
-        let mut env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(name, _)| name != "POPUG_AUTH_DATABASE_URL" && name != "POPUG_AUTH_ADDR")
-            .collect();
-        let database = format!(
-            "postgres://postgres@127.0.0.1:5432/popug_test_{}",
-            uuid::Uuid::new_v4().simple()
-        );
-        let mail =
-            std::env::temp_dir().join(format!("popug-cli-mail-{}", uuid::Uuid::new_v4().simple()));
-        env.push(("POPUG_TRACKER_DATABASE_URL".into(), database));
-        env.push(("POPUG_TRACKER_ADDR".into(), "127.0.0.1:0".into()));
-        env.push(("POPUG_AUTH_URL".into(), auth_url.clone()));
-        env.push(("POPUG_MAIL_DIR".into(), mail.to_string_lossy().into_owned()));
-        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let settings = tracker_svc::TrackerSettings::load(&popug_runtime::Env::from_pairs(pairs))
-            .expect("settings");
-        let tracker = tracker_svc::Application::build(settings)
-            .await
-            .expect("tracker-svc");
-        let tracker_url = format!("http://{}", tracker.local_addr());
-        let stopping = stop.clone();
-        tokio::spawn(tracker.run_until_stopped(async move { stopping.cancelled().await }));
-
-        // billing-svc too, consuming the tracker's events as they come.
-        let mut env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(name, _)| !name.starts_with("POPUG_TRACKER_"))
-            .collect();
-        env.push((
-            "POPUG_BILLING_DATABASE_URL".into(),
-            format!(
-                "postgres://postgres@127.0.0.1:5432/popug_test_{}",
-                uuid::Uuid::new_v4().simple()
-            ),
-        ));
-        env.push(("POPUG_BILLING_ADDR".into(), "127.0.0.1:0".into()));
-        env.push(("POPUG_BILLING_AUTO_CLOSE".into(), "false".into()));
-        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let settings = billing_svc::BillingSettings::load(&popug_runtime::Env::from_pairs(pairs))
-            .expect("settings");
-        let billing = billing_svc::Application::build(settings)
-            .await
-            .expect("billing-svc");
-        let billing_url = format!("http://{}", billing.local_addr());
-        let stopping = stop.clone();
-        tokio::spawn(billing.run_until_stopped(async move { stopping.cancelled().await }));
-
-        // analytics-svc, reading everyone's events.
-        let mut env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(name, _)| !name.starts_with("POPUG_BILLING_"))
-            .collect();
-        env.push((
-            "POPUG_ANALYTICS_DATABASE_URL".into(),
-            format!(
-                "postgres://postgres@127.0.0.1:5432/popug_test_{}",
-                uuid::Uuid::new_v4().simple()
-            ),
-        ));
-        env.push(("POPUG_ANALYTICS_ADDR".into(), "127.0.0.1:0".into()));
-        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let settings =
-            analytics_svc::AnalyticsSettings::load(&popug_runtime::Env::from_pairs(pairs))
-                .expect("settings");
-        let analytics = analytics_svc::Application::build(settings)
-            .await
-            .expect("analytics-svc");
-        let analytics_url = format!("http://{}", analytics.local_addr());
-        let stopping = stop.clone();
-        tokio::spawn(analytics.run_until_stopped(async move { stopping.cancelled().await }));
+        drop(mesh.spawn(&stop));
         Self {
             config: tempfile::tempdir().expect("config dir"),
-            auth_url,
-            tracker_url,
-            billing_url,
-            analytics_url,
+            endpoints,
             _stop: stop.drop_guard(),
         }
     }
@@ -130,10 +43,10 @@ impl Cli {
         let output = Command::new(env!("CARGO_BIN_EXE_popug"))
             .args(args)
             .env("POPUG_CONFIG_DIR", self.config.path())
-            .env("POPUG_AUTH_URL", &self.auth_url)
-            .env("POPUG_TRACKER_URL", &self.tracker_url)
-            .env("POPUG_BILLING_URL", &self.billing_url)
-            .env("POPUG_ANALYTICS_URL", &self.analytics_url)
+            .env("POPUG_AUTH_URL", &self.endpoints.auth)
+            .env("POPUG_TRACKER_URL", &self.endpoints.tracker)
+            .env("POPUG_BILLING_URL", &self.endpoints.billing)
+            .env("POPUG_ANALYTICS_URL", &self.endpoints.analytics)
             .stdin(Stdio::null())
             .output()
             .await
@@ -424,19 +337,6 @@ async fn popug_up_serves_until_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_popug"))
         .arg("up")
         .envs(test_env())
-        .env("POPUG_AUTH_ADDR", "127.0.0.1:0")
-        .env("POPUG_TRACKER_ADDR", "127.0.0.1:0")
-        .env(
-            "POPUG_TRACKER_DATABASE_URL",
-            format!(
-                "postgres://postgres@127.0.0.1:5432/popug_test_{}",
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
-        .env(
-            "POPUG_MAIL_DIR",
-            std::env::temp_dir().join("popug-up-test-mail"),
-        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
