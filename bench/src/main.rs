@@ -11,8 +11,13 @@
 //! `cargo run --release -p bench -- auth` measures token verification: the
 //! same cheap RPC (`GetJwks`) on the same server, without and with a bearer
 //! token that the auth layer verifies, 64 calls in flight.
+//!
+//! `cargo run --release -p bench -- lifecycle` measures task lifecycles end
+//! to end through the whole mesh (see [`lifecycle`]).
 
 #![allow(clippy::print_stdout)] // printing the figures is this program's job
+
+mod lifecycle;
 
 use std::{collections::VecDeque, time::Instant};
 
@@ -75,6 +80,24 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         events: usize,
     },
+    /// Task lifecycles end to end through the whole mesh: sustained rate and event lag.
+    Lifecycle {
+        /// Lifecycles at saturation.
+        #[arg(long, default_value_t = 3_000)]
+        tasks: usize,
+        /// Lifecycles per second for the fixed-rate lag measurement.
+        #[arg(long, default_value_t = 500)]
+        rate: usize,
+        /// Seconds at the fixed rate.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Lifecycles in flight at saturation.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Workers to assign tasks to.
+        #[arg(long, default_value_t = 50)]
+        workers: usize,
+    },
     /// Token verification: authenticated against unauthenticated calls.
     Auth {
         /// Calls per measurement.
@@ -99,6 +122,22 @@ async fn main() -> anyhow::Result<()> {
             shuffle(&cli.postgres_url, &cli.amqp_url, tasks, workers).await
         }
         Command::Billing { events } => billing(&cli.postgres_url, &cli.amqp_url, events).await,
+        Command::Lifecycle {
+            tasks,
+            rate,
+            seconds,
+            concurrency,
+            workers,
+        } => {
+            let options = lifecycle::Options {
+                tasks,
+                rate,
+                seconds,
+                concurrency,
+                workers,
+            };
+            Box::pin(lifecycle::run(&cli.postgres_url, &cli.amqp_url, &options)).await
+        }
     }
 }
 
