@@ -1,0 +1,196 @@
+//! The Kubernetes manifests against the binaries they deploy: every
+//! environment variable a Deployment sets is one its binary reads, the
+//! values it sets load as valid settings, and the ports and probes are the
+//! ones the binary listens on. Each overlay is rendered with the real
+//! `kubectl kustomize`; what a binary reads is recorded as it loads its
+//! settings, so the test follows the code rather than a list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use popug_runtime::{Env, Settings, SettingsError};
+use serde::Deserialize as _;
+use serde_yaml::Value;
+
+/// Every object of `k8s/overlays/<overlay>`, rendered.
+fn render(overlay: &str) -> Vec<Value> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../k8s/overlays");
+    let output = std::process::Command::new("kubectl")
+        .args(["kustomize", &format!("{dir}/{overlay}")])
+        .output()
+        .expect("kubectl is installed");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {overlay}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_yaml::Deserializer::from_slice(&output.stdout)
+        .map(|document| Value::deserialize(document).expect("YAML"))
+        .filter(|object| !object.is_null())
+        .collect()
+}
+
+/// Loads the settings `binary` loads from `env`: the shared part of them.
+fn load(binary: &str, env: &Env) -> Result<Settings, SettingsError> {
+    match binary {
+        "auth-svc" => auth_svc::AuthSettings::load(env).map(|settings| settings.common),
+        "tracker-svc" => tracker_svc::TrackerSettings::load(env).map(|settings| settings.common),
+        "billing-svc" => billing_svc::BillingSettings::load(env).map(|settings| settings.common),
+        "analytics-svc" => {
+            analytics_svc::AnalyticsSettings::load(env).map(|settings| settings.common)
+        }
+        other => panic!("no popug binary is called {other}"),
+    }
+}
+
+/// The variable names `binary` reads, set or not (plus `RUST_LOG`, which
+/// the log filter reads).
+fn names_read(binary: &str) -> BTreeSet<String> {
+    let env = Env::from_pairs([]);
+    load(binary, &env).expect("the defaults load");
+    let mut names = env.names_read();
+    names.insert("RUST_LOG".into());
+    names
+}
+
+fn str_of<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
+    path.iter()
+        .try_fold(value, |value, key| value.get(key))
+        .and_then(Value::as_str)
+}
+
+/// A ConfigMap's or Secret's keys and (for ConfigMaps) values, by the name
+/// Deployments use.
+fn sources(objects: &[Value], kind: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    objects
+        .iter()
+        .filter(|object| str_of(object, &["kind"]) == Some(kind))
+        .map(|object| {
+            let name = str_of(object, &["metadata", "name"])
+                .expect("a name")
+                .to_owned();
+            let data = object
+                .get("data")
+                .and_then(Value::as_mapping)
+                .map(|data| {
+                    data.iter()
+                        .map(|(key, value)| {
+                            (
+                                key.as_str().expect("a key").to_owned(),
+                                value.as_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name, data)
+        })
+        .collect()
+}
+
+#[test]
+fn manifests_set_only_what_the_binaries_read_on_the_ports_they_serve() {
+    for overlay in ["dev", "prod"] {
+        let objects = render(overlay);
+        let configmaps = sources(&objects, "ConfigMap");
+        let secrets = sources(&objects, "Secret");
+        let deployments: Vec<&Value> = objects
+            .iter()
+            .filter(|object| str_of(object, &["kind"]) == Some("Deployment"))
+            .collect();
+        assert_eq!(
+            deployments.len(),
+            4,
+            "{overlay}: one Deployment per service"
+        );
+        for deployment in deployments {
+            let name = str_of(deployment, &["metadata", "name"]).expect("a name");
+            let where_ = format!("{overlay}/{name}");
+            let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+            let binary = container["command"][0]
+                .as_str()
+                .and_then(|command| command.rsplit('/').next())
+                .expect("a command");
+            assert_eq!(binary, name, "{where_}: runs its own binary");
+            let read = names_read(binary);
+
+            // Every variable the container gets, with the values that are
+            // not secret (secrets and mounted files cannot be loaded here).
+            let mut names = BTreeSet::new();
+            let mut values: BTreeMap<String, String> = BTreeMap::new();
+            for variable in container["env"].as_sequence().into_iter().flatten() {
+                let variable_name = str_of(variable, &["name"]).expect("a name").to_owned();
+                if let Some(value) = str_of(variable, &["value"])
+                    && !variable_name.ends_with("_FILE")
+                {
+                    values.insert(variable_name.clone(), value.to_owned());
+                }
+                names.insert(variable_name);
+            }
+            for source in container["envFrom"].as_sequence().into_iter().flatten() {
+                if let Some(configmap) = str_of(source, &["configMapRef", "name"]) {
+                    let data = configmaps.get(configmap).unwrap_or_else(|| {
+                        panic!("{where_}: ConfigMap {configmap} is not rendered")
+                    });
+                    names.extend(data.keys().cloned());
+                    values.extend(data.clone());
+                }
+                if let Some(secret) = str_of(source, &["secretRef", "name"])
+                    && let Some(data) = secrets.get(secret)
+                {
+                    names.extend(data.keys().cloned());
+                }
+            }
+            let unread: Vec<&String> = names.difference(&read).collect();
+            assert!(
+                unread.is_empty(),
+                "{where_} sets {unread:?}, which {binary} never reads"
+            );
+
+            let env = Env::from_pairs(values.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let settings = load(binary, &env)
+                .unwrap_or_else(|error| panic!("{where_}: its settings do not load: {error}"));
+            let ports: BTreeMap<&str, u64> = container["ports"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(|port| {
+                    (
+                        str_of(port, &["name"]).expect("named ports"),
+                        port["containerPort"].as_u64().expect("a port"),
+                    )
+                })
+                .collect();
+            assert!(
+                settings.addr.ip().is_unspecified(),
+                "{where_}: gRPC must listen on all interfaces"
+            );
+            assert_eq!(
+                ports.get("grpc"),
+                Some(&u64::from(settings.addr.port())),
+                "{where_}: grpc port"
+            );
+            assert!(
+                settings.metrics_addr.ip().is_unspecified(),
+                "{where_}: metrics on all interfaces"
+            );
+            assert_eq!(
+                ports.get("metrics"),
+                Some(&u64::from(settings.metrics_addr.port())),
+                "{where_}: metrics port"
+            );
+            let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+            assert_eq!(
+                str_of(annotations, &["prometheus.io/port"]),
+                Some(settings.metrics_addr.port().to_string().as_str()),
+                "{where_}: Prometheus scrapes the metrics port"
+            );
+            for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+                assert_eq!(
+                    container[probe]["grpc"]["port"].as_u64(),
+                    Some(u64::from(settings.addr.port())),
+                    "{where_}: {probe} asks grpc.health.v1 on the gRPC port"
+                );
+            }
+        }
+    }
+}
