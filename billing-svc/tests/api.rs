@@ -80,18 +80,7 @@ async fn spawn_app(smtp_url: Option<String>) -> TestApp {
         .expect("broker");
     let channel = connection.create_channel().await.expect("channel");
     std::mem::forget(connection);
-    let probe = popug_bus::QueueSpec::new(
-        "probe",
-        vec![
-            "task.priced.v1".into(),
-            "transaction.applied.v1".into(),
-            "payment.sent.v1".into(),
-            "billing_cycle.closed.v1".into(),
-        ],
-    );
-    topology::declare_queue(&channel, &topology, &probe)
-        .await
-        .expect("probe");
+    declare_probe(&channel, &topology).await;
 
     let admin_token = auth.admin_token.clone();
     let mut app = TestApp {
@@ -108,6 +97,22 @@ async fn spawn_app(smtp_url: Option<String>) -> TestApp {
     };
     app.sync_accounts().await;
     app
+}
+
+/// A queue, `probe`, that receives every event billing publishes.
+async fn declare_probe(channel: &lapin::Channel, topology: &Topology) {
+    let probe = popug_bus::QueueSpec::new(
+        "probe",
+        vec![
+            "task.priced.v1".into(),
+            "transaction.applied.v1".into(),
+            "payment.sent.v1".into(),
+            "billing_cycle.closed.v1".into(),
+        ],
+    );
+    topology::declare_queue(channel, topology, &probe)
+        .await
+        .expect("probe");
 }
 
 impl TestApp {
@@ -859,6 +864,8 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     topology::declare_catalog(&channel, &topology)
         .await
         .expect("topology");
+    let (_probe_connection, probe) = broker.confirm_channel().await.expect("broker");
+    declare_probe(&probe, &topology).await;
     let stop = CancellationToken::new();
     let mut ledgers = Vec::new();
     for _ in 0..2 {
@@ -962,4 +969,47 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     assert!(again.already_closed, "a closed day stays closed");
     let violations = ledgers[0].violations().await.expect("invariants");
     assert!(violations.is_empty(), "{violations:#?}");
+
+    // The two relays shared one outbox: each event billing committed (a
+    // price per task, a transaction per entry, a payment per payout, one
+    // closed cycle) reached the broker exactly once.
+    let mut conn = pool.get().await.expect("connection");
+    let committed: i64 = diesel_async::RunQueryDsl::get_result(
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "400 + (SELECT count(*) FROM entries) + (SELECT count(*) FROM payouts) \
+             + (SELECT count(*) FROM day_closes)",
+        )),
+        &mut conn,
+    )
+    .await
+    .expect("count");
+    let committed = usize::try_from(committed).expect("a count");
+    let queue = topology.queue("probe");
+    let mut published = std::collections::HashSet::new();
+    let mut duplicates = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while published.len() + duplicates < committed && tokio::time::Instant::now() < deadline {
+        match probe
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            Some(message) => {
+                let id = message.delivery.properties.message_id().clone();
+                if !published.insert(id.expect("a message id").to_string()) {
+                    duplicates += 1;
+                }
+            }
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(duplicates, 0, "events published twice by the two relays");
+    assert_eq!(published.len(), committed, "events committed vs published");
+    // Nothing beyond them arrives either.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let extra = probe
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("get");
+    assert!(extra.is_none(), "an event beyond the {committed} committed");
 }
