@@ -28,7 +28,7 @@ use popug_proto::{
 };
 use popug_runtime::Service;
 
-use crate::client::{Bearer, Channels, all_pages, rpc_error};
+use crate::client::{Bearer, Channels, ledger_entries, rpc_error, task_history};
 
 /// What an audit found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,8 +129,8 @@ impl Snapshot {
                 .into_inner();
             dead_letters.push((service, listed));
         }
-        let history = history(channels, admin).await?;
-        let entries = entries(channels, admin).await?;
+        let history = task_history(&channels.tracker(admin)).await?;
+        let entries = ledger_entries(&channels.billing(admin)).await?;
         let violations = channels
             .billing(admin)
             .audit_ledger(billing::AuditLedgerRequest {})
@@ -188,49 +188,6 @@ impl Snapshot {
             dead_letters,
         })
     }
-}
-
-/// The tracker's whole history, every page.
-async fn history(
-    channels: &Channels,
-    admin: &Bearer,
-) -> anyhow::Result<Vec<tracker::HistoryEntry>> {
-    let client = channels.tracker(admin);
-    all_pages(|page_token| {
-        let mut client = client.clone();
-        async move {
-            let page = client
-                .list_task_history(tracker::ListTaskHistoryRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
-            Ok((page.entries, page.next_page_token))
-        }
-    })
-    .await
-}
-
-/// Billing's whole ledger, every page.
-async fn entries(channels: &Channels, admin: &Bearer) -> anyhow::Result<Vec<billing::Entry>> {
-    let client = channels.billing(admin);
-    all_pages(|page_token| {
-        let mut client = client.clone();
-        async move {
-            let page = client
-                .list_entries(billing::ListEntriesRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
-            Ok((page.entries, page.next_page_token))
-        }
-    })
-    .await
 }
 
 fn day(entry: &billing::Entry) -> Option<NaiveDate> {

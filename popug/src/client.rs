@@ -7,9 +7,9 @@ use anyhow::Context as _;
 use popug_proto::pb::popug::{
     analytics::v1::analytics_service_client::AnalyticsServiceClient,
     auth::v1::auth_service_client::AuthServiceClient,
-    billing::v1::billing_service_client::BillingServiceClient,
+    billing::v1::{self as billing, billing_service_client::BillingServiceClient},
     ops::v1::ops_service_client::OpsServiceClient,
-    tracker::v1::tracker_service_client::TrackerServiceClient,
+    tracker::v1::{self as tracker, tracker_service_client::TrackerServiceClient},
 };
 use popug_runtime::Service;
 use tonic::{
@@ -196,4 +196,46 @@ where
         }
         page_token = next;
     }
+}
+
+/// The tracker's whole task history, every page (admins only).
+pub async fn task_history(
+    client: &TrackerServiceClient<Authorized>,
+) -> anyhow::Result<Vec<tracker::HistoryEntry>> {
+    all_pages(|page_token| {
+        let mut client = client.clone();
+        async move {
+            let page = client
+                .list_task_history(tracker::ListTaskHistoryRequest {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            Ok((page.entries, page.next_page_token))
+        }
+    })
+    .await
+}
+
+/// Billing's whole ledger, every page (accountants and admins).
+pub async fn ledger_entries(
+    client: &BillingServiceClient<Authorized>,
+) -> anyhow::Result<Vec<billing::Entry>> {
+    all_pages(|page_token| {
+        let mut client = client.clone();
+        async move {
+            let page = client
+                .list_entries(billing::ListEntriesRequest {
+                    page_size: 1000,
+                    page_token,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            Ok((page.entries, page.next_page_token))
+        }
+    })
+    .await
 }

@@ -9,7 +9,10 @@ use std::{process::ExitCode, time::Duration};
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
 use popug::{
-    client::{Authorized, Bearer, Channels, Endpoints, all_pages, connect, rpc_error},
+    client::{
+        Authorized, Bearer, Channels, Endpoints, all_pages, connect, ledger_entries, rpc_error,
+        task_history,
+    },
     mesh::{Mesh, MeshSettings, preflight},
 };
 use popug_proto::pb::popug::{
@@ -321,6 +324,14 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The password given on the command line, or else asked for without echo.
+fn password_or_prompt(password: Option<String>, prompt: String) -> anyhow::Result<String> {
+    match password {
+        Some(password) => Ok(password),
+        None => rpassword::prompt_password(prompt).context("cannot read the password"),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match cli.command {
@@ -330,11 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             password,
             auth_url,
         } => {
-            let password = match password {
-                Some(password) => password,
-                None => rpassword::prompt_password(format!("password for {login}: "))
-                    .context("cannot read the password")?,
-            };
+            let password = password_or_prompt(password, format!("password for {login}: "))?;
             let response = AuthServiceClient::new(connect(&auth_url).await?)
                 .login(auth::LoginRequest {
                     login: login.clone(),
@@ -362,11 +369,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             auth_url,
         } => {
-            let password = match password {
-                Some(password) => password,
-                None => rpassword::prompt_password(format!("new password for {login}: "))
-                    .context("cannot read the password")?,
-            };
+            let password = password_or_prompt(password, format!("new password for {login}: "))?;
             let account = AuthServiceClient::new(connect(&auth_url).await?)
                 .sign_up(auth::SignUpRequest {
                     login,
@@ -777,35 +780,20 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
             return Ok(());
         }
         TasksCommand::History => {
-            let rows = all_pages(|page_token| {
-                let mut client = client.clone();
-                async move {
-                    let page = client
-                        .list_task_history(tracker::ListTaskHistoryRequest {
-                            page_size: 1000,
-                            page_token,
-                        })
-                        .await
-                        .map_err(rpc_error)?
-                        .into_inner();
-                    let rows = page
-                        .entries
-                        .iter()
-                        .map(|entry| {
-                            let kind = tracker::HistoryKind::try_from(entry.kind)
-                                .unwrap_or(tracker::HistoryKind::Unspecified);
-                            json!({
-                                "event_id": entry.event_id, "task_id": entry.task_id,
-                                "kind": kind.as_str_name().trim_start_matches("HISTORY_KIND_").to_lowercase(),
-                                "account_id": entry.account_id,
-                                "occurred_at": output::time(entry.occurred_at.as_ref()),
-                            })
-                        })
-                        .collect();
-                    Ok((rows, page.next_page_token))
-                }
-            })
-            .await?;
+            let rows = task_history(&client)
+                .await?
+                .iter()
+                .map(|entry| {
+                    let kind = tracker::HistoryKind::try_from(entry.kind)
+                        .unwrap_or(tracker::HistoryKind::Unspecified);
+                    json!({
+                        "event_id": entry.event_id, "task_id": entry.task_id,
+                        "kind": kind.as_str_name().trim_start_matches("HISTORY_KIND_").to_lowercase(),
+                        "account_id": entry.account_id,
+                        "occurred_at": output::time(entry.occurred_at.as_ref()),
+                    })
+                })
+                .collect();
             print_list(
                 json,
                 &["event_id", "task_id", "kind", "account_id", "occurred_at"],
@@ -953,24 +941,11 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
             );
         }
         BillingCommand::Entries => {
-            let rows = all_pages(|page_token| {
-                let mut client = client.clone();
-                async move {
-                    let page = client
-                        .list_entries(billing::ListEntriesRequest {
-                            page_size: 1000,
-                            page_token,
-                        })
-                        .await
-                        .map_err(rpc_error)?
-                        .into_inner();
-                    Ok((
-                        page.entries.iter().map(entry_row).collect(),
-                        page.next_page_token,
-                    ))
-                }
-            })
-            .await?;
+            let rows = ledger_entries(&client)
+                .await?
+                .iter()
+                .map(entry_row)
+                .collect();
             print_list(json, LEDGER_COLUMNS, rows);
         }
         BillingCommand::Check => {

@@ -289,6 +289,39 @@ async fn an_admin_manages_accounts_from_the_command_line() {
         .await;
     let account = cli.json(&["billing", "account", &worker_id]).await;
     assert_eq!(account["balance_cents"], me["balance_cents"]);
+    // The tracker's history and billing's ledger tell the same three facts.
+    let history = cli.json(&["tasks", "history"]).await;
+    let facts: Vec<(&str, &str)> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|fact| Some((fact["kind"].as_str()?, fact["task_id"].as_str()?)))
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            ("assigned", task_id.as_str()),
+            ("assigned", task_id.as_str()),
+            ("completed", task_id.as_str())
+        ]
+    );
+    let entries = cli.json(&["billing", "entries"]).await;
+    let mut sources: Vec<&str> = entries
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|entry| entry["source_event_id"].as_str())
+        .collect();
+    let mut events: Vec<&str> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|fact| fact["event_id"].as_str())
+        .collect();
+    sources.sort_unstable();
+    events.sort_unstable();
+    assert_eq!(sources, events, "one ledger entry per tracker fact");
+    assert_eq!(cli.json(&["billing", "check"]).await, serde_json::json!([]));
     let earnings = cli.json(&["billing", "earnings"]).await;
     assert_eq!(earnings.as_array().map(Vec::len), Some(1));
     // Analytics saw the same money, from events only.
