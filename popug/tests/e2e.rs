@@ -717,6 +717,21 @@ async fn popug_audit_names_a_dead_letter_and_exits_non_zero() {
         "{report}"
     );
     assert!(String::from_utf8_lossy(&dirty.stderr).contains("the books do not agree"));
+
+    // Metrics tell the same: billing's unresolved dead letters gauge is 1.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let billing = scrape(world.metrics[2]).await;
+        if billing.lines().any(|line| {
+            line.starts_with("popug_dead_letters_unresolved{")
+                && line.contains(r#"service="billing""#)
+                && line.ends_with(" 1")
+        }) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{billing}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it.

@@ -584,12 +584,18 @@ impl Consumer {
         let workers: Vec<_> = (1..self.config.workers.max(1))
             .map(|_| tokio::spawn(self.worker().run_worker(token.clone())))
             .collect();
+        let gauge = tokio::spawn(gauge_dead_letters(
+            self.pool.clone(),
+            self.name.clone(),
+            token.clone(),
+        ));
         self.run_worker(token).await;
         for worker in workers {
             if let Err(error) = worker.await {
                 tracing::error!(%error, "consumer worker panicked");
             }
         }
+        gauge.await.ok();
     }
 
     /// Another worker on the same queue, with its own connection.
@@ -628,6 +634,34 @@ impl Consumer {
                 .close(200, "shutting down".into())
                 .await
                 .ok();
+        }
+    }
+}
+
+/// How often the unresolved dead letters are counted.
+const DEAD_LETTER_GAUGE_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `popug_dead_letters_unresolved`: the dead letters nobody has replayed yet,
+/// counted from the database every few seconds. Unlike the `dead_lettered`
+/// outcome counter it survives restarts, so "above zero" is an alert rule.
+async fn gauge_dead_letters(pool: Pool, service: String, token: CancellationToken) {
+    let gauge = metrics::gauge!("popug_dead_letters_unresolved", "service" => service.clone());
+    while !token.is_cancelled() {
+        let counted = match pool.get().await {
+            Ok(mut conn) => dead_letters::unresolved(&mut conn)
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match counted {
+            Ok(unresolved) => gauge.set(unresolved as f64),
+            Err(error) => {
+                tracing::warn!(%service, %error, "cannot count the unresolved dead letters");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(DEAD_LETTER_GAUGE_PERIOD) => {},
+            () = token.cancelled() => {},
         }
     }
 }
