@@ -181,8 +181,9 @@ impl Ledger {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             Prices::draw(&mut *rng)
         };
-        // One round trip: insert the drawn prices, or read the stored ones.
-        let stored: TaskPrices = diesel::sql_query(
+        // One round trip as a rule: insert the drawn prices, or read the
+        // stored ones.
+        let found: Option<TaskPrices> = diesel::sql_query(
             "WITH inserted AS ( \
                  INSERT INTO tasks (task_id, fee_cents, reward_cents) VALUES ($1, $2, $3) \
                  ON CONFLICT (task_id) DO NOTHING RETURNING fee_cents, reward_cents \
@@ -196,7 +197,22 @@ impl Ledger {
         .bind::<BigInt, _>(drawn.fee_cents)
         .bind::<BigInt, _>(drawn.reward_cents)
         .get_result(conn)
-        .await?;
+        .await
+        .optional()?;
+        // Nothing comes back when a concurrent transaction (another worker or
+        // replica) inserted the task and committed while the insert waited on
+        // it: the statement's snapshot predates that commit. A new statement
+        // sees it.
+        let stored =
+            match found {
+                Some(stored) => stored,
+                None => diesel::sql_query(
+                    "SELECT fee_cents, reward_cents, FALSE AS new FROM tasks WHERE task_id = $1",
+                )
+                .bind::<diesel::sql_types::Uuid, _>(task_id)
+                .get_result(conn)
+                .await?,
+            };
         let prices = Prices {
             fee_cents: stored.fee_cents,
             reward_cents: stored.reward_cents,

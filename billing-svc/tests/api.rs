@@ -755,6 +755,60 @@ async fn roles_decide_who_sees_and_closes_what() {
     app.assert_invariants().await;
 }
 
+/// Two workers (or replicas) meet a new task at once: the second waits on the
+/// first one's insert and, once that commits, prices the task as it did.
+#[tokio::test]
+async fn a_task_priced_by_a_concurrent_transaction_is_read_not_failed() {
+    use diesel_async::RunQueryDsl as _;
+    let app = spawn_app(None).await;
+    let task = uuid::Uuid::new_v4();
+    let pool = app.ledger.pool().clone();
+    let mut first = pool.get().await.expect("connection");
+    diesel::sql_query("BEGIN")
+        .execute(&mut first)
+        .await
+        .expect("begin");
+    let priced = app
+        .ledger
+        .ensure_task(&mut first, task)
+        .await
+        .expect("first prices the task");
+
+    let ledger = app.ledger.clone();
+    let second = tokio::spawn(async move {
+        let mut conn = ledger.pool().get().await.expect("connection");
+        diesel::sql_query("BEGIN")
+            .execute(&mut conn)
+            .await
+            .expect("begin");
+        let prices = ledger.ensure_task(&mut conn, task).await;
+        diesel::sql_query("COMMIT")
+            .execute(&mut conn)
+            .await
+            .expect("commit");
+        prices
+    });
+    // The second insert waits on the first transaction's row.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second insert waits");
+    diesel::sql_query("COMMIT")
+        .execute(&mut first)
+        .await
+        .expect("commit");
+    let read = second
+        .await
+        .expect("joined")
+        .expect("the second reads the committed prices");
+    assert_eq!(read, priced);
+    let announced: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM outbox WHERE event_type LIKE '%TaskPriced')",
+    ))
+    .get_result(&mut first)
+    .await
+    .expect("count");
+    assert_eq!(announced, 1, "the price is announced once");
+}
+
 #[tokio::test]
 async fn ledger_entries_cannot_be_changed_or_removed() {
     let mut app = spawn_app(None).await;
