@@ -134,4 +134,26 @@ pub fn handlers(ledger: &Ledger) -> Handlers {
                     .await
             })
         })
+        // The rows competing workers and replicas write: a task's prices and
+        // an account's replica and balance.
+        .locking::<accounts_v1::AccountCreated, _>(|event| vec![account_key(&event.account_id)])
+        .locking::<accounts_v1::AccountUpdated, _>(|event| vec![account_key(&event.account_id)])
+        .locking::<accounts_v1::AccountRoleChanged, _>(|event| vec![account_key(&event.account_id)])
+        .locking::<accounts_v1::AccountDeactivated, _>(|event| vec![account_key(&event.account_id)])
+        .locking::<tasks_v2::TaskCreated, _>(|event| vec![task_key(&event.task_id)])
+        .locking::<tasks_v1::TaskCreated, _>(|event| vec![task_key(&event.task_id)])
+        .locking::<tasks_v1::TaskAssigned, _>(|event| {
+            vec![task_key(&event.task_id), account_key(&event.assignee_id)]
+        })
+        .locking::<tasks_v1::TaskCompleted, _>(|event| {
+            vec![task_key(&event.task_id), account_key(&event.assignee_id)]
+        })
+}
+
+fn task_key(task_id: &str) -> String {
+    format!("task:{task_id}")
+}
+
+fn account_key(account_id: &str) -> String {
+    format!("account:{account_id}")
 }

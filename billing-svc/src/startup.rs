@@ -66,8 +66,12 @@ impl Application {
             name,
         );
         let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
-        // One worker: every entry moves a balance row, and competing workers
-        // would lock those rows in different orders and deadlock.
+        // Replicas compete for the queue safely: each batch first takes the
+        // advisory locks of the tasks and accounts it touches, in one order
+        // (see `handlers`). One worker per replica, all the same: a batch
+        // touches most busy accounts, so workers would mostly wait for each
+        // other. Batches of 64 keep those locks (two per event) well inside
+        // Postgres's shared lock table.
         let consumer = Consumer::new(
             pool.clone(),
             broker.clone(),
@@ -75,6 +79,7 @@ impl Application {
             handlers::handlers(&ledger),
             ConsumerConfig {
                 workers: 1,
+                batch_size: 64,
                 ..ConsumerConfig::default()
             },
         );

@@ -54,10 +54,13 @@ type ApplyFn = Box<
         + Sync,
 >;
 
+type KeysFn = Box<dyn Fn(&Decoded) -> Vec<String> + Send + Sync>;
+
 struct Route {
     routing_key: &'static str,
     decode: DecodeFn,
     apply: ApplyFn,
+    keys: Option<KeysFn>,
 }
 
 /// The events one consumer handles, and how.
@@ -113,9 +116,46 @@ impl Handlers {
                 routing_key: E::ROUTING_KEY,
                 decode: decode::<E>,
                 apply,
+                keys: None,
             },
         );
         self
+    }
+
+    /// Declares what the handler of `E` writes that a competing worker or
+    /// replica may write too, as keys such as `account:<id>`. Before a batch
+    /// is applied, its transaction takes an advisory lock per key of the
+    /// whole batch, all in one global order, so competing transactions wait
+    /// for each other instead of taking rows in different orders and
+    /// deadlocking. Register the handler of `E` first.
+    ///
+    /// # Panics
+    /// If no handler of `E` is registered: a programming error.
+    #[must_use]
+    pub fn locking<E, F>(mut self, keys: F) -> Self
+    where
+        E: Event,
+        F: Fn(&E) -> Vec<String> + Send + Sync + 'static,
+    {
+        let route = self.routes.get_mut(&E::full_name()).unwrap_or_else(|| {
+            panic!(
+                "register the handler of {} before its lock keys",
+                E::full_name()
+            )
+        });
+        route.keys = Some(Box::new(move |decoded| {
+            decoded.downcast_ref::<E>().map(&keys).unwrap_or_default()
+        }));
+        self
+    }
+
+    /// The lock keys of one decoded event (see [`Handlers::locking`]).
+    pub(crate) fn lock_keys(&self, event_type: &str, decoded: &Decoded) -> Vec<String> {
+        self.routes
+            .get(event_type)
+            .and_then(|route| route.keys.as_ref())
+            .map(|keys| keys(decoded))
+            .unwrap_or_default()
     }
 
     /// The routing keys to bind, one per handled event type.

@@ -1026,3 +1026,106 @@ async fn a_handler_that_swallows_a_database_error_does_not_get_its_event_acked()
         1
     );
 }
+
+/// Handlers that move two counters per event, named by the login `x,y`, in
+/// that order, with a pause between: competing transactions taking them in
+/// different orders would deadlock, unless the lock keys order them.
+fn crossing_handlers() -> Handlers {
+    Handlers::new()
+        .on::<AccountCreated, _>(|conn, _, event| {
+            Box::pin(async move {
+                for (step, name) in event.login.split(',').enumerate() {
+                    if step > 0 {
+                        diesel::sql_query("SELECT pg_sleep(0.002)")
+                            .execute(conn)
+                            .await?;
+                    }
+                    diesel::sql_query("UPDATE counters SET n = n + 1 WHERE name = $1")
+                        .bind::<diesel::sql_types::Text, _>(name)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .locking::<AccountCreated, _>(|event| event.login.split(',').map(str::to_owned).collect())
+}
+
+#[tokio::test]
+async fn competing_workers_take_the_lock_keys_in_one_order_and_never_deadlock() {
+    let world = World::new().await;
+    let mut conn = world.pool.get().await.expect("connection");
+    diesel::sql_query(
+        "CREATE TABLE counters AS SELECT 'c' || i AS name, 0 AS n FROM generate_series(0, 9) AS i",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("counters");
+    diesel::sql_query("ALTER TABLE counters ADD PRIMARY KEY (name)")
+        .execute(&mut conn)
+        .await
+        .expect("key");
+    drop(conn);
+    // Two replicas of two workers each, on one queue.
+    let consumers: Vec<Consumer> = (0..2)
+        .map(|_| {
+            Consumer::new(
+                world.pool.clone(),
+                world.broker.clone(),
+                "accounts-test",
+                crossing_handlers(),
+                ConsumerConfig {
+                    // Small enough that every worker gets a share.
+                    prefetch: 16,
+                    batch_size: 16,
+                    workers: 2,
+                    backoff: fast_backoff(),
+                    ..ConsumerConfig::default()
+                },
+            )
+        })
+        .collect();
+    consumers[0].declare().await.expect("declare");
+    // Each pair of counters, both ways round.
+    let mut events: i64 = 0;
+    for _ in 0..2 {
+        for a in 0..10 {
+            for b in (0..10).filter(|&b| b != a) {
+                let login = format!("c{a},c{b}");
+                world.publish_account(&account(&login)).await;
+                events += 1;
+            }
+        }
+    }
+    let stop = CancellationToken::new();
+    let running: Vec<_> = consumers
+        .into_iter()
+        .map(|consumer| tokio::spawn(consumer.run(stop.clone())))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while world
+        .count("SELECT sum(n)::bigint AS n FROM counters")
+        .await
+        < 2 * events
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the events are applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    for consumer in running {
+        consumer.await.expect("consumer");
+    }
+    // Postgres reports its statistics within a second or so.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        world
+            .count("SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()")
+            .await,
+        0,
+        "deadlocks between the competing workers"
+    );
+    assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, events);
+}
