@@ -141,4 +141,12 @@ pub fn handlers(timezone: chrono_tz::Tz) -> Handlers {
                 .await?)
             })
         })
+        // The rows competing workers and replicas upsert: accounts and tasks.
+        .locking::<accounts_v1::AccountCreated, _>(|event| {
+            vec![format!("account:{}", event.account_id)]
+        })
+        .locking::<tasks_v2::TaskCreated, _>(|event| vec![format!("task:{}", event.task_id)])
+        .locking::<tasks_v1::TaskCreated, _>(|event| vec![format!("task:{}", event.task_id)])
+        .locking::<tasks_v1::TaskCompleted, _>(|event| vec![format!("task:{}", event.task_id)])
+        .locking::<billing_v1::TaskPriced, _>(|event| vec![format!("task:{}", event.task_id)])
 }

@@ -64,4 +64,14 @@ pub fn handlers() -> Handlers {
                 Ok(())
             })
         })
+        // Competing workers and replicas upsert the same account rows.
+        .locking::<accounts_v1::AccountCreated, _>(|event| {
+            vec![format!("account:{}", event.account_id)]
+        })
+        .locking::<accounts_v1::AccountRoleChanged, _>(|event| {
+            vec![format!("account:{}", event.account_id)]
+        })
+        .locking::<accounts_v1::AccountDeactivated, _>(|event| {
+            vec![format!("account:{}", event.account_id)]
+        })
 }
