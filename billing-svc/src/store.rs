@@ -626,6 +626,16 @@ impl Ledger {
 pub mod replica {
     use super::*;
 
+    /// Account rows are what a day close locks to pay them. Like an entry, a
+    /// replica write first takes the close lock shared: a batch holding an
+    /// account row must never wait for a close that waits for that row.
+    async fn share_close_lock(conn: &mut AsyncPgConnection) -> Result<(), diesel::result::Error> {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({CLOSE_LOCK})"))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
     /// `AccountCreated`.
     pub async fn created(
         conn: &mut AsyncPgConnection,
@@ -636,6 +646,7 @@ pub mod replica {
         active: bool,
         version: i64,
     ) -> Result<(), diesel::result::Error> {
+        share_close_lock(conn).await?;
         diesel::sql_query(
             "INSERT INTO accounts (account_id, login, email, role, role_version, profile_version, active) \
              VALUES ($1, $2, $3, $4, $5, $5, $6) \
@@ -666,6 +677,7 @@ pub mod replica {
         email: &str,
         version: i64,
     ) -> Result<(), diesel::result::Error> {
+        share_close_lock(conn).await?;
         diesel::sql_query(
             "INSERT INTO accounts (account_id, email, profile_version) VALUES ($1, $2, $3) \
              ON CONFLICT (account_id) DO UPDATE SET \
@@ -688,6 +700,7 @@ pub mod replica {
         role: &str,
         version: i64,
     ) -> Result<(), diesel::result::Error> {
+        share_close_lock(conn).await?;
         diesel::sql_query(
             "INSERT INTO accounts (account_id, role, role_version) VALUES ($1, $2, $3) \
              ON CONFLICT (account_id) DO UPDATE SET \
@@ -708,6 +721,7 @@ pub mod replica {
         conn: &mut AsyncPgConnection,
         account_id: Uuid,
     ) -> Result<(), diesel::result::Error> {
+        share_close_lock(conn).await?;
         diesel::sql_query(
             "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
              ON CONFLICT (account_id) DO UPDATE SET active = FALSE",

@@ -755,6 +755,97 @@ async fn roles_decide_who_sees_and_closes_what() {
     app.assert_invariants().await;
 }
 
+/// Returns once a session of the pool's database waits on a lock.
+async fn awaiting_a_lock(pool: &popug_runtime::database::Pool) {
+    use diesel_async::RunQueryDsl as _;
+    let mut conn = pool.get().await.expect("connection");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity \
+              WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        ))
+        .get_result(&mut conn)
+        .await
+        .expect("activity");
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nobody waits on a lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A batch that updates an account's replica and then books an entry for it
+/// runs into a day close that pays that account: the close waits for the
+/// batch, never the other way round (before, each waited for the other and
+/// Postgres aborted one of them).
+#[tokio::test]
+async fn an_account_update_and_a_day_close_wait_for_each_other_without_deadlock() {
+    use diesel_async::RunQueryDsl as _;
+    let app = spawn_app(None).await;
+    let worker = uuid::Uuid::new_v4();
+    let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let day = popug_runtime::calendar::day_of(yesterday, chrono_tz::UTC);
+    let pool = app.ledger.pool().clone();
+    let mut conn = pool.get().await.expect("connection");
+    // Entries as the consumer books them: with their events in the inbox.
+    let applied = async |conn: &mut diesel_async::AsyncPgConnection, event_id: uuid::Uuid| {
+        diesel::sql_query("INSERT INTO inbox (consumer, event_id) VALUES ('billing', $1)")
+            .bind::<diesel::sql_types::Uuid, _>(event_id)
+            .execute(conn)
+            .await
+            .expect("inbox");
+    };
+    let reward_event = uuid::Uuid::new_v4();
+    applied(&mut conn, reward_event).await;
+    app.ledger
+        .pay_reward(
+            &mut conn,
+            uuid::Uuid::new_v4(),
+            worker,
+            reward_event,
+            yesterday,
+        )
+        .await
+        .expect("a reward to pay at the close");
+
+    diesel::sql_query("BEGIN")
+        .execute(&mut conn)
+        .await
+        .expect("begin");
+    billing_svc::store::replica::role_changed(&mut conn, worker, "worker", 2)
+        .await
+        .expect("replica");
+    let ledger = app.ledger.clone();
+    let close = tokio::spawn(async move { ledger.close_day(day).await });
+    // The close waits on the batch's shared lock (before the fix, on the
+    // account row).
+    awaiting_a_lock(&pool).await;
+    let fee_event = uuid::Uuid::new_v4();
+    applied(&mut conn, fee_event).await;
+    app.ledger
+        .charge_fee(
+            &mut conn,
+            uuid::Uuid::new_v4(),
+            worker,
+            fee_event,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("the batch goes on");
+    diesel::sql_query("COMMIT")
+        .execute(&mut conn)
+        .await
+        .expect("the batch commits");
+    let closed = close.await.expect("joined").expect("the close succeeds");
+    assert_eq!(closed.accounts_paid, 1);
+    app.assert_invariants().await;
+}
+
 /// Two workers (or replicas) meet a new task at once: the second waits on the
 /// first one's insert and, once that commits, prices the task as it did.
 #[tokio::test]
@@ -789,8 +880,7 @@ async fn a_task_priced_by_a_concurrent_transaction_is_read_not_failed() {
         prices
     });
     // The second insert waits on the first transaction's row.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!second.is_finished(), "the second insert waits");
+    awaiting_a_lock(&pool).await;
     diesel::sql_query("COMMIT")
         .execute(&mut first)
         .await
@@ -890,6 +980,26 @@ async fn a_payout_email_waits_for_the_smtp_server_and_goes_out_once() {
     assert_eq!(sink.messages().len(), 1);
     app.assert_invariants().await;
     sink.child.kill().await.ok();
+}
+
+/// Takes what waits in the probe queue: each message id once into
+/// `published`, counting the ones seen before in `duplicates`.
+async fn drain_probe(
+    probe: &lapin::Channel,
+    queue: &str,
+    published: &mut std::collections::HashSet<String>,
+    duplicates: &mut usize,
+) {
+    while let Some(message) = probe
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("get")
+    {
+        let id = message.delivery.properties.message_id().clone();
+        if !published.insert(id.expect("a message id").to_string()) {
+            *duplicates += 1;
+        }
+    }
 }
 
 /// Two billing-svc instances on one database and one queue, as two
@@ -998,8 +1108,13 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
 
     // Every fee and reward is booked once, by whichever replica took it.
     let pool = ledgers[0].pool().clone();
+    let queue = topology.queue("probe");
+    let mut published = std::collections::HashSet::new();
+    let mut duplicates = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
+        // Reading the probe as it fills also keeps it from expiring.
+        drain_probe(&probe, &queue, &mut published, &mut duplicates).await;
         let mut conn = pool.get().await.expect("connection");
         let booked: i64 = diesel_async::RunQueryDsl::get_result(
             diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
@@ -1038,24 +1153,10 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     .await
     .expect("count");
     let committed = usize::try_from(committed).expect("a count");
-    let queue = topology.queue("probe");
-    let mut published = std::collections::HashSet::new();
-    let mut duplicates = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while published.len() + duplicates < committed && tokio::time::Instant::now() < deadline {
-        match probe
-            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("get")
-        {
-            Some(message) => {
-                let id = message.delivery.properties.message_id().clone();
-                if !published.insert(id.expect("a message id").to_string()) {
-                    duplicates += 1;
-                }
-            }
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
+        drain_probe(&probe, &queue, &mut published, &mut duplicates).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(duplicates, 0, "events published twice by the two relays");
     assert_eq!(published.len(), committed, "events committed vs published");
