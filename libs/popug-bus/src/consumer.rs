@@ -695,11 +695,18 @@ const DEAD_LETTER_GAUGE_PERIOD: std::time::Duration = std::time::Duration::from_
 async fn gauge_dead_letters(pool: Pool, service: String, token: CancellationToken) {
     let gauge = metrics::gauge!("popug_dead_letters_unresolved", "service" => service.clone());
     while !token.is_cancelled() {
-        let counted = match pool.get().await {
-            Ok(mut conn) => dead_letters::unresolved(&mut conn)
-                .await
-                .map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
+        let count = async {
+            match pool.get().await {
+                Ok(mut conn) => dead_letters::unresolved(&mut conn)
+                    .await
+                    .map_err(|error| error.to_string()),
+                Err(error) => Err(error.to_string()),
+            }
+        };
+        // A database that is down must not hold up shutdown.
+        let counted = tokio::select! {
+            counted = count => counted,
+            () = token.cancelled() => return,
         };
         match counted {
             Ok(unresolved) => gauge.set(unresolved as f64),
