@@ -158,8 +158,7 @@ pub async fn drop_databases(databases: &[url::Url]) -> anyhow::Result<()> {
     use diesel_async::RunQueryDsl as _;
     for database in databases {
         let name = database.path().trim_start_matches('/');
-        let mut server = database.clone();
-        server.set_path("postgres");
+        let server = popug_runtime::database::server_url(database);
         let mut conn = diesel_async::AsyncPgConnection::establish(server.as_str()).await?;
         diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .execute(&mut conn)
@@ -172,8 +171,7 @@ pub async fn drop_databases(databases: &[url::Url]) -> anyhow::Result<()> {
 /// Checks Postgres and RabbitMQ first, so a missing one is named plainly,
 /// with its URL and how to start it.
 pub async fn preflight(settings: &Settings) -> anyhow::Result<()> {
-    let mut server = settings.database_url.clone();
-    server.set_path("postgres");
+    let server = popug_runtime::database::server_url(&settings.database_url);
     let shown = popug_runtime::database::redacted(&server);
     match tokio::time::timeout(
         Duration::from_secs(5),

@@ -76,6 +76,14 @@ pub fn redacted(url: &url::Url) -> String {
     shown.to_string()
 }
 
+/// The server's maintenance database (`postgres`) at `url`'s address, where
+/// databases are created, dropped and the server is probed.
+pub fn server_url(url: &url::Url) -> url::Url {
+    let mut server = url.clone();
+    server.set_path("postgres");
+    server
+}
+
 /// Creates the database named in `url` if it does not exist, runs `migrations`
 /// in order, and returns a pool of `pool_size` connections to it.
 pub async fn connect(
@@ -106,8 +114,7 @@ async fn create_if_missing(url: &url::Url, database: &str) -> Result<(), Databas
     {
         return Err(DatabaseError::Name(database.to_owned()));
     }
-    let mut server = url.clone();
-    server.set_path("postgres");
+    let server = server_url(url);
     let mut conn = AsyncPgConnection::establish(server.as_str())
         .await
         .map_err(|source| DatabaseError::Connect {
