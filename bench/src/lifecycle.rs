@@ -41,7 +41,8 @@ pub(crate) struct Options {
 
 const ADMIN_PASSWORD: &str = "bench-admin-password";
 
-/// The mesh under load and what drives it.
+/// The mesh under load and what drives it; clones share the workers.
+#[derive(Clone)]
 struct Rig {
     channels: Channels,
     admin: Bearer,
@@ -261,7 +262,7 @@ impl Rig {
         let mut running = tokio::task::JoinSet::new();
         for _ in 0..count {
             ticks.tick().await;
-            let rig = self.clone_handles();
+            let rig = self.clone();
             running.spawn(async move { rig.lifecycle().await });
         }
         let (mut completed, mut failure) = (0, None);
@@ -283,15 +284,6 @@ impl Rig {
             .buffer_unordered(concurrency)
             .try_collect::<()>()
             .await
-    }
-
-    fn clone_handles(&self) -> Self {
-        Self {
-            channels: self.channels.clone(),
-            admin: self.admin.clone(),
-            workers: Arc::clone(&self.workers),
-            databases: self.databases.clone(),
-        }
     }
 
     /// Waits until billing has both entries and analytics both transactions

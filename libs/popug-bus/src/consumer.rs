@@ -534,21 +534,13 @@ impl Consumer {
     ) -> Result<BatchReport, ConsumerError> {
         let mut report = BatchReport::default();
         let mut last_ack = None;
+        let lag = metrics::histogram!("popug_consumer_lag_seconds", "service" => self.name.clone());
+        let committed_at = chrono::Utc::now();
         for (item, outcome) in items.iter().zip(outcomes) {
-            let service = self.name.clone();
-            let counted = match outcome {
-                Outcome::Applied => "applied",
-                Outcome::Duplicate => "duplicate",
-                Outcome::Retry => "retried",
-                Outcome::DeadLetter => "dead_lettered",
-            };
-            metrics::counter!("popug_events_consumed_total", "service" => service.clone(), "outcome" => counted)
-                .increment(1);
             if let (Outcome::Applied, Ok(parsed)) = (outcome, &item.parsed) {
                 // From the producer's commit to this consumer's.
-                let lag = (chrono::Utc::now() - parsed.meta.occurred_at).num_milliseconds();
-                metrics::histogram!("popug_consumer_lag_seconds", "service" => service)
-                    .record(lag.max(0) as f64 / 1000.0);
+                let millis = (committed_at - parsed.meta.occurred_at).num_milliseconds();
+                lag.record(millis.max(0) as f64 / 1000.0);
             }
             match outcome {
                 Outcome::Applied | Outcome::Duplicate => {
@@ -602,6 +594,17 @@ impl Consumer {
                     .ack(BasicAckOptions { multiple: true })
                     .await?,
             )?;
+        }
+        for (outcome, count) in [
+            ("applied", report.applied),
+            ("duplicate", report.duplicates),
+            ("retried", report.retried),
+            ("dead_lettered", report.dead_lettered),
+        ] {
+            if count > 0 {
+                metrics::counter!("popug_events_consumed_total", "service" => self.name.clone(), "outcome" => outcome)
+                    .increment(u64::try_from(count).unwrap_or(u64::MAX));
+            }
         }
         Ok(report)
     }

@@ -35,18 +35,30 @@ pub fn wrap<E: Event>(
     producer: &str,
     occurred_at: chrono::DateTime<chrono::Utc>,
 ) -> Envelope {
+    wrap_traced(
+        event,
+        producer,
+        occurred_at,
+        popug_runtime::telemetry::current_trace(),
+    )
+}
+
+/// [`wrap`] with the trace context given, for many events of one span.
+pub fn wrap_traced<E: Event>(
+    event: &E,
+    producer: &str,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    trace: popug_runtime::telemetry::TraceHeaders,
+) -> Envelope {
     Envelope {
         event_id: Uuid::now_v7().to_string(),
         event_name: E::NAME.to_owned(),
         event_version: E::VERSION,
         occurred_at: Some(timestamp(occurred_at)),
         producer: producer.to_owned(),
-        trace_context: Some({
-            let trace = popug_runtime::telemetry::current_trace();
-            TraceContext {
-                traceparent: trace.traceparent,
-                tracestate: trace.tracestate,
-            }
+        trace_context: Some(TraceContext {
+            traceparent: trace.traceparent,
+            tracestate: trace.tracestate,
         }),
         payload: Some(prost_types::Any {
             type_url: format!("{TYPE_URL_PREFIX}{}", E::full_name()),

@@ -96,10 +96,12 @@ impl Outbox {
         }
         let now = self.clock.now();
         let event_type = E::full_name();
+        // Every event of the call belongs to the same span.
+        let trace = popug_runtime::telemetry::current_trace();
         let rows: Vec<NewRow> = events
             .iter()
             .map(|event| {
-                let envelope = envelope::wrap(event, &self.producer, now);
+                let envelope = envelope::wrap_traced(event, &self.producer, now, trace.clone());
                 NewRow {
                     event_id: Uuid::parse_str(&envelope.event_id)
                         .expect("wrap() writes a UUID it generated"),

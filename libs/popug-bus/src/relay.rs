@@ -412,13 +412,19 @@ async fn publish(
     settle(rows, confirms).await
 }
 
+/// The one field of an `Envelope` the relay reads (`trace_context`, field
+/// 6); decoding it skips the rest, payload included, without copying it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EnvelopeTrace {
+    #[prost(message, optional, tag = "6")]
+    trace_context: Option<popug_proto::pb::popug::events::v1::TraceContext>,
+}
+
 /// The envelope's W3C trace context as AMQP headers, for brokers' and
 /// tracing tools' eyes (consumers read the envelope's own copy).
 fn trace_headers(envelope: &[u8]) -> Option<FieldTable> {
     use prost::Message as _;
-    let trace = popug_proto::pb::popug::events::v1::Envelope::decode(envelope)
-        .ok()?
-        .trace_context?;
+    let trace = EnvelopeTrace::decode(envelope).ok()?.trace_context?;
     if trace.traceparent.is_empty() {
         return None;
     }
