@@ -1090,6 +1090,10 @@ async fn the_real_grpcurl_lists_logs_in_and_asks_who_am_i() {
     ] {
         assert!(services.contains(service), "{service} not in {services}");
     }
+    assert!(
+        !services.contains("popug.tracker.v1.TrackerService"),
+        "only what auth-svc serves is listed: {services}"
+    );
     let login = grpcurl(&[
         "-plaintext",
         "-d",

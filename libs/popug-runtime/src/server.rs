@@ -153,16 +153,25 @@ impl Application {
                 .set_service_status(*name, tonic_health::ServingStatus::Serving)
                 .await;
         }
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(popug_proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // Every message is described, but only what this server serves is
+        // listed: a client should not be offered another service's methods.
+        let reflection = |reflection_name: &str| {
+            services.names.iter().fold(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(popug_proto::FILE_DESCRIPTOR_SET)
+                    .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                    .with_service_name("grpc.health.v1.Health")
+                    .with_service_name(reflection_name),
+                |builder, name| builder.with_service_name(*name),
+            )
         };
+        let v1 = reflection("grpc.reflection.v1.ServerReflection").build_v1()?;
+        let v1alpha = reflection("grpc.reflection.v1alpha.ServerReflection").build_v1alpha()?;
         let mut routes = services.routes;
         routes
             .add_service(health_service)
-            .add_service(reflection().build_v1()?)
-            .add_service(reflection().build_v1alpha()?);
+            .add_service(v1)
+            .add_service(v1alpha);
         let routes = routes
             .routes()
             .into_axum_router()
