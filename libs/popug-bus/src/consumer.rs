@@ -341,7 +341,8 @@ impl Consumer {
     /// whole batch is retried.
     ///
     /// The fast path inserts the whole batch into the inbox with one
-    /// statement and runs the handlers without savepoints. If any handler
+    /// statement and runs the handlers without savepoints, each batch
+    /// handler once for all of its type's events. If any handler
     /// fails, that transaction rolls back and the batch is applied again on
     /// the careful path, one savepoint per event, so a failure is isolated
     /// to its own event.
@@ -407,22 +408,31 @@ impl Consumer {
                     .await?
                     .into_iter()
                     .collect();
-            let mut outcomes = Vec::with_capacity(items.len());
+            // `remove`: a second copy of an event in the same batch is a duplicate.
+            let outcomes: Vec<Outcome> = parsed
+                .iter()
+                .map(|p| {
+                    if fresh.remove(&p.meta.event_id) {
+                        Outcome::Applied
+                    } else {
+                        Outcome::Duplicate
+                    }
+                })
+                .collect();
+            let applied: Vec<_> = parsed
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, outcome)| **outcome == Outcome::Applied)
+                .map(|(p, _)| (&p.meta, &p.decoded))
+                .collect();
+            self.handlers
+                .apply_all(conn, &applied)
+                .await
+                .map_err(FastPathError::Handler)?;
             for (item, parsed) in items.iter().zip(&parsed) {
-                // `remove`: a second copy of an event in the same batch is a duplicate.
-                let outcome = if fresh.remove(&parsed.meta.event_id) {
-                    self.handlers
-                        .apply(conn, &parsed.meta, &parsed.decoded)
-                        .await
-                        .map_err(FastPathError::Handler)?;
-                    Outcome::Applied
-                } else {
-                    Outcome::Duplicate
-                };
                 if item.replayed {
                     dead_letters::resolve(conn, &self.name, parsed.meta.event_id).await?;
                 }
-                outcomes.push(outcome);
             }
             // A handler that swallowed a database error leaves the transaction
             // aborted, and Postgres would answer our COMMIT with a silent

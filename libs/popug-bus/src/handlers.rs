@@ -12,6 +12,14 @@
 //!
 //! The handler runs inside the consumer's transaction, together with the
 //! inbox insert; it must do all its work through `conn`.
+//!
+//! A handler that can apply many events at once with a fixed number of
+//! statements registers with [`Handlers::on_batch`] instead: it receives every
+//! fresh event of its type in the consumer's batch together. If the batch
+//! fails, the consumer applies it again one event per savepoint, and the
+//! batch handler is called with one event at a time, so a bad event is
+//! isolated and dead-lettered alone. Handlers of different types in a batch
+//! must commute (events arrive in any order anyway).
 
 use std::{any::Any, collections::BTreeMap};
 
@@ -54,12 +62,38 @@ type ApplyFn = Box<
         + Sync,
 >;
 
+/// One fresh event of a batch, as a batch handler receives it.
+#[derive(Debug)]
+pub struct Delivered<'a, E> {
+    /// The envelope's facts.
+    pub meta: &'a EventMeta,
+    /// The decoded, validated payload.
+    pub event: &'a E,
+}
+
+type ApplyBatchFn = Box<
+    dyn for<'c> Fn(
+            &'c mut AsyncPgConnection,
+            &'c [(&'c EventMeta, &'c Decoded)],
+        ) -> BoxFuture<'c, HandlerResult>
+        + Send
+        + Sync,
+>;
+
 type KeysFn = Box<dyn Fn(&Decoded) -> Vec<String> + Send + Sync>;
+
+/// How a route applies its events.
+enum Apply {
+    /// One call per event.
+    One(ApplyFn),
+    /// One call for every event of the type in a batch.
+    Batch(ApplyBatchFn),
+}
 
 struct Route {
     routing_key: &'static str,
     decode: DecodeFn,
-    apply: ApplyFn,
+    apply: Apply,
     keys: Option<KeysFn>,
 }
 
@@ -115,7 +149,53 @@ impl Handlers {
             Route {
                 routing_key: E::ROUTING_KEY,
                 decode: decode::<E>,
-                apply,
+                apply: Apply::One(apply),
+                keys: None,
+            },
+        );
+        self
+    }
+
+    /// Handles events of type `E` with `handler`, all of a batch's fresh
+    /// events of that type in one call (see the module docs); replaces an
+    /// earlier handler.
+    #[must_use]
+    pub fn on_batch<E, F>(mut self, handler: F) -> Self
+    where
+        E: Event,
+        F: for<'c> Fn(
+                &'c mut AsyncPgConnection,
+                Vec<Delivered<'c, E>>,
+            ) -> BoxFuture<'c, HandlerResult>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let apply: ApplyBatchFn = Box::new(move |conn, events| {
+            let typed: Option<Vec<Delivered<'_, E>>> = events
+                .iter()
+                .map(|(meta, decoded)| {
+                    decoded
+                        .downcast_ref::<E>()
+                        .map(|event| Delivered { meta, event })
+                })
+                .collect();
+            match typed {
+                Some(typed) => handler(conn, typed),
+                None => Box::pin(async {
+                    Err(HandlerError::Failed(format!(
+                        "decoded payload is not a {}",
+                        E::full_name()
+                    )))
+                }),
+            }
+        });
+        self.routes.insert(
+            E::full_name(),
+            Route {
+                routing_key: E::ROUTING_KEY,
+                decode: decode::<E>,
+                apply: Apply::Batch(apply),
                 keys: None,
             },
         );
@@ -176,7 +256,8 @@ impl Handlers {
         (route.decode)(payload)
     }
 
-    /// Runs the handler of `meta.event_type`.
+    /// Runs the handler of `meta.event_type` for one event (a batch handler
+    /// gets a batch of one).
     pub(crate) fn apply<'c>(
         &'c self,
         conn: &'c mut AsyncPgConnection,
@@ -193,26 +274,89 @@ impl Handlers {
             producer = %meta.producer,
         );
         popug_runtime::telemetry::continue_trace(&span, &meta.trace);
-        match self.routes.get(&meta.event_type) {
-            // A panicking handler is a failed event, not a dead worker.
-            Some(route) => Box::pin(
-                std::panic::AssertUnwindSafe((route.apply)(conn, meta, decoded).instrument(span))
-                    .catch_unwind()
-                    .map(|outcome| {
-                        outcome.unwrap_or_else(|_| {
-                            Err(HandlerError::Failed(format!(
-                                "the handler of {} panicked",
-                                meta.event_type
-                            )))
-                        })
-                    }),
-            ),
-            None => Box::pin(async move {
+        let Some(route) = self.routes.get(&meta.event_type) else {
+            return Box::pin(async move {
                 Err(HandlerError::Rejected(format!(
                     "no handler for {}",
                     meta.event_type
                 )))
+            });
+        };
+        let event_type = meta.event_type.as_str();
+        match &route.apply {
+            Apply::One(apply) => caught(event_type, apply(conn, meta, decoded), span),
+            Apply::Batch(apply) => Box::pin(async move {
+                let one = [(meta, decoded)];
+                caught(event_type, apply(conn, &one), span).await
             }),
         }
     }
+
+    /// Applies a batch of fresh events: per-event handlers in order, and each
+    /// batch handler once, with all of its type's events, where the first of
+    /// them stands. Stops at the first error.
+    pub(crate) async fn apply_all(
+        &self,
+        conn: &mut AsyncPgConnection,
+        events: &[(&EventMeta, &Decoded)],
+    ) -> HandlerResult {
+        let mut batched = std::collections::HashSet::new();
+        for (index, (meta, decoded)) in events.iter().enumerate() {
+            let batch_route = match self.routes.get(&meta.event_type) {
+                Some(
+                    route @ Route {
+                        apply: Apply::Batch(_),
+                        ..
+                    },
+                ) => Some(route),
+                _ => None,
+            };
+            let Some(Route {
+                apply: Apply::Batch(apply),
+                ..
+            }) = batch_route
+            else {
+                self.apply(conn, meta, decoded).await?;
+                continue;
+            };
+            if !batched.insert(meta.event_type.as_str()) {
+                continue;
+            }
+            let same: Vec<(&EventMeta, &Decoded)> = events[index..]
+                .iter()
+                .filter(|(other, _)| other.event_type == meta.event_type)
+                .copied()
+                .collect();
+            let span = tracing::info_span!(
+                "consume",
+                otel.name = %meta.event_name,
+                otel.kind = "consumer",
+                events = same.len(),
+            );
+            // A batch has many parents; it continues the first one's trace.
+            popug_runtime::telemetry::continue_trace(&span, &meta.trace);
+            caught(&meta.event_type, apply(conn, &same), span).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a handler's future in `span`; a panicking handler is a failed event,
+/// not a dead worker.
+fn caught<'c>(
+    event_type: &'c str,
+    future: BoxFuture<'c, HandlerResult>,
+    span: tracing::Span,
+) -> BoxFuture<'c, HandlerResult> {
+    Box::pin(
+        std::panic::AssertUnwindSafe(future.instrument(span))
+            .catch_unwind()
+            .map(move |outcome| {
+                outcome.unwrap_or_else(|_| {
+                    Err(HandlerError::Failed(format!(
+                        "the handler of {event_type} panicked"
+                    )))
+                })
+            }),
+    )
 }

@@ -28,7 +28,7 @@ pub mod topology;
 pub use broker::{Backoff, Broker};
 pub use consumer::{BatchReport, Consumer, ConsumerConfig};
 pub use envelope::EventMeta;
-pub use handlers::{HandlerError, HandlerResult, Handlers};
+pub use handlers::{Delivered, HandlerError, HandlerResult, Handlers};
 pub use ops::{Guard, Ops};
 pub use outbox::{Outbox, OutboxError};
 pub use relay::{Relay, RelayConfig, RelayHealth, Step};
