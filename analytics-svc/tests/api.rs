@@ -312,6 +312,7 @@ async fn figures_are_right_whatever_the_order_and_however_often_events_come() {
             amount_cents: amount,
             task_id: task.to_string(),
             day: now.date_naive().to_string(),
+            balance_after_cents: amount,
         }
     };
     // Completions before prices and descriptions; every event twice.

@@ -18,6 +18,12 @@ pub struct BillingSettings {
     pub mail_from: String,
     /// Whether days close by themselves at midnight (`POPUG_BILLING_AUTO_CLOSE`).
     pub auto_close: bool,
+    /// Competing consumer workers in this replica
+    /// (`POPUG_BILLING_CONSUMER_WORKERS`, 1 to 32, default 2).
+    pub consumer_workers: usize,
+    /// Most events booked in one transaction (`POPUG_BILLING_BATCH_SIZE`,
+    /// 1 to 2,000, default 256).
+    pub batch_size: usize,
 }
 
 impl BillingSettings {
@@ -39,7 +45,27 @@ impl BillingSettings {
             mail_dir: env.parse_or("POPUG_MAIL_DIR", PathBuf::from("var/mail"))?,
             mail_from,
             auto_close: env.parse_or("POPUG_BILLING_AUTO_CLOSE", true)?,
+            consumer_workers: in_range(env, "POPUG_BILLING_CONSUMER_WORKERS", 2, 1..=32)?,
+            batch_size: in_range(env, "POPUG_BILLING_BATCH_SIZE", 256, 1..=2_000)?,
         })
+    }
+}
+
+/// A whole number from `range`, `default` when unset.
+fn in_range(
+    env: &Env,
+    name: &'static str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, SettingsError> {
+    let value: usize = env.parse_or(name, default)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(env.invalid(
+            name,
+            format!("expected {} to {}", range.start(), range.end()),
+        ))
     }
 }
 

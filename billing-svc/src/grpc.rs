@@ -3,7 +3,7 @@
 
 use popug_proto::pb::popug::billing::v1::{self as pb, billing_service_server::BillingService};
 use popug_runtime::paging::{self, Page};
-use popug_token::{Role, require_role, require_signed_in};
+use popug_token::{Role, check_role, require_role, require_signed_in};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use crate::{
     domain::{Day, EntryKind, money},
     error::Error,
     mail::Mailer,
-    store::{EntryLine, Ledger},
+    store::{DayTotals, EntryLine, Ledger},
 };
 
 /// The BillingService implementation.
@@ -38,7 +38,23 @@ fn entry_message(line: &EntryLine) -> pb::Entry {
         day: line.day.to_string(),
         account_id: line.account_id.to_string(),
         source_event_id: line.source_event_id.to_string(),
+        balance_after_cents: line.balance_after_cents,
     }
+}
+
+fn income_day(date: String, totals: &DayTotals) -> pb::IncomeDay {
+    pb::IncomeDay {
+        date,
+        revenue_cents: totals.fees_cents,
+        expense_cents: totals.rewards_cents,
+        payouts_cents: totals.payouts_cents,
+        net_cents: totals.earnings_cents(),
+    }
+}
+
+fn account_id(field: &'static str, value: &str) -> Result<Uuid, Error> {
+    Uuid::try_parse(value)
+        .map_err(|_| Error::invalid(field, format!("`{value}` is not an account id")))
 }
 
 impl BillingApi {
@@ -77,12 +93,7 @@ impl BillingService for BillingApi {
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
         require_role(&request, &[Role::Accountant, Role::Admin])?;
         let request = request.into_inner();
-        let account_id = Uuid::try_parse(&request.account_id).map_err(|_| {
-            Error::invalid(
-                "account_id",
-                format!("`{}` is not an account id", request.account_id),
-            )
-        })?;
+        let account_id = account_id("account_id", &request.account_id)?;
         let (balance_cents, entries) = self.account(account_id, &request.date).await?;
         Ok(Response::new(pb::GetAccountResponse {
             account_id: account_id.to_string(),
@@ -106,7 +117,7 @@ impl BillingService for BillingApi {
             .into_iter()
             .map(|totals| pb::DayEarnings {
                 date: totals.day.to_string(),
-                earnings_cents: totals.fees_cents - totals.rewards_cents,
+                earnings_cents: totals.earnings_cents(),
                 fees_cents: totals.fees_cents,
                 rewards_cents: totals.rewards_cents,
             })
@@ -157,6 +168,76 @@ impl BillingService for BillingApi {
         require_role(&request, &[Role::Accountant, Role::Admin])?;
         Ok(Response::new(pb::AuditLedgerResponse {
             violations: self.ledger.violations().await?,
+        }))
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::GetStatementResponse>, Status> {
+        let caller = require_signed_in(&request)?;
+        let request = request.into_inner();
+        let account_id = if request.account_id.is_empty() {
+            caller.account_id
+        } else {
+            account_id("account_id", &request.account_id)?
+        };
+        if account_id != caller.account_id {
+            check_role(caller.role, &[Role::Accountant, Role::Admin])?;
+        }
+        let (from, to) =
+            popug_runtime::calendar::parse_range(&request.from, &request.to, self.ledger.today())?;
+        let statement = self
+            .ledger
+            .statement(account_id, from, to)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("billing has no account {account_id}")))?;
+        Ok(Response::new(pb::GetStatementResponse {
+            account_id: account_id.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            opening_balance_cents: statement.opening_cents,
+            lines: statement
+                .lines
+                .iter()
+                .map(|(line, balance_after_cents)| pb::StatementLine {
+                    entry: Some(entry_message(line)),
+                    balance_after_cents: *balance_after_cents,
+                })
+                .collect(),
+            closing_balance_cents: statement.closing_cents,
+        }))
+    }
+
+    async fn get_income_statement(
+        &self,
+        request: Request<pb::GetIncomeStatementRequest>,
+    ) -> Result<Response<pb::GetIncomeStatementResponse>, Status> {
+        require_role(&request, &[Role::Accountant, Role::Admin])?;
+        let request = request.into_inner();
+        let (from, to) =
+            popug_runtime::calendar::parse_range(&request.from, &request.to, self.ledger.today())?;
+        let days = self.ledger.earnings(from, to).await?;
+        let total = days.iter().fold(
+            DayTotals {
+                day: from,
+                fees_cents: 0,
+                rewards_cents: 0,
+                payouts_cents: 0,
+            },
+            |sum, day| DayTotals {
+                day: from,
+                fees_cents: sum.fees_cents + day.fees_cents,
+                rewards_cents: sum.rewards_cents + day.rewards_cents,
+                payouts_cents: sum.payouts_cents + day.payouts_cents,
+            },
+        );
+        Ok(Response::new(pb::GetIncomeStatementResponse {
+            days: days
+                .iter()
+                .map(|totals| income_day(totals.day.to_string(), totals))
+                .collect(),
+            total: Some(income_day(String::new(), &total)),
         }))
     }
 }

@@ -2,7 +2,7 @@
 //! replica; task events price tasks and move money. Every handler works on
 //! the consumer's transaction, so its effects commit with the inbox record.
 
-use popug_bus::{HandlerError, Handlers};
+use popug_bus::{EventMeta, HandlerError, Handlers};
 use popug_proto::{
     events::upcast,
     pb::popug::events::{
@@ -13,7 +13,10 @@ use popug_proto::{
 use popug_token::Role;
 use uuid::Uuid;
 
-use crate::store::{Ledger, replica};
+use crate::{
+    domain::EntryKind,
+    store::{Booking, Ledger, TaskDescription, replica},
+};
 
 fn id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
     Uuid::try_parse(value)
@@ -85,73 +88,91 @@ pub fn handlers(ledger: &Ledger) -> Handlers {
                 Ok(())
             })
         })
-        .on::<tasks_v2::TaskCreated, _>(move |conn, _, event| {
+        .on_batch::<tasks_v2::TaskCreated, _>(move |conn, events| {
             let ledger = created_v2.clone();
             Box::pin(async move {
-                ledger
-                    .describe_task(
-                        conn,
-                        id("task_id", &event.task_id)?,
-                        &event.key,
-                        &event.title,
-                        &event.jira_id,
-                    )
-                    .await
+                let tasks = events
+                    .iter()
+                    .map(|d| description(d.event))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ledger.describe_tasks(conn, &tasks).await
             })
         })
-        .on::<tasks_v1::TaskCreated, _>(move |conn, _, event| {
+        .on_batch::<tasks_v1::TaskCreated, _>(move |conn, events| {
             let ledger = created_v1.clone();
             Box::pin(async move {
-                let event = upcast::task_created_v1(event.clone());
-                ledger
-                    .describe_task(
-                        conn,
-                        id("task_id", &event.task_id)?,
-                        &event.key,
-                        &event.title,
-                        &event.jira_id,
-                    )
-                    .await
+                let tasks = events
+                    .iter()
+                    .map(|d| description(&upcast::task_created_v1(d.event.clone())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                ledger.describe_tasks(conn, &tasks).await
             })
         })
-        .on::<tasks_v1::TaskAssigned, _>(move |conn, meta, event| {
+        .on_batch::<tasks_v1::TaskAssigned, _>(move |conn, events| {
             let ledger = assigned.clone();
             Box::pin(async move {
-                let task_id = id("task_id", &event.task_id)?;
-                let assignee = id("assignee_id", &event.assignee_id)?;
-                ledger
-                    .charge_fee(conn, task_id, assignee, meta.event_id, meta.occurred_at)
-                    .await
+                let bookings = events
+                    .iter()
+                    .map(|d| {
+                        booking(
+                            EntryKind::AssignmentFee,
+                            d.meta,
+                            &d.event.task_id,
+                            &d.event.assignee_id,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                ledger.book(conn, &bookings).await
             })
         })
-        .on::<tasks_v1::TaskCompleted, _>(move |conn, meta, event| {
+        .on_batch::<tasks_v1::TaskCompleted, _>(move |conn, events| {
             let ledger = completed.clone();
             Box::pin(async move {
-                let task_id = id("task_id", &event.task_id)?;
-                let assignee = id("assignee_id", &event.assignee_id)?;
-                ledger
-                    .pay_reward(conn, task_id, assignee, meta.event_id, meta.occurred_at)
-                    .await
+                let bookings = events
+                    .iter()
+                    .map(|d| {
+                        booking(
+                            EntryKind::CompletionReward,
+                            d.meta,
+                            &d.event.task_id,
+                            &d.event.assignee_id,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                ledger.book(conn, &bookings).await
             })
         })
-        // The rows competing workers and replicas write: a task's prices and
-        // an account's replica and balance.
+        // The account replica's rows, written by competing workers and
+        // replicas. Money batches need no such keys: they move balances in
+        // one upsert that locks accounts in id order (see `store`).
         .locking::<accounts_v1::AccountCreated, _>(|event| vec![account_key(&event.account_id)])
         .locking::<accounts_v1::AccountUpdated, _>(|event| vec![account_key(&event.account_id)])
         .locking::<accounts_v1::AccountRoleChanged, _>(|event| vec![account_key(&event.account_id)])
         .locking::<accounts_v1::AccountDeactivated, _>(|event| vec![account_key(&event.account_id)])
-        .locking::<tasks_v2::TaskCreated, _>(|event| vec![task_key(&event.task_id)])
-        .locking::<tasks_v1::TaskCreated, _>(|event| vec![task_key(&event.task_id)])
-        .locking::<tasks_v1::TaskAssigned, _>(|event| {
-            vec![task_key(&event.task_id), account_key(&event.assignee_id)]
-        })
-        .locking::<tasks_v1::TaskCompleted, _>(|event| {
-            vec![task_key(&event.task_id), account_key(&event.assignee_id)]
-        })
 }
 
-fn task_key(task_id: &str) -> String {
-    format!("task:{task_id}")
+fn description(event: &tasks_v2::TaskCreated) -> Result<TaskDescription, HandlerError> {
+    Ok(TaskDescription {
+        task_id: id("task_id", &event.task_id)?,
+        key: event.key.clone(),
+        title: event.title.clone(),
+        jira_id: event.jira_id.clone(),
+    })
+}
+
+fn booking(
+    kind: EntryKind,
+    meta: &EventMeta,
+    task_id: &str,
+    assignee_id: &str,
+) -> Result<Booking, HandlerError> {
+    Ok(Booking {
+        kind,
+        task_id: id("task_id", task_id)?,
+        popug: id("assignee_id", assignee_id)?,
+        source_event_id: meta.event_id,
+        at: meta.occurred_at,
+    })
 }
 
 fn account_key(account_id: &str) -> String {

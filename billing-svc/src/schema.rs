@@ -1,4 +1,5 @@
-//! Diesel's view of billing-svc's tables (see `migrations/`).
+//! Diesel's view of billing-svc's tables (see `migrations/`). `entries` is a
+//! view over `transactions` and `postings`, read with SQL only.
 
 diesel::table! {
     accounts (account_id) {
@@ -26,15 +27,31 @@ diesel::table! {
 }
 
 diesel::table! {
-    entries (entry_id) {
-        entry_id -> Uuid,
-        account_id -> Uuid,
+    ledger_accounts (code) {
+        code -> Text,
+        description -> Text,
+    }
+}
+
+diesel::table! {
+    transactions (tx_id) {
+        tx_id -> Uuid,
         kind -> Text,
-        amount_cents -> Int8,
         task_id -> Nullable<Uuid>,
         source_event_id -> Uuid,
         day -> Date,
         occurred_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    postings (seq) {
+        seq -> Int8,
+        tx_id -> Uuid,
+        account -> Text,
+        popug_id -> Nullable<Uuid>,
+        amount_cents -> Int8,
+        balance_after_cents -> Nullable<Int8>,
     }
 }
 
@@ -67,10 +84,20 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(entries -> accounts (account_id));
-diesel::joinable!(entries -> tasks (task_id));
+diesel::joinable!(transactions -> tasks (task_id));
+diesel::joinable!(postings -> transactions (tx_id));
+diesel::joinable!(postings -> ledger_accounts (account));
+diesel::joinable!(postings -> accounts (popug_id));
 diesel::joinable!(payouts -> accounts (account_id));
+diesel::joinable!(payouts -> transactions (entry_id));
 diesel::joinable!(emails -> payouts (payout_id));
 diesel::allow_tables_to_appear_in_same_query!(
-    accounts, tasks, entries, day_closes, payouts, emails
+    accounts,
+    tasks,
+    ledger_accounts,
+    transactions,
+    postings,
+    day_closes,
+    payouts,
+    emails
 );

@@ -66,20 +66,18 @@ impl Application {
             name,
         );
         let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
-        // Replicas compete for the queue safely: each batch first takes the
-        // advisory locks of the tasks and accounts it touches, in one order
-        // (see `handlers`). One worker per replica, all the same: a batch
-        // touches most busy accounts, so workers would mostly wait for each
-        // other. Batches of 64 keep those locks (two per event) well inside
-        // Postgres's shared lock table.
+        // Workers and replicas compete for the queue safely: a batch books
+        // its events set-based and moves balances last, locking accounts in
+        // id order (see `store`), so batches overlap in everything else.
         let consumer = Consumer::new(
             pool.clone(),
             broker.clone(),
             name,
             handlers::handlers(&ledger),
             ConsumerConfig {
-                workers: 1,
-                batch_size: 64,
+                workers: settings.consumer_workers,
+                batch_size: settings.batch_size,
+                prefetch: u16::try_from(settings.batch_size * 2).unwrap_or(u16::MAX),
                 ..ConsumerConfig::default()
             },
         );

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use billing_svc::{domain::EntryKind, store::Booking};
 use lapin::options::BasicGetOptions;
 use popug_bus::{Consumer, ConsumerConfig, Relay, Topology, topology};
 use popug_proto::{
@@ -38,11 +39,15 @@ struct TestApp {
 }
 
 async fn spawn_app(smtp_url: Option<String>) -> TestApp {
+    spawn_app_on(popug_testing::database_url(), smtp_url).await
+}
+
+/// [`spawn_app`] on the database at `billing_db` (created and migrated if needed).
+async fn spawn_app_on(billing_db: String, smtp_url: Option<String>) -> TestApp {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let namespace = popug_testing::namespace();
     let stop = CancellationToken::new();
     let auth = TestAuth::spawn(&namespace, &stop).await;
-    let billing_db = popug_testing::database_url();
     let auth_url = auth.url();
     let mail_dir = std::env::temp_dir().join(format!("popug-billing-mail-{id}"));
     let mail = mail_dir.to_string_lossy().into_owned();
@@ -803,12 +808,15 @@ async fn an_account_update_and_a_day_close_wait_for_each_other_without_deadlock(
     let reward_event = uuid::Uuid::new_v4();
     applied(&mut conn, reward_event).await;
     app.ledger
-        .pay_reward(
+        .book(
             &mut conn,
-            uuid::Uuid::new_v4(),
-            worker,
-            reward_event,
-            yesterday,
+            &[Booking {
+                kind: EntryKind::CompletionReward,
+                task_id: uuid::Uuid::new_v4(),
+                popug: worker,
+                source_event_id: reward_event,
+                at: yesterday,
+            }],
         )
         .await
         .expect("a reward to pay at the close");
@@ -828,12 +836,15 @@ async fn an_account_update_and_a_day_close_wait_for_each_other_without_deadlock(
     let fee_event = uuid::Uuid::new_v4();
     applied(&mut conn, fee_event).await;
     app.ledger
-        .charge_fee(
+        .book(
             &mut conn,
-            uuid::Uuid::new_v4(),
-            worker,
-            fee_event,
-            chrono::Utc::now(),
+            &[Booking {
+                kind: EntryKind::AssignmentFee,
+                task_id: uuid::Uuid::new_v4(),
+                popug: worker,
+                source_event_id: fee_event,
+                at: chrono::Utc::now(),
+            }],
         )
         .await
         .expect("the batch goes on");
@@ -861,7 +872,7 @@ async fn a_task_priced_by_a_concurrent_transaction_is_read_not_failed() {
         .expect("begin");
     let priced = app
         .ledger
-        .ensure_task(&mut first, task)
+        .ensure_tasks(&mut first, &[task])
         .await
         .expect("first prices the task");
 
@@ -872,7 +883,7 @@ async fn a_task_priced_by_a_concurrent_transaction_is_read_not_failed() {
             .execute(&mut conn)
             .await
             .expect("begin");
-        let prices = ledger.ensure_task(&mut conn, task).await;
+        let prices = ledger.ensure_tasks(&mut conn, &[task]).await;
         diesel::sql_query("COMMIT")
             .execute(&mut conn)
             .await
@@ -912,17 +923,26 @@ async fn ledger_entries_cannot_be_changed_or_removed() {
     let mut conn = app.ledger.pool().get().await.expect("connection");
     use diesel_async::RunQueryDsl as _;
     for statement in [
-        "UPDATE entries SET amount_cents = -1",
-        "DELETE FROM entries",
-        "TRUNCATE entries CASCADE",
+        "UPDATE postings SET amount_cents = -1",
+        "DELETE FROM postings",
+        "TRUNCATE postings CASCADE",
+        "UPDATE transactions SET day = day + 1",
+        "DELETE FROM transactions",
+        "TRUNCATE transactions CASCADE",
         "UPDATE tasks SET fee_cents = 1000, reward_cents = 2000",
+        // A leg on its own, or legs that do not sum to zero, never land.
+        "INSERT INTO postings (tx_id, account, amount_cents) SELECT tx_id, 'revenue', 100 FROM transactions",
+        "INSERT INTO postings (tx_id, account, amount_cents) SELECT tx_id, a, 100 \
+         FROM transactions, unnest(ARRAY['revenue', 'payouts']) a",
     ] {
         let error = diesel::sql_query(statement)
             .execute(&mut conn)
             .await
             .expect_err(statement);
         assert!(
-            error.to_string().contains("immutable") || error.to_string().contains("fixed"),
+            ["immutable", "fixed", "does not balance"]
+                .iter()
+                .any(|said| error.to_string().contains(said)),
             "{statement}: {error}"
         );
     }
@@ -1167,4 +1187,503 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
         .await
         .expect("get");
     assert!(extra.is_none(), "an event beyond the {committed} committed");
+}
+
+/// Steps the consumer until `deliveries` were settled, dead letters allowed.
+async fn consume_any(
+    consumer: &mut popug_bus::Consumer,
+    deliveries: usize,
+) -> popug_bus::BatchReport {
+    let token = CancellationToken::new();
+    let mut total = popug_bus::BatchReport::default();
+    while total.settled() < deliveries {
+        let report = tokio::time::timeout(Duration::from_secs(60), consumer.process_batch(&token))
+            .await
+            .expect("the events arrive")
+            .expect("batch")
+            .expect("not cancelled");
+        total.applied += report.applied;
+        total.duplicates += report.duplicates;
+        total.retried += report.retried;
+        total.dead_lettered += report.dead_lettered;
+    }
+    total
+}
+
+impl TestApp {
+    async fn statement(
+        &self,
+        account_id: uuid::Uuid,
+        from: &str,
+        to: &str,
+    ) -> pb::GetStatementResponse {
+        self.billing()
+            .get_statement(with_token(
+                pb::GetStatementRequest {
+                    account_id: account_id.to_string(),
+                    from: from.into(),
+                    to: to.into(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("statement")
+            .into_inner()
+    }
+}
+
+/// One reward per task, whatever arrives on the bus: a second completion of
+/// a paid task, with an event id of its own, moves no money and goes to the
+/// dead letters naming the task, alone, while the fresh events beside it in
+/// the same batch are booked.
+#[tokio::test]
+async fn a_second_completion_of_a_paid_task_moves_no_money_and_is_dead_lettered_alone() {
+    use diesel_async::RunQueryDsl as _;
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    let now = chrono::Utc::now();
+    let (task, other) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    app.publish(&assigned(task, worker, None), now).await;
+    app.publish(&completed(task, worker), now).await;
+    consume(&mut app.consumer, 2).await;
+    let paid = app.balance(worker).await;
+
+    // In one batch: the forged second completion between two fresh events.
+    app.publish(&assigned(other, worker, None), now).await;
+    app.publish(&completed(task, worker), now).await;
+    app.publish(&completed(other, worker), now).await;
+    let report = consume_any(&mut app.consumer, 3).await;
+    assert_eq!((report.applied, report.dead_lettered), (2, 1), "{report:?}");
+
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    let rewards: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "(SELECT count(*) FROM transactions WHERE kind = 'completion_reward' AND task_id = '{task}')"
+    )))
+    .get_result(&mut conn)
+    .await
+    .expect("count");
+    assert_eq!(rewards, 1, "the task is rewarded once");
+    let error: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+        "(SELECT error FROM failed_events WHERE consumer = 'billing')",
+    ))
+    .get_result(&mut conn)
+    .await
+    .expect("one dead letter");
+    assert!(
+        error.contains(&task.to_string()) && error.contains("rewarded already"),
+        "{error}"
+    );
+    drop(conn);
+    // The other task's fee and reward were booked beside it.
+    let statement = app.statement(worker, "", "").await;
+    let other_lines = statement
+        .lines
+        .iter()
+        .filter(|line| {
+            line.entry
+                .as_ref()
+                .is_some_and(|e| e.task_id == other.to_string())
+        })
+        .count();
+    assert_eq!(other_lines, 2);
+    assert_ne!(app.balance(worker).await, paid);
+    app.assert_invariants().await;
+}
+
+/// Many events in one batch are booked set-based: every entry carries the
+/// running balance, `TransactionApplied` carries the same, and the company's
+/// accounts hold the other legs.
+#[tokio::test]
+async fn a_batch_books_balanced_transactions_with_running_balances() {
+    let mut app = spawn_app(None).await;
+    let (first, _) = app.account("first", auth::Role::Worker).await;
+    let (second, _) = app.account("second", auth::Role::Worker).await;
+    let now = chrono::Utc::now();
+    let tasks: Vec<uuid::Uuid> = (0..40).map(|_| uuid::Uuid::new_v4()).collect();
+    for (i, task) in tasks.iter().enumerate() {
+        let popug = if i % 2 == 0 { first } else { second };
+        app.publish(&assigned(*task, popug, None), now).await;
+        if i % 3 == 0 {
+            app.publish(&completed(*task, popug), now).await;
+        }
+    }
+    let published = tasks.len() + tasks.len().div_ceil(3);
+    consume(&mut app.consumer, published).await;
+
+    // TransactionApplied carries each entry's balance after it.
+    let events = app.billing_events().await;
+    let applied: Vec<billing_events::TransactionApplied> = events
+        .iter()
+        .filter(|(kind, _)| *kind == billing_events::TransactionApplied::full_name())
+        .map(|(_, payload)| {
+            billing_events::TransactionApplied::decode(payload.as_slice()).expect("payload")
+        })
+        .collect();
+    assert_eq!(applied.len(), published);
+    for popug in [first, second] {
+        let statement = app.statement(popug, "", "").await;
+        assert_eq!(statement.opening_balance_cents, 0);
+        let mut running = 0;
+        for line in &statement.lines {
+            let entry = line.entry.as_ref().expect("entry");
+            running += entry.amount_cents;
+            assert_eq!(line.balance_after_cents, running);
+            assert_eq!(entry.balance_after_cents, running, "booked in this order");
+            let event = applied
+                .iter()
+                .find(|e| e.entry_id == entry.entry_id)
+                .expect("announced");
+            assert_eq!(event.balance_after_cents, running);
+        }
+        assert_eq!(statement.closing_balance_cents, running);
+        assert_eq!(app.balance(popug).await, running);
+    }
+
+    // The company's side: revenue took every fee, expense paid every reward.
+    let income = app
+        .billing()
+        .get_income_statement(with_token(
+            pb::GetIncomeStatementRequest::default(),
+            &app.admin_token,
+        ))
+        .await
+        .expect("income")
+        .into_inner();
+    let total = income.total.expect("total");
+    let fees: i64 = applied
+        .iter()
+        .filter(|e| e.kind == billing_events::EntryKind::AssignmentFee as i32)
+        .map(|e| -e.amount_cents)
+        .sum();
+    let rewards: i64 = applied
+        .iter()
+        .filter(|e| e.kind == billing_events::EntryKind::CompletionReward as i32)
+        .map(|e| e.amount_cents)
+        .sum();
+    assert_eq!(
+        (total.revenue_cents, total.expense_cents, total.net_cents),
+        (fees, rewards, fees - rewards)
+    );
+    let earnings = app
+        .billing()
+        .get_management_earnings(with_token(
+            pb::GetManagementEarningsRequest::default(),
+            &app.admin_token,
+        ))
+        .await
+        .expect("earnings")
+        .into_inner();
+    assert_eq!(earnings.days[0].earnings_cents, fees - rewards);
+    app.assert_invariants().await;
+}
+
+/// A payout pays the balance at the end of the day being closed: the next
+/// day's entries, booked before the close ran (a late close, or a restart
+/// after midnight), stay in the next day.
+#[tokio::test]
+async fn a_close_pays_the_days_balance_not_what_was_booked_since() {
+    let mut app = spawn_app(None).await;
+    let (earner, _) = app.account("earner", auth::Role::Worker).await;
+    let yesterday_at = chrono::Utc::now() - chrono::Duration::days(1);
+    let yesterday = yesterday_at.date_naive().to_string();
+    let today_at = chrono::Utc::now();
+    let (old, new, newer) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    app.publish(&assigned(old, earner, None), yesterday_at)
+        .await;
+    app.publish(&completed(old, earner), yesterday_at).await;
+    // Today's events arrive before yesterday closes.
+    app.publish(&assigned(new, earner, None), today_at).await;
+    app.publish(&completed(new, earner), today_at).await;
+    app.publish(&assigned(newer, earner, None), today_at).await;
+    consume(&mut app.consumer, 5).await;
+    let day_end = app
+        .statement(earner, &yesterday, &yesterday)
+        .await
+        .closing_balance_cents;
+    let today_moves: i64 = app
+        .statement(earner, "", "")
+        .await
+        .lines
+        .iter()
+        .map(|line| line.entry.as_ref().expect("entry").amount_cents)
+        .sum();
+    assert!(day_end > 0);
+
+    let closed = app
+        .billing()
+        .close_day(with_token(
+            pb::CloseDayRequest {
+                date: yesterday.clone(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("close")
+        .into_inner();
+    assert_eq!(
+        closed.payouts_cents, day_end,
+        "yesterday's balance, not today's"
+    );
+    assert_eq!(
+        app.balance(earner).await,
+        today_moves,
+        "today's entries stay today's"
+    );
+    let after = app.statement(earner, &yesterday, &yesterday).await;
+    assert_eq!(after.closing_balance_cents, 0, "yesterday ends paid out");
+    app.assert_invariants().await;
+}
+
+/// Statements: the owner reads its own, accountants and admins anyone's; an
+/// unknown account is NOT_FOUND, a bad range names the field.
+#[tokio::test]
+async fn statements_are_for_the_owner_accountants_and_admins() {
+    let mut app = spawn_app(None).await;
+    let (worker, worker_token) = app.account("worker1", auth::Role::Worker).await;
+    let (other, _) = app.account("other", auth::Role::Worker).await;
+    app.publish(
+        &assigned(uuid::Uuid::new_v4(), worker, None),
+        chrono::Utc::now(),
+    )
+    .await;
+    consume(&mut app.consumer, 1).await;
+    let statement = |token: &str, account: String, from: &str| {
+        let mut client = app.billing();
+        let request = with_token(
+            pb::GetStatementRequest {
+                account_id: account,
+                from: from.into(),
+                to: String::new(),
+            },
+            token,
+        );
+        async move { client.get_statement(request).await }
+    };
+    let own = statement(&worker_token, String::new(), "")
+        .await
+        .expect("own")
+        .into_inner();
+    assert_eq!(own.account_id, worker.to_string());
+    assert_eq!(own.lines.len(), 1);
+    let code = |result: Result<tonic::Response<pb::GetStatementResponse>, tonic::Status>| {
+        result.expect_err("refused").code()
+    };
+    assert_eq!(
+        code(statement(&worker_token, other.to_string(), "").await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(statement(&app.admin_token, uuid::Uuid::new_v4().to_string(), "").await),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(statement(&app.admin_token, "kesha".into(), "").await),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(statement(&app.admin_token, worker.to_string(), "2026-99-01").await),
+        Code::InvalidArgument
+    );
+    let income = app
+        .billing()
+        .get_income_statement(with_token(
+            pb::GetIncomeStatementRequest::default(),
+            &worker_token,
+        ))
+        .await;
+    assert_eq!(
+        income.expect_err("workers see no income").code(),
+        Code::PermissionDenied
+    );
+    app.assert_invariants().await;
+}
+
+/// The first billing schema, as main wrote it before the double-entry books.
+const SINGLE_ENTRY_SCHEMA: &str = "2026112200000002";
+
+/// A ledger written by the single-entry code upgrades in place: every entry
+/// becomes a balanced transaction; balances, days, earnings and payouts stay
+/// what they were, and the invariants hold.
+#[tokio::test]
+async fn a_single_entry_ledger_upgrades_to_double_entry_in_place() {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    use diesel_migrations::MigrationHarness as _;
+    // A blocking connection without libpq, as the service migrates.
+    type PgConnection = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<
+        diesel_async::AsyncPgConnection,
+    >;
+    let url = popug_testing::database_url();
+    let (server, name) = url.rsplit_once('/').expect("a database url");
+    let (popugs, tasks) = (
+        [
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        ],
+        30,
+    );
+    let before = {
+        let (url, server, name) = (url.clone(), server.to_owned(), name.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut admin = PgConnection::establish(&server).expect("server");
+            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create");
+            let mut conn = PgConnection::establish(&url).expect("database");
+            conn.run_pending_migrations(popug_bus::MIGRATIONS).expect("bus migrations");
+            let all = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(
+                &billing_svc::startup::MIGRATIONS,
+            )
+            .expect("migrations");
+            for migration in all {
+                if migration.name().version().to_string().as_str() <= SINGLE_ENTRY_SCHEMA {
+                    conn.run_migration(&*migration).expect("old migration");
+                }
+            }
+            // What the old code wrote: entries with their balances, the inbox
+            // records of their events, and yesterday's close with a payout.
+            diesel::sql_query(format!(
+                "INSERT INTO accounts (account_id, login, balance_cents) VALUES \
+                 ('{}', 'first', 0), ('{}', 'second', 0), ('{}', 'third', 0)",
+                popugs[0], popugs[1], popugs[2]
+            ))
+            .execute(&mut conn)
+            .expect("accounts");
+            diesel::sql_query(format!(
+                "WITH t AS (INSERT INTO tasks (task_id, fee_cents, reward_cents, title) \
+                     SELECT gen_random_uuid(), 1000 + 31 * n, 2000 + 57 * n, 'task ' || n FROM generate_series(1, {tasks}) n \
+                     RETURNING task_id, fee_cents, reward_cents, title), \
+                 numbered AS (SELECT t.*, row_number() OVER (ORDER BY title) AS n FROM t), \
+                 moves AS ( \
+                     SELECT task_id, 'assignment_fee' AS kind, -fee_cents AS cents, n, \
+                            (ARRAY['{a}', '{b}', '{c}']::uuid[])[1 + n % 3] AS popug FROM numbered \
+                     UNION ALL SELECT task_id, 'completion_reward', reward_cents, n, \
+                            (ARRAY['{a}', '{b}', '{c}']::uuid[])[1 + n % 3] FROM numbered WHERE n % 2 = 0 OR n % 3 = 2 \
+                 ), booked AS ( \
+                     INSERT INTO entries (entry_id, account_id, kind, amount_cents, task_id, source_event_id, day, occurred_at) \
+                     SELECT gen_random_uuid(), popug, kind, cents, task_id, gen_random_uuid(), \
+                            current_date - (n % 3)::int, now() - make_interval(secs => 1000 - n) FROM moves \
+                     RETURNING account_id, amount_cents, source_event_id \
+                 ), inboxed AS (INSERT INTO inbox (consumer, event_id) SELECT 'billing', source_event_id FROM booked) \
+                 UPDATE accounts a SET balance_cents = s.total \
+                 FROM (SELECT account_id, sum(amount_cents) AS total FROM booked GROUP BY account_id) s \
+                 WHERE a.account_id = s.account_id",
+                a = popugs[0], b = popugs[1], c = popugs[2]
+            ))
+            .execute(&mut conn)
+            .expect("entries");
+            diesel::sql_query(
+                "WITH paid AS ( \
+                     SELECT account_id, sum(amount_cents) AS cents FROM entries WHERE day < current_date - 1 \
+                     GROUP BY account_id HAVING sum(amount_cents) > 0 \
+                 ), payout AS ( \
+                     INSERT INTO entries (entry_id, account_id, kind, amount_cents, source_event_id, day) \
+                     SELECT gen_random_uuid(), account_id, 'payout', -cents, gen_random_uuid(), current_date - 2 FROM paid \
+                     RETURNING entry_id, account_id, amount_cents \
+                 ), rows AS ( \
+                     INSERT INTO payouts (payout_id, account_id, day, amount_cents, entry_id) \
+                     SELECT gen_random_uuid(), account_id, current_date - 2, -amount_cents, entry_id FROM payout \
+                     RETURNING amount_cents \
+                 ), closed AS ( \
+                     INSERT INTO day_closes (day, accounts_paid, payouts_cents) \
+                     SELECT current_date - 2, count(*), COALESCE(sum(amount_cents), 0) FROM rows \
+                 ) \
+                 UPDATE accounts a SET balance_cents = a.balance_cents + p.amount_cents FROM payout p \
+                 WHERE a.account_id = p.account_id",
+            )
+            .execute(&mut conn)
+            .expect("yesterday's close");
+            #[derive(diesel::QueryableByName, Debug, PartialEq, Eq)]
+            struct Figure {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                what: String,
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                cents: i64,
+            }
+            let figures: Vec<Figure> = diesel::sql_query(
+                "SELECT 'balance ' || login AS what, balance_cents AS cents FROM accounts \
+                 UNION ALL SELECT 'fees ' || day, -sum(amount_cents)::bigint FROM entries WHERE kind = 'assignment_fee' GROUP BY day \
+                 UNION ALL SELECT 'rewards ' || day, sum(amount_cents)::bigint FROM entries WHERE kind = 'completion_reward' GROUP BY day \
+                 UNION ALL SELECT 'payouts ' || day, -sum(amount_cents)::bigint FROM entries WHERE kind = 'payout' GROUP BY day \
+                 UNION ALL SELECT 'entries', count(*) FROM entries ORDER BY 1",
+            )
+            .load(&mut conn)
+            .expect("figures");
+            figures.into_iter().map(|f| (f.what, f.cents)).collect::<Vec<_>>()
+        })
+        .await
+        .expect("the old ledger")
+    };
+    assert!(
+        before
+            .iter()
+            .any(|(what, cents)| what.starts_with("payouts") && *cents > 0),
+        "{before:?}"
+    );
+
+    // Today's code starts on it and upgrades it.
+    let app = spawn_app_on(url, None).await;
+    app.assert_invariants().await;
+    let today = chrono::Utc::now().date_naive();
+    let earnings = app
+        .billing()
+        .get_income_statement(with_token(
+            pb::GetIncomeStatementRequest {
+                from: (today - chrono::Duration::days(2)).to_string(),
+                to: today.to_string(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("income")
+        .into_inner();
+    let mut after: Vec<(String, i64)> = Vec::new();
+    for (login, popug) in ["first", "second", "third"].iter().zip(popugs) {
+        let balance = app.balance(popug).await;
+        after.push((format!("balance {login}"), balance));
+        let statement = app
+            .statement(popug, &(today - chrono::Duration::days(2)).to_string(), "")
+            .await;
+        assert_eq!(
+            statement.closing_balance_cents, balance,
+            "{login}'s statement ends at the balance"
+        );
+    }
+    let mut entries = 0;
+    for day in &earnings.days {
+        for (what, cents) in [
+            ("fees", day.revenue_cents),
+            ("rewards", day.expense_cents),
+            ("payouts", day.payouts_cents),
+        ] {
+            if cents != 0 {
+                after.push((format!("{what} {}", day.date), cents));
+            }
+        }
+    }
+    let mut page_token = String::new();
+    loop {
+        let page = app
+            .billing()
+            .list_entries(with_token(
+                pb::ListEntriesRequest {
+                    page_size: 1000,
+                    page_token: page_token.clone(),
+                },
+                &app.admin_token,
+            ))
+            .await
+            .expect("entries")
+            .into_inner();
+        entries += page.entries.len();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    after.push(("entries".into(), i64::try_from(entries).expect("count")));
+    after.sort();
+    assert_eq!(after, before, "every figure survives the upgrade");
 }

@@ -3,7 +3,7 @@
 use popug_proto::pb::popug::events::billing::v1 as events;
 use uuid::Uuid;
 
-use super::{Day, EntryKind, Prices};
+use super::{Day, EntryKind, Prices, Transfer};
 
 /// `TaskPriced`.
 pub fn priced(task_id: Uuid, prices: Prices) -> events::TaskPriced {
@@ -14,27 +14,29 @@ pub fn priced(task_id: Uuid, prices: Prices) -> events::TaskPriced {
     }
 }
 
-/// `TransactionApplied` for one entry.
-pub fn applied(
-    entry_id: Uuid,
-    account_id: Uuid,
-    kind: EntryKind,
-    amount_cents: i64,
-    task_id: Option<Uuid>,
-    day: Day,
-) -> events::TransactionApplied {
+/// `TransactionApplied` for one booked transfer: its popug leg, with the
+/// popug's balance right after it.
+pub fn applied(transfer: &Transfer, balance_after_cents: i64) -> events::TransactionApplied {
     events::TransactionApplied {
-        entry_id: entry_id.to_string(),
-        account_id: account_id.to_string(),
-        kind: match kind {
-            EntryKind::AssignmentFee => events::EntryKind::AssignmentFee,
-            EntryKind::CompletionReward => events::EntryKind::CompletionReward,
-            EntryKind::Payout => events::EntryKind::Payout,
-        }
-        .into(),
-        amount_cents,
-        task_id: task_id.map(|id| id.to_string()).unwrap_or_default(),
-        day: day.to_string(),
+        entry_id: transfer.tx_id.to_string(),
+        account_id: transfer.popug.to_string(),
+        kind: entry_kind(transfer.kind).into(),
+        amount_cents: transfer.popug_cents,
+        task_id: transfer
+            .task_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        day: transfer.day.to_string(),
+        balance_after_cents,
+    }
+}
+
+/// The events' form of an entry kind.
+pub fn entry_kind(kind: EntryKind) -> events::EntryKind {
+    match kind {
+        EntryKind::AssignmentFee => events::EntryKind::AssignmentFee,
+        EntryKind::CompletionReward => events::EntryKind::CompletionReward,
+        EntryKind::Payout => events::EntryKind::Payout,
     }
 }
 

@@ -1,92 +1,86 @@
-//! billing-svc's queries: the ledger (every money movement is an entry whose
-//! balance update and `TransactionApplied` event commit with it), the day
-//! close, the accounts replica and the reads behind the API.
+//! billing-svc's queries: the double-entry ledger (every money movement is a
+//! balanced transaction whose balance update and `TransactionApplied` event
+//! commit with it), the day close, the accounts replica and the reads behind
+//! the API.
 //!
-//! Applying an entry takes a shared advisory lock and closing a day an
-//! exclusive one, so no entry lands in a day while it closes; an entry whose
+//! Booking is set-based: a batch of events of one kind is priced, placed in
+//! its days and booked with a fixed number of statements, whatever its size.
+//! Balances move in one upsert that locks the popugs' rows in id order, the
+//! last thing before the commit, so competing workers and replicas overlap
+//! in everything else and never deadlock on accounts.
+//!
+//! Booking takes the close lock shared and closing a day takes it
+//! exclusively, so no entry lands in a day while it closes; an entry whose
 //! event belongs to a closed day lands in the first open day after it.
 
-use std::sync::{Arc, Mutex};
+mod close;
+pub mod replica;
+mod reports;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use diesel::{
-    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, QueryableByName,
-    sql_types::{BigInt, Date, Nullable, Text},
+    QueryableByName,
+    sql_types::{Array, BigInt, Date, Nullable, Text},
 };
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use popug_bus::{HandlerError, Outbox};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use popug_bus::{HandlerError, Outbox, OutboxError};
 use popug_runtime::{Clock, database::Pool};
 use rand::rngs::StdRng;
 use uuid::Uuid;
 
-use crate::{
-    domain::{Day, EntryKind, Prices, events, money},
-    error::Error,
-    schema::{accounts, day_closes, entries, payouts, tasks},
+pub use close::CloseSummary;
+pub use reports::{DayTotals, EntryLine, Statement};
+
+use crate::domain::{
+    Day, EntryKind, Prices, Transfer, events,
+    ledger::{POPUG_ACCOUNT, landing_day},
+    money,
 };
 
-/// The advisory lock between applying entries (shared) and closing a day
+/// The advisory lock between booking entries (shared) and closing a day
 /// (exclusive): "close" in ASCII.
 const CLOSE_LOCK: i64 = 0x00c1_05e0;
 
-/// A namespace for payout keys: `uuid_v5(ns, "<day>/<account>")` is the
-/// payout entry's source, so a second payout for the same day cannot exist.
-const PAYOUT_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_9a0e_4b7d_4c3a_9e21_6d8f_0a1b_2c3d);
-
-/// Selects [`EntryLine`]s from `entries e`; callers add the filter and order.
-const ENTRY_LINES: &str = "SELECT e.entry_id, e.account_id, e.source_event_id, e.kind, e.amount_cents, \
-            e.task_id, e.occurred_at, e.day, \
-            CASE WHEN e.kind = 'payout' THEN 'payout for ' || e.day \
-                 ELSE (CASE e.kind WHEN 'assignment_fee' THEN 'fee for ' ELSE 'reward for ' END) \
-                      || COALESCE(t.key || ' ' || t.title, t.title, 'task ' || e.task_id) END AS description \
-     FROM entries e LEFT JOIN tasks t ON t.task_id = e.task_id";
-
-/// One line of an audit log.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct EntryLine {
-    /// The entry.
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    pub entry_id: Uuid,
-    /// Whose entry.
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    pub account_id: Uuid,
-    /// The event it books (for a payout, the key of its day and account).
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
+/// A fee or reward to book: what the tracker's event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booking {
+    /// `AssignmentFee` or `CompletionReward`.
+    pub kind: EntryKind,
+    /// The task whose price is charged or paid.
+    pub task_id: Uuid,
+    /// The assignee.
+    pub popug: Uuid,
+    /// The event that announced the assignment or completion.
     pub source_event_id: Uuid,
-    /// Its kind, as stored.
-    #[diesel(sql_type = Text)]
-    pub kind: String,
-    /// Signed cents.
-    #[diesel(sql_type = BigInt)]
-    pub amount_cents: i64,
-    /// The task, if any.
-    #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
-    pub task_id: Option<Uuid>,
-    /// What it was for.
-    #[diesel(sql_type = Text)]
-    pub description: String,
-    /// When it was applied.
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-    pub occurred_at: chrono::DateTime<chrono::Utc>,
-    /// Its billing day.
-    #[diesel(sql_type = Date)]
-    pub day: Day,
+    /// When the tracker committed it.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A task's display fields, from `TaskCreated`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskDescription {
+    /// The task.
+    pub task_id: Uuid,
+    /// `POPUG-<n>`, if known.
+    pub key: String,
+    /// Its title.
+    pub title: String,
+    /// Its jira id, if any.
+    pub jira_id: String,
 }
 
 #[derive(QueryableByName)]
 struct TaskPrices {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    task_id: Uuid,
     #[diesel(sql_type = BigInt)]
     fee_cents: i64,
     #[diesel(sql_type = BigInt)]
     reward_cents: i64,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    new: bool,
-}
-
-#[derive(QueryableByName)]
-struct Applied {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    #[allow(dead_code, reason = "the row's presence is the answer")]
-    account_id: Uuid,
 }
 
 #[derive(QueryableByName)]
@@ -95,31 +89,12 @@ struct LastClosed {
     day: Option<Day>,
 }
 
-/// What a day close did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CloseSummary {
-    /// The day.
-    pub day: Day,
-    /// Accounts paid out.
-    pub accounts_paid: u32,
-    /// Sum of the payouts in cents.
-    pub payouts_cents: i64,
-    /// The day had been closed before; nothing was paid now.
-    pub already_closed: bool,
-}
-
-/// Management's earnings on one day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
-pub struct DayTotals {
-    /// The day.
-    #[diesel(sql_type = Date)]
-    pub day: Day,
-    /// Fees charged, in cents (positive).
-    #[diesel(sql_type = BigInt)]
-    pub fees_cents: i64,
-    /// Rewards paid, in cents.
-    #[diesel(sql_type = BigInt)]
-    pub rewards_cents: i64,
+#[derive(QueryableByName)]
+struct Booked {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    tx_id: Uuid,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    balance_after_cents: Option<i64>,
 }
 
 /// billing-svc's ledger.
@@ -167,568 +142,265 @@ impl Ledger {
         money::day_of(self.clock.now(), self.timezone)
     }
 
-    /// The task's prices, drawing and storing them (and enqueuing
-    /// `TaskPriced`) if billing hears of the task for the first time.
-    pub async fn ensure_task(
-        &self,
-        conn: &mut AsyncPgConnection,
-        task_id: Uuid,
-    ) -> Result<Prices, HandlerError> {
-        let drawn = {
-            let mut rng = self
-                .rng
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Prices::draw(&mut *rng)
-        };
-        // One round trip as a rule: insert the drawn prices, or read the
-        // stored ones.
-        let found: Option<TaskPrices> = diesel::sql_query(
-            "WITH inserted AS ( \
-                 INSERT INTO tasks (task_id, fee_cents, reward_cents) VALUES ($1, $2, $3) \
-                 ON CONFLICT (task_id) DO NOTHING RETURNING fee_cents, reward_cents \
-             ) \
-             SELECT fee_cents, reward_cents, TRUE AS new FROM inserted \
-             UNION ALL \
-             SELECT fee_cents, reward_cents, FALSE FROM tasks \
-             WHERE task_id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(task_id)
-        .bind::<BigInt, _>(drawn.fee_cents)
-        .bind::<BigInt, _>(drawn.reward_cents)
-        .get_result(conn)
-        .await
-        .optional()?;
-        // Nothing comes back when a concurrent transaction (another worker or
-        // replica) inserted the task and committed while the insert waited on
-        // it: the statement's snapshot predates that commit. A new statement
-        // sees it.
-        let stored =
-            match found {
-                Some(stored) => stored,
-                None => diesel::sql_query(
-                    "SELECT fee_cents, reward_cents, FALSE AS new FROM tasks WHERE task_id = $1",
-                )
-                .bind::<diesel::sql_types::Uuid, _>(task_id)
-                .get_result(conn)
-                .await?,
-            };
-        let prices = Prices {
-            fee_cents: stored.fee_cents,
-            reward_cents: stored.reward_cents,
-        };
-        if stored.new {
-            self.outbox
-                .enqueue(conn, &events::priced(task_id, prices))
-                .await?;
-        }
-        Ok(prices)
-    }
-
-    /// Fills in a task's display fields (from TaskCreated, v2 or upcast v1).
-    pub async fn describe_task(
-        &self,
-        conn: &mut AsyncPgConnection,
-        task_id: Uuid,
-        key: &str,
-        title: &str,
-        jira_id: &str,
-    ) -> Result<(), HandlerError> {
-        self.ensure_task(conn, task_id).await?;
-        let optional = |value: &str| (!value.is_empty()).then(|| value.to_owned());
-        diesel::update(tasks::table.find(task_id))
-            .set((
-                tasks::key.eq(optional(key)),
-                tasks::title.eq(title),
-                tasks::jira_id.eq(optional(jira_id)),
-            ))
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Applies one entry caused by `source_event_id` (once: a second try is a
-    /// no-op), moving the balance and enqueuing `TransactionApplied`.
-    #[allow(clippy::too_many_arguments, reason = "an entry has this many facts")]
-    async fn apply(
-        &self,
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-        kind: EntryKind,
-        amount_cents: i64,
-        task_id: Option<Uuid>,
-        source_event_id: Uuid,
-        event_day: Day,
-    ) -> Result<Option<Uuid>, HandlerError> {
-        // Reads the closed days only once the lock is held (see the
-        // migration that defines the function).
-        let last_closed: LastClosed = diesel::sql_query(format!(
-            "SELECT last_closed_day_locked({CLOSE_LOCK}) AS day"
-        ))
-        .get_result(conn)
-        .await?;
-        // A closed day takes no more entries: late ones land in the next open day.
-        let day = match last_closed.day {
-            Some(closed) if event_day <= closed => closed.succ_opt().unwrap_or(closed),
-            _ => event_day,
-        };
-        // One statement: the entry (at most once per source event and kind)
-        // and, only if it was new, the balance it moves; an unknown account
-        // starts as a placeholder. It returns a row exactly when applied.
-        let entry_id = Uuid::now_v7();
-        let applied: Vec<Applied> = diesel::sql_query(
-            "WITH entry AS ( \
-                 INSERT INTO entries (entry_id, account_id, kind, amount_cents, task_id, source_event_id, day) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (source_event_id, kind) DO NOTHING \
-                 RETURNING account_id, amount_cents \
-             ) \
-             INSERT INTO accounts (account_id, balance_cents) SELECT account_id, amount_cents FROM entry \
-             ON CONFLICT (account_id) DO UPDATE SET balance_cents = accounts.balance_cents + EXCLUDED.balance_cents \
-             RETURNING account_id",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(entry_id)
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .bind::<Text, _>(kind.as_str())
-        .bind::<BigInt, _>(amount_cents)
-        .bind::<Nullable<diesel::sql_types::Uuid>, _>(task_id)
-        .bind::<diesel::sql_types::Uuid, _>(source_event_id)
-        .bind::<Date, _>(day)
-        .load(conn)
-        .await?;
-        if applied.is_empty() {
-            return Ok(None);
-        }
-        self.outbox
-            .enqueue(
-                conn,
-                &events::applied(entry_id, account_id, kind, amount_cents, task_id, day),
-            )
-            .await?;
-        Ok(Some(entry_id))
-    }
-
-    /// Charges the assignee the task's fee for the assignment `source_event_id`.
-    pub async fn charge_fee(
-        &self,
-        conn: &mut AsyncPgConnection,
-        task_id: Uuid,
-        assignee: Uuid,
-        source_event_id: Uuid,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), HandlerError> {
-        let prices = self.ensure_task(conn, task_id).await?;
-        let day = money::day_of(at, self.timezone);
-        self.apply(
-            conn,
-            assignee,
-            EntryKind::AssignmentFee,
-            -prices.fee_cents,
-            Some(task_id),
-            source_event_id,
-            day,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Pays the assignee the task's reward for the completion `source_event_id`.
-    pub async fn pay_reward(
-        &self,
-        conn: &mut AsyncPgConnection,
-        task_id: Uuid,
-        assignee: Uuid,
-        source_event_id: Uuid,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), HandlerError> {
-        let prices = self.ensure_task(conn, task_id).await?;
-        let day = money::day_of(at, self.timezone);
-        self.apply(
-            conn,
-            assignee,
-            EntryKind::CompletionReward,
-            prices.reward_cents,
-            Some(task_id),
-            source_event_id,
-            day,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Closes `day`: every positive balance becomes a payout entry (the
-    /// balance returns to zero) with a payout row, an email to send and
-    /// `PaymentSent`; negative balances carry over. Idempotent: a closed day
-    /// answers its first close's summary and pays nobody again.
-    pub async fn close_day(&self, day: Day) -> Result<CloseSummary, Error> {
-        if day >= self.today() {
-            return Err(Error::FailedPrecondition(format!(
-                "{day} has not ended yet in the company's time zone"
-            )));
-        }
-        let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        let outbox = &self.outbox;
-        conn.transaction::<_, Error, _>(async |conn| {
-            // One closer at a time, and no entry is applied meanwhile.
-            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CLOSE_LOCK})"))
-                .execute(conn)
-                .await?;
-            let closed: Option<(i32, i64)> = day_closes::table
-                .find(day)
-                .select((day_closes::accounts_paid, day_closes::payouts_cents))
-                .first(conn)
-                .await
-                .optional()?;
-            if let Some((accounts_paid, payouts_cents)) = closed {
-                return Ok(CloseSummary {
-                    day,
-                    accounts_paid: u32::try_from(accounts_paid).unwrap_or(0),
-                    payouts_cents,
-                    already_closed: true,
-                });
-            }
-            let last_closed: Option<Day> = day_closes::table
-                .select(diesel::dsl::max(day_closes::day))
-                .first(conn)
-                .await?;
-            if let Some(last) = last_closed
-                && last > day
-            {
-                return Err(Error::FailedPrecondition(format!(
-                    "days close in order, and {last} is closed already"
-                )));
-            }
-            let positive: Vec<(Uuid, i64)> = accounts::table
-                .filter(accounts::balance_cents.gt(0))
-                .order(accounts::account_id)
-                .select((accounts::account_id, accounts::balance_cents))
-                .for_update()
-                .load(conn)
-                .await?;
-            let mut payouts_cents = 0;
-            for (account_id, balance) in &positive {
-                let entry_id = Uuid::now_v7();
-                let payout_id = Uuid::now_v7();
-                let source =
-                    Uuid::new_v5(&PAYOUT_NAMESPACE, format!("{day}/{account_id}").as_bytes());
-                diesel::insert_into(entries::table)
-                    .values((
-                        entries::entry_id.eq(entry_id),
-                        entries::account_id.eq(account_id),
-                        entries::kind.eq(EntryKind::Payout.as_str()),
-                        entries::amount_cents.eq(-balance),
-                        entries::source_event_id.eq(source),
-                        entries::day.eq(day),
-                    ))
-                    .execute(conn)
-                    .await?;
-                diesel::insert_into(payouts::table)
-                    .values((
-                        payouts::payout_id.eq(payout_id),
-                        payouts::account_id.eq(account_id),
-                        payouts::day.eq(day),
-                        payouts::amount_cents.eq(balance),
-                        payouts::entry_id.eq(entry_id),
-                    ))
-                    .execute(conn)
-                    .await?;
-                diesel::update(accounts::table.find(account_id))
-                    .set(accounts::balance_cents.eq(accounts::balance_cents - balance))
-                    .execute(conn)
-                    .await?;
-                diesel::insert_into(crate::schema::emails::table)
-                    .values(crate::schema::emails::payout_id.eq(payout_id))
-                    .execute(conn)
-                    .await?;
-                outbox
-                    .enqueue(
-                        conn,
-                        &events::applied(
-                            entry_id,
-                            *account_id,
-                            EntryKind::Payout,
-                            -balance,
-                            None,
-                            day,
-                        ),
-                    )
-                    .await?;
-                outbox
-                    .enqueue(
-                        conn,
-                        &events::payment_sent(payout_id, *account_id, *balance, day),
-                    )
-                    .await?;
-                payouts_cents += balance;
-            }
-            let accounts_paid = u32::try_from(positive.len()).unwrap_or(u32::MAX);
-            diesel::insert_into(day_closes::table)
-                .values((
-                    day_closes::day.eq(day),
-                    day_closes::accounts_paid.eq(i32::try_from(accounts_paid).unwrap_or(i32::MAX)),
-                    day_closes::payouts_cents.eq(payouts_cents),
-                ))
-                .execute(conn)
-                .await?;
-            outbox
-                .enqueue(
-                    conn,
-                    &events::cycle_closed(day, accounts_paid, payouts_cents),
-                )
-                .await?;
-            tracing::info!(%day, accounts_paid, payouts_cents, "billing day closed");
-            Ok(CloseSummary {
-                day,
-                accounts_paid,
-                payouts_cents,
-                already_closed: false,
-            })
-        })
-        .await
-    }
-
-    /// The last closed day, if any.
-    pub async fn last_closed(&self) -> Result<Option<Day>, Error> {
-        let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        Ok(day_closes::table
-            .select(diesel::dsl::max(day_closes::day))
-            .first(&mut conn)
-            .await?)
-    }
-
-    /// An account's balance (zero if billing never heard of it) and its
-    /// entries of `day`, oldest first.
-    pub async fn account(
-        &self,
-        account_id: Uuid,
-        day: Day,
-    ) -> Result<(i64, Vec<EntryLine>), Error> {
-        let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        let balance: Option<i64> = accounts::table
-            .find(account_id)
-            .select(accounts::balance_cents)
-            .first(&mut conn)
-            .await
-            .optional()?;
-        let lines = diesel::sql_query(
-            format!("{ENTRY_LINES} WHERE e.account_id = $1 AND e.day = $2 ORDER BY e.occurred_at, e.entry_id"),
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .bind::<Date, _>(day)
-        .load(&mut conn)
-        .await?;
-        Ok((balance.unwrap_or(0), lines))
-    }
-
-    /// Up to `limit` entries of every account after the entry `after`, in
-    /// entry id order (ids grow with time, so pages are stable).
-    pub async fn entries(&self, after: Option<Uuid>, limit: i64) -> Result<Vec<EntryLine>, Error> {
-        let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        Ok(diesel::sql_query(format!(
-            "{ENTRY_LINES} WHERE $1::uuid IS NULL OR e.entry_id > $1 ORDER BY e.entry_id LIMIT $2"
-        ))
-        .bind::<Nullable<diesel::sql_types::Uuid>, _>(after)
-        .bind::<BigInt, _>(limit)
-        .load(&mut conn)
-        .await?)
-    }
-
-    /// Sets the ledger gauges every `period` until `token` is cancelled:
-    /// `popug_ledger_entries` and `popug_ledger_amount_cents` by entry kind,
-    /// and `popug_ledger_balance_cents`, the sum of every balance.
-    pub async fn gauge_totals(
-        self,
-        period: std::time::Duration,
-        token: tokio_util::sync::CancellationToken,
-    ) {
-        #[derive(QueryableByName)]
-        struct Total {
-            #[diesel(sql_type = Text)]
-            kind: String,
-            #[diesel(sql_type = BigInt)]
-            entries: i64,
-            #[diesel(sql_type = BigInt)]
-            cents: i64,
-        }
-        #[derive(QueryableByName)]
-        struct Balance {
-            #[diesel(sql_type = BigInt)]
-            cents: i64,
-        }
-        loop {
-            let totals = async {
-                let mut conn = popug_runtime::database::conn(&self.pool).await?;
-                let totals: Vec<Total> = diesel::sql_query(
-                    "SELECT kind, count(*) AS entries, COALESCE(sum(amount_cents), 0)::bigint AS cents \
-                     FROM entries GROUP BY kind",
-                )
-                .load(&mut conn)
-                .await?;
-                let balance: Balance = diesel::sql_query(
-                    "SELECT COALESCE(sum(balance_cents), 0)::bigint AS cents FROM accounts",
-                )
-                .get_result(&mut conn)
-                .await?;
-                Ok::<_, Error>((totals, balance.cents))
-            }
-            .await;
-            match totals {
-                Ok((totals, balance)) => {
-                    for total in totals {
-                        metrics::gauge!("popug_ledger_entries", "kind" => total.kind.clone())
-                            .set(total.entries as f64);
-                        metrics::gauge!("popug_ledger_amount_cents", "kind" => total.kind)
-                            .set(total.cents as f64);
-                    }
-                    metrics::gauge!("popug_ledger_balance_cents").set(balance as f64);
-                }
-                Err(error) => tracing::warn!(%error, "ledger totals not measured"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(period) => {},
-                () = token.cancelled() => return,
-            }
-        }
-    }
-
-    /// Every violation of the money invariants (none is good).
-    pub async fn violations(&self) -> Result<Vec<String>, Error> {
-        let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        Ok(crate::invariants::violations(&mut conn).await?)
-    }
-
-    /// Fees charged and rewards paid per day, for every day from `from` to
-    /// `to` (days without entries are zero).
-    pub async fn earnings(&self, from: Day, to: Day) -> Result<Vec<DayTotals>, Error> {
-        let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        Ok(diesel::sql_query(
-            "SELECT d::date AS day, \
-                    COALESCE(-sum(e.amount_cents) FILTER (WHERE e.kind = 'assignment_fee'), 0)::bigint AS fees_cents, \
-                    COALESCE(sum(e.amount_cents) FILTER (WHERE e.kind = 'completion_reward'), 0)::bigint AS rewards_cents \
-             FROM generate_series($1::date, $2::date, interval '1 day') d \
-             LEFT JOIN entries e ON e.day = d::date \
-             GROUP BY d ORDER BY d",
-        )
-        .bind::<Date, _>(from)
-        .bind::<Date, _>(to)
-        .load(&mut conn)
-        .await?)
-    }
-
     /// The pool, for the mailer and the invariant checks.
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
+
+    /// The prices of `task_ids`, drawing and storing them (and enqueuing
+    /// `TaskPriced`) for tasks billing hears of for the first time. Three
+    /// statements at most, whatever the number of tasks.
+    pub async fn ensure_tasks(
+        &self,
+        conn: &mut AsyncPgConnection,
+        task_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Prices>, HandlerError> {
+        let mut ids = task_ids.to_vec();
+        // Sorted, so competing transactions insert the same tasks in one order.
+        ids.sort_unstable();
+        ids.dedup();
+        let drawn: Vec<Prices> = {
+            let mut rng = self
+                .rng
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.iter().map(|_| Prices::draw(&mut *rng)).collect()
+        };
+        let new: Vec<TaskPrices> = diesel::sql_query(
+            "INSERT INTO tasks (task_id, fee_cents, reward_cents) \
+             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[]) \
+             ON CONFLICT (task_id) DO NOTHING RETURNING task_id, fee_cents, reward_cents",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+        .bind::<Array<BigInt>, _>(drawn.iter().map(|p| p.fee_cents).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(drawn.iter().map(|p| p.reward_cents).collect::<Vec<_>>())
+        .load(conn)
+        .await?;
+        if !new.is_empty() {
+            let priced: Vec<_> = new
+                .iter()
+                .map(|row| {
+                    events::priced(
+                        row.task_id,
+                        Prices {
+                            fee_cents: row.fee_cents,
+                            reward_cents: row.reward_cents,
+                        },
+                    )
+                })
+                .collect();
+            self.outbox.enqueue_all(conn, &priced).await?;
+        }
+        // A new statement: it also sees tasks that a competing transaction
+        // priced and committed while our insert waited for it.
+        let stored: Vec<TaskPrices> = if new.len() == ids.len() {
+            new
+        } else {
+            diesel::sql_query(
+                "SELECT task_id, fee_cents, reward_cents FROM tasks WHERE task_id = ANY($1)",
+            )
+            .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+            .load(conn)
+            .await?
+        };
+        Ok(stored
+            .into_iter()
+            .map(|row| {
+                (
+                    row.task_id,
+                    Prices {
+                        fee_cents: row.fee_cents,
+                        reward_cents: row.reward_cents,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Fills in tasks' display fields (from TaskCreated, v2 or upcast v1),
+    /// pricing the tasks first if needed.
+    pub async fn describe_tasks(
+        &self,
+        conn: &mut AsyncPgConnection,
+        tasks: &[TaskDescription],
+    ) -> Result<(), HandlerError> {
+        let ids: Vec<Uuid> = tasks.iter().map(|task| task.task_id).collect();
+        self.ensure_tasks(conn, &ids).await?;
+        let optional = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        diesel::sql_query(
+            "UPDATE tasks SET key = d.key, title = d.title, jira_id = d.jira_id \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS d(task_id, key, title, jira_id) \
+             WHERE tasks.task_id = d.task_id",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+        .bind::<Array<Nullable<Text>>, _>(tasks.iter().map(|t| optional(&t.key)).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(tasks.iter().map(|t| t.title.clone()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(tasks.iter().map(|t| optional(&t.jira_id)).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Books fees and rewards: prices the tasks, places each entry in its
+    /// day and books every transaction, with its `TransactionApplied`.
+    /// A second reward for a task is [`HandlerError::Rejected`].
+    pub async fn book(
+        &self,
+        conn: &mut AsyncPgConnection,
+        bookings: &[Booking],
+    ) -> Result<(), HandlerError> {
+        if bookings.is_empty() {
+            return Ok(());
+        }
+        let task_ids: Vec<Uuid> = bookings.iter().map(|b| b.task_id).collect();
+        let prices = self.ensure_tasks(conn, &task_ids).await?;
+        let last_closed = last_closed_shared(conn).await?;
+        let transfers = bookings
+            .iter()
+            .map(|booking| {
+                let price = prices.get(&booking.task_id).ok_or_else(|| {
+                    HandlerError::Failed(format!("task {} has no price", booking.task_id))
+                })?;
+                let magnitude = match booking.kind {
+                    EntryKind::CompletionReward => price.reward_cents,
+                    EntryKind::AssignmentFee | EntryKind::Payout => price.fee_cents,
+                };
+                let day = landing_day(money::day_of(booking.at, self.timezone), last_closed);
+                Ok(Transfer::new(
+                    booking.kind,
+                    booking.popug,
+                    Some(booking.task_id),
+                    booking.source_event_id,
+                    day,
+                    magnitude,
+                ))
+            })
+            .collect::<Result<Vec<_>, HandlerError>>()?;
+        let balances = post(conn, &transfers).await.map_err(|error| {
+            if is_second_reward(&error) {
+                HandlerError::Rejected(second_reward_message(bookings))
+            } else {
+                HandlerError::Database(error)
+            }
+        })?;
+        self.announce(conn, &transfers, &balances).await?;
+        Ok(())
+    }
+
+    /// Enqueues `TransactionApplied` for every transfer booked, each with
+    /// the popug's balance right after it.
+    async fn announce(
+        &self,
+        conn: &mut AsyncPgConnection,
+        transfers: &[Transfer],
+        balances_after: &[i64],
+    ) -> Result<(), OutboxError> {
+        let applied: Vec<_> = transfers
+            .iter()
+            .zip(balances_after)
+            .map(|(transfer, balance_after)| events::applied(transfer, *balance_after))
+            .collect();
+        self.outbox.enqueue_all(conn, &applied).await?;
+        Ok(())
+    }
 }
 
-/// The accounts replica's writes; each is idempotent and commutes with the
-/// others (versions order the changes), so order and duplicates do not matter.
-pub mod replica {
-    use super::*;
+/// Takes the close lock shared and reads the last closed day after it is
+/// held (see the migration that defines the function).
+async fn last_closed_shared(
+    conn: &mut AsyncPgConnection,
+) -> Result<Option<Day>, diesel::result::Error> {
+    let last: LastClosed = diesel::sql_query(format!(
+        "SELECT last_closed_day_locked({CLOSE_LOCK}) AS day"
+    ))
+    .get_result(conn)
+    .await?;
+    Ok(last.day)
+}
 
-    /// Account rows are what a day close locks to pay them. Like an entry, a
-    /// replica write first takes the close lock shared: a batch holding an
-    /// account row must never wait for a close that waits for that row.
-    async fn share_close_lock(conn: &mut AsyncPgConnection) -> Result<(), diesel::result::Error> {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({CLOSE_LOCK})"))
-            .execute(conn)
-            .await
-            .map(drop)
-    }
+/// Books `transfers` in one statement: the transactions, both legs of each
+/// (checked to balance by the database), and every popug's balance, moved
+/// once per account in id order (a popug billing has not heard of yet starts
+/// as a placeholder). Returns the popug's balance right after each transfer,
+/// in the order of `transfers`.
+async fn post(
+    conn: &mut AsyncPgConnection,
+    transfers: &[Transfer],
+) -> Result<Vec<i64>, diesel::result::Error> {
+    let booked: Vec<Booked> = diesel::sql_query(
+        "WITH input AS ( \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::date[], \
+                                  $6::uuid[], $7::int8[], $8::text[]) \
+                 WITH ORDINALITY AS i(tx_id, kind, task_id, source_event_id, day, popug_id, amount_cents, company, ord) \
+         ), moved AS ( \
+             INSERT INTO accounts AS a (account_id, balance_cents) \
+             SELECT popug_id, sum(amount_cents) FROM input GROUP BY popug_id ORDER BY popug_id \
+             ON CONFLICT (account_id) DO UPDATE SET balance_cents = a.balance_cents + EXCLUDED.balance_cents \
+             RETURNING a.account_id, a.balance_cents AS closing \
+         ), headers AS ( \
+             INSERT INTO transactions (tx_id, kind, task_id, source_event_id, day) \
+             SELECT tx_id, kind, task_id, source_event_id, day FROM input ORDER BY ord \
+         ), legs AS ( \
+             SELECT i.tx_id, $9::text AS account, i.popug_id, i.amount_cents, \
+                    m.closing - sum(i.amount_cents) OVER (PARTITION BY i.popug_id) \
+                      + sum(i.amount_cents) OVER (PARTITION BY i.popug_id ORDER BY i.ord) AS balance_after_cents, \
+                    0 AS leg, i.ord \
+             FROM input i JOIN moved m ON m.account_id = i.popug_id \
+             UNION ALL \
+             SELECT tx_id, company, NULL, -amount_cents, NULL, 1, ord FROM input \
+         ) \
+         INSERT INTO postings (tx_id, account, popug_id, amount_cents, balance_after_cents) \
+         SELECT tx_id, account, popug_id, amount_cents, balance_after_cents FROM legs \
+         ORDER BY leg, popug_id, ord \
+         RETURNING tx_id, balance_after_cents",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(transfers.iter().map(|t| t.tx_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(transfers.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(transfers.iter().map(|t| t.task_id).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Uuid>, _>(transfers.iter().map(|t| t.source_event_id).collect::<Vec<_>>())
+    .bind::<Array<Date>, _>(transfers.iter().map(|t| t.day).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Uuid>, _>(transfers.iter().map(|t| t.popug).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(transfers.iter().map(|t| t.popug_cents).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(transfers.iter().map(|t| t.kind.company_account().code()).collect::<Vec<_>>())
+    .bind::<Text, _>(POPUG_ACCOUNT)
+    .load(conn)
+    .await?;
+    let balances: HashMap<Uuid, i64> = booked
+        .into_iter()
+        .filter_map(|row| Some((row.tx_id, row.balance_after_cents?)))
+        .collect();
+    transfers
+        .iter()
+        .map(|transfer| {
+            balances.get(&transfer.tx_id).copied().ok_or_else(|| {
+                diesel::result::Error::QueryBuilderError(
+                    format!("transaction {} has no popug leg", transfer.tx_id).into(),
+                )
+            })
+        })
+        .collect()
+}
 
-    /// `AccountCreated`.
-    pub async fn created(
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-        login: &str,
-        email: &str,
-        role: &str,
-        active: bool,
-        version: i64,
-    ) -> Result<(), diesel::result::Error> {
-        share_close_lock(conn).await?;
-        diesel::sql_query(
-            "INSERT INTO accounts (account_id, login, email, role, role_version, profile_version, active) \
-             VALUES ($1, $2, $3, $4, $5, $5, $6) \
-             ON CONFLICT (account_id) DO UPDATE SET login = EXCLUDED.login, \
-                 email = CASE WHEN accounts.profile_version IS NULL OR accounts.profile_version <= EXCLUDED.profile_version \
-                              THEN EXCLUDED.email ELSE accounts.email END, \
-                 profile_version = GREATEST(accounts.profile_version, EXCLUDED.profile_version), \
-                 role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
-                             THEN EXCLUDED.role ELSE accounts.role END, \
-                 role_version = GREATEST(accounts.role_version, EXCLUDED.role_version), \
-                 active = accounts.active AND EXCLUDED.active",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .bind::<Text, _>(login)
-        .bind::<Text, _>(email)
-        .bind::<Text, _>(role)
-        .bind::<BigInt, _>(version)
-        .bind::<diesel::sql_types::Bool, _>(active)
-        .execute(conn)
-        .await
-        .map(drop)
-    }
+/// The unique index that lets a task's reward be paid only once.
+fn is_second_reward(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some("one_reward_per_task")
+    )
+}
 
-    /// `AccountUpdated`: the email, unless a newer one is known.
-    pub async fn updated(
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-        email: &str,
-        version: i64,
-    ) -> Result<(), diesel::result::Error> {
-        share_close_lock(conn).await?;
-        diesel::sql_query(
-            "INSERT INTO accounts (account_id, email, profile_version) VALUES ($1, $2, $3) \
-             ON CONFLICT (account_id) DO UPDATE SET \
-                 email = CASE WHEN accounts.profile_version IS NULL OR accounts.profile_version <= EXCLUDED.profile_version \
-                              THEN EXCLUDED.email ELSE accounts.email END, \
-                 profile_version = GREATEST(accounts.profile_version, EXCLUDED.profile_version)",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .bind::<Text, _>(email)
-        .bind::<BigInt, _>(version)
-        .execute(conn)
-        .await
-        .map(drop)
-    }
-
-    /// `AccountRoleChanged`: the role, unless a newer one is known.
-    pub async fn role_changed(
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-        role: &str,
-        version: i64,
-    ) -> Result<(), diesel::result::Error> {
-        share_close_lock(conn).await?;
-        diesel::sql_query(
-            "INSERT INTO accounts (account_id, role, role_version) VALUES ($1, $2, $3) \
-             ON CONFLICT (account_id) DO UPDATE SET \
-                 role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
-                             THEN EXCLUDED.role ELSE accounts.role END, \
-                 role_version = GREATEST(accounts.role_version, EXCLUDED.role_version)",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .bind::<Text, _>(role)
-        .bind::<BigInt, _>(version)
-        .execute(conn)
-        .await
-        .map(drop)
-    }
-
-    /// `AccountDeactivated`: for good. The balance stays and closes as usual.
-    pub async fn deactivated(
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-    ) -> Result<(), diesel::result::Error> {
-        share_close_lock(conn).await?;
-        diesel::sql_query(
-            "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
-             ON CONFLICT (account_id) DO UPDATE SET active = FALSE",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .execute(conn)
-        .await
-        .map(drop)
+fn second_reward_message(bookings: &[Booking]) -> String {
+    let rewarded: Vec<String> = bookings
+        .iter()
+        .filter(|b| b.kind == EntryKind::CompletionReward)
+        .map(|b| b.task_id.to_string())
+        .collect();
+    match rewarded.as_slice() {
+        [task] => format!("task {task} was rewarded already: a second completion moves no money"),
+        _ => format!(
+            "one of tasks {} was rewarded already: a second completion moves no money",
+            rewarded.join(", ")
+        ),
     }
 }
