@@ -254,6 +254,32 @@ enum BillingCommand {
     Entries,
     /// Checks the ledger's invariants (accountant, admin).
     Check,
+    /// A popug's statement: opening balance, every entry with the balance
+    /// after it, closing balance (yours; any popug's for accountants, admins).
+    Statement {
+        /// The account's id (default: yours).
+        #[arg(long, default_value = "")]
+        account: String,
+        /// First day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Last day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        to: String,
+        /// Prints CSV (one line per entry) instead of a table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
+    /// The company's books per day: revenue, expense, payouts, net
+    /// (accountant, admin).
+    Income {
+        /// First day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Last day, YYYY-MM-DD (default: today).
+        #[arg(long, default_value = "")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -863,6 +889,8 @@ fn entry_row(entry: &billing::Entry) -> Value {
         "occurred_at": output::time(entry.occurred_at.as_ref()),
         "account_id": entry.account_id,
         "source_event_id": entry.source_event_id,
+        "balance_after_cents": entry.balance_after_cents,
+        "balance_after": dollars(entry.balance_after_cents),
     })
 }
 
@@ -887,6 +915,66 @@ fn print_account(json: bool, account_id: &str, balance_cents: i64, entries: &[bi
         {
             println!("balance: {}", dollars(balance_cents));
         }
+    }
+}
+
+const STATEMENT_COLUMNS: &[&str] = &["day", "kind", "amount", "balance", "description"];
+
+#[allow(clippy::print_stdout)] // the statement is this command's output
+fn print_statement(json: bool, csv: bool, statement: &billing::GetStatementResponse) {
+    let rows: Vec<Value> = statement
+        .lines
+        .iter()
+        .map(|line| {
+            let mut row = entry_row(&line.entry.clone().unwrap_or_default());
+            row["balance_cents"] = json!(line.balance_after_cents);
+            row["balance"] = json!(dollars(line.balance_after_cents));
+            row
+        })
+        .collect();
+    if json {
+        output::print(
+            true,
+            &[],
+            &[json!({
+                "account_id": statement.account_id, "from": statement.from, "to": statement.to,
+                "opening_balance_cents": statement.opening_balance_cents,
+                "closing_balance_cents": statement.closing_balance_cents,
+                "lines": rows,
+            })],
+        );
+    } else if csv {
+        println!("day,entry_id,kind,amount_cents,balance_cents,task_id,description");
+        for row in &rows {
+            let field = |key: &str| match &row[key] {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            println!(
+                "{},{},{},{},{},{},\"{}\"",
+                field("day"),
+                field("entry_id"),
+                field("kind"),
+                field("amount_cents"),
+                field("balance_cents"),
+                field("task_id"),
+                field("description").replace('"', "\"\"")
+            );
+        }
+    } else {
+        println!(
+            "statement of {} from {} to {}",
+            statement.account_id, statement.from, statement.to
+        );
+        println!(
+            "opening balance: {}",
+            dollars(statement.opening_balance_cents)
+        );
+        output::print(false, STATEMENT_COLUMNS, &rows);
+        println!(
+            "closing balance: {}",
+            dollars(statement.closing_balance_cents)
+        );
     }
 }
 
@@ -964,6 +1052,45 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
             if !clean {
                 bail!("the ledger breaks its invariants");
             }
+        }
+        BillingCommand::Statement {
+            account,
+            from,
+            to,
+            csv,
+        } => {
+            let statement = client
+                .get_statement(billing::GetStatementRequest {
+                    account_id: account,
+                    from,
+                    to,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            print_statement(json, csv, &statement);
+        }
+        BillingCommand::Income { from, to } => {
+            let income = client
+                .get_income_statement(billing::GetIncomeStatementRequest { from, to })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            let row = |day: &billing::IncomeDay| {
+                json!({
+                    "date": if day.date.is_empty() { "total" } else { day.date.as_str() },
+                    "revenue_cents": day.revenue_cents, "revenue": dollars(day.revenue_cents),
+                    "expense_cents": day.expense_cents, "expense": dollars(day.expense_cents),
+                    "payouts_cents": day.payouts_cents, "payouts": dollars(day.payouts_cents),
+                    "net_cents": day.net_cents, "net": dollars(day.net_cents),
+                })
+            };
+            let rows: Vec<Value> = income.days.iter().chain(&income.total).map(row).collect();
+            print_list(
+                json,
+                &["date", "revenue", "expense", "payouts", "net"],
+                rows,
+            );
         }
         BillingCommand::CloseDay { date } => {
             let closed = client

@@ -324,6 +324,24 @@ async fn an_admin_manages_accounts_from_the_command_line() {
     assert_eq!(cli.json(&["billing", "check"]).await, serde_json::json!([]));
     let earnings = cli.json(&["billing", "earnings"]).await;
     assert_eq!(earnings.as_array().map(Vec::len), Some(1));
+    // The worker's statement ends at its balance, line by line; the
+    // company's income statement nets to the same earnings.
+    let statement = cli
+        .json(&["billing", "statement", "--account", &worker_id])
+        .await;
+    assert_eq!(statement["closing_balance_cents"], me["balance_cents"]);
+    assert_eq!(statement["lines"].as_array().map(Vec::len), Some(3));
+    let (ok, csv, stderr) = cli
+        .run(&["billing", "statement", "--account", &worker_id, "--csv"])
+        .await;
+    assert!(ok && csv.lines().count() == 4, "{csv}{stderr}");
+    let income = cli.json(&["billing", "income"]).await;
+    let total = income
+        .as_array()
+        .and_then(|rows| rows.last())
+        .expect("a total row");
+    assert_eq!(total["date"], "total");
+    assert_eq!(total["net_cents"], earnings[0]["earnings_cents"]);
     // Analytics saw the same money, from events only.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
