@@ -1040,6 +1040,10 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
         ("POPUG_BILLING_ADDR", "127.0.0.1:0"),
         ("POPUG_MAIL_DIR", mail.as_str()),
         ("POPUG_BILLING_AUTO_CLOSE", "false"),
+        // Eight competing workers over two replicas, in small batches:
+        // many batches book into the same accounts at once.
+        ("POPUG_BILLING_CONSUMER_WORKERS", "4"),
+        ("POPUG_BILLING_BATCH_SIZE", "32"),
     ]))
     .expect("settings");
     let topology = Topology::from_settings(&settings.common);
