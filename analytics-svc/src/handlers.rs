@@ -25,6 +25,17 @@ fn day(value: &str) -> Result<chrono::NaiveDate, HandlerError> {
         .map_err(|_| HandlerError::Rejected(format!("`{value}` is not a day")))
 }
 
+fn role(value: i32) -> Result<&'static str, HandlerError> {
+    popug_token::Role::from_event(value)
+        .map_err(HandlerError::Rejected)
+        .map(popug_token::Role::as_str)
+}
+
+fn version(value: u64) -> Result<i64, HandlerError> {
+    i64::try_from(value)
+        .map_err(|_| HandlerError::Rejected(format!("version {value} is out of range")))
+}
+
 fn kind(value: i32) -> Result<&'static str, HandlerError> {
     match billing_v1::EntryKind::try_from(value) {
         Ok(billing_v1::EntryKind::AssignmentFee) => Ok("assignment_fee"),
@@ -40,18 +51,39 @@ fn kind(value: i32) -> Result<&'static str, HandlerError> {
 /// counted in `timezone`.
 pub fn handlers(timezone: chrono_tz::Tz) -> Handlers {
     Handlers::new()
+        // Roles and activity do not enter the figures; they decide who may
+        // read them.
         .on::<accounts_v1::AccountCreated, _>(|conn, _, event| {
             Box::pin(async move {
-                Ok(
-                    store::account(conn, id("account_id", &event.account_id)?, &event.login)
-                        .await?,
+                Ok(store::account(
+                    conn,
+                    id("account_id", &event.account_id)?,
+                    &event.login,
+                    role(event.role)?,
+                    event.active,
+                    version(event.version)?,
                 )
+                .await?)
             })
         })
-        // Profile, role and activity do not enter the figures.
+        // The profile does not enter the figures.
         .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
-        .on::<accounts_v1::AccountRoleChanged, _>(|_, _, _| Box::pin(async { Ok(()) }))
-        .on::<accounts_v1::AccountDeactivated, _>(|_, _, _| Box::pin(async { Ok(()) }))
+        .on::<accounts_v1::AccountRoleChanged, _>(|conn, _, event| {
+            Box::pin(async move {
+                Ok(store::role_changed(
+                    conn,
+                    id("account_id", &event.account_id)?,
+                    role(event.role)?,
+                    version(event.version)?,
+                )
+                .await?)
+            })
+        })
+        .on::<accounts_v1::AccountDeactivated, _>(|conn, _, event| {
+            Box::pin(async move {
+                Ok(store::deactivated(conn, id("account_id", &event.account_id)?).await?)
+            })
+        })
         .on::<tasks_v2::TaskCreated, _>(|conn, _, event| {
             Box::pin(async move {
                 Ok(store::task_described(
@@ -143,6 +175,12 @@ pub fn handlers(timezone: chrono_tz::Tz) -> Handlers {
         })
         // The rows competing workers and replicas upsert: accounts and tasks.
         .locking::<accounts_v1::AccountCreated, _>(|event| {
+            vec![format!("account:{}", event.account_id)]
+        })
+        .locking::<accounts_v1::AccountRoleChanged, _>(|event| {
+            vec![format!("account:{}", event.account_id)]
+        })
+        .locking::<accounts_v1::AccountDeactivated, _>(|event| {
             vec![format!("account:{}", event.account_id)]
         })
         .locking::<tasks_v2::TaskCreated, _>(|event| vec![format!("task:{}", event.task_id)])

@@ -31,6 +31,10 @@ impl Application {
             &[&popug_bus::MIGRATIONS, &MIGRATIONS],
         )
         .await?;
+        // Every call is judged by the caller's standing in `accounts` now.
+        let directory = std::sync::Arc::new(popug_runtime::directory::AccountsDirectory::new(
+            pool.clone(),
+        ));
         let broker = Broker::new(
             common.amqp_url.clone(),
             Topology::from_settings(common),
@@ -62,7 +66,7 @@ impl Application {
                 common.clock.clone(),
             )))
             .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier));
+            .with_layer(AuthLayer::new(verifier).with_directory(directory));
         let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "analytics-svc listening");
         Ok(Self {

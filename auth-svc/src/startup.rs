@@ -39,6 +39,10 @@ impl Application {
             &[&popug_bus::MIGRATIONS, &MIGRATIONS],
         )
         .await?;
+        // Every call is judged by the caller's standing in `accounts` now.
+        let directory = std::sync::Arc::new(popug_runtime::directory::AccountsDirectory::new(
+            pool.clone(),
+        ));
         let store = Store::new(
             pool.clone(),
             Outbox::new(common.service.name()).with_clock(common.clock.clone()),
@@ -64,7 +68,7 @@ impl Application {
         let services = Services::new()
             .with(AuthServiceServer::new(api))
             .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier));
+            .with_layer(AuthLayer::new(verifier).with_directory(directory));
         let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "auth-svc listening");
         Ok(Self {

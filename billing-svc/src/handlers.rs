@@ -29,9 +29,8 @@ fn version(value: u64) -> Result<i64, HandlerError> {
 }
 
 fn role(value: i32) -> Result<&'static str, HandlerError> {
-    accounts_v1::Role::try_from(value)
-        .map_err(|_| HandlerError::Rejected(format!("{value} is not a role")))
-        .and_then(|role| Role::try_from(role).map_err(HandlerError::Rejected))
+    Role::from_event(value)
+        .map_err(HandlerError::Rejected)
         .map(Role::as_str)
 }
 

@@ -39,6 +39,10 @@ impl Application {
             &[&popug_bus::MIGRATIONS, &MIGRATIONS],
         )
         .await?;
+        // Every call is judged by the caller's standing in `accounts` now.
+        let directory = std::sync::Arc::new(popug_runtime::directory::AccountsDirectory::new(
+            pool.clone(),
+        ));
         let rng = match settings.seed {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
             None => rand::rngs::StdRng::from_entropy(),
@@ -98,7 +102,7 @@ impl Application {
                 mailer.clone(),
             )))
             .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier));
+            .with_layer(AuthLayer::new(verifier).with_directory(directory));
         let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), timezone = %common.timezone, "billing-svc listening");
         Ok(Self {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use popug_proto::pb::popug::tracker::v1::{self as pb, tracker_service_server::TrackerService};
 use popug_runtime::paging::{self, Page};
-use popug_token::{Claims, Role, check_role, require_signed_in};
+use popug_token::{Role, require_role, require_signed_in};
 use rand::{Rng as _, rngs::StdRng};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -93,22 +93,6 @@ impl TrackerApi {
         draw(&mut rng)
     }
 
-    /// The caller, with its role as the replica knows it now (a demotion or a
-    /// deactivation counts at once), or as its token says if the replica has
-    /// not heard of it yet.
-    async fn caller<T>(&self, request: &Request<T>, roles: &[Role]) -> Result<Claims, Status> {
-        let claims = require_signed_in(request)?;
-        let known = self.store.known_account(claims.account_id).await?;
-        if known.as_ref().is_some_and(|account| !account.active) {
-            return Err(Status::unauthenticated("this account is deactivated"));
-        }
-        let role = known
-            .and_then(|account| account.role)
-            .unwrap_or(claims.role);
-        check_role(role, roles)?;
-        Ok(Claims { role, ..claims })
-    }
-
     async fn list(
         &self,
         filter: TaskFilter,
@@ -137,7 +121,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::CreateTaskRequest>,
     ) -> Result<Response<pb::CreateTaskResponse>, Status> {
-        let caller = self.caller(&request, &Role::ALL).await?;
+        let caller = require_signed_in(&request)?;
         let request = request.into_inner();
         let new = NewTask {
             title: Title::parse("title", &request.title)?,
@@ -165,7 +149,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ShuffleTasksRequest>,
     ) -> Result<Response<pb::ShuffleTasksResponse>, Status> {
-        self.caller(&request, &[Role::Manager, Role::Admin]).await?;
+        require_role(&request, &[Role::Manager, Role::Admin])?;
         let seed = self.draw(|rng| rng.gen_range(-1.0..=1.0));
         let moved = self.store.shuffle(seed).await?;
         tracing::info!(reassigned = moved.len(), "open tasks shuffled");
@@ -186,7 +170,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::CompleteTaskRequest>,
     ) -> Result<Response<pb::CompleteTaskResponse>, Status> {
-        let caller = self.caller(&request, &Role::ALL).await?;
+        let caller = require_signed_in(&request)?;
         let id = task_id("task_id", &request.into_inner().task_id)?;
         let task = self.store.complete(id, caller.account_id).await?;
         tracing::info!(task_id = %task.task_id, key = %task.key(), "task completed");
@@ -199,7 +183,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ListMyTasksRequest>,
     ) -> Result<Response<pb::ListMyTasksResponse>, Status> {
-        let caller = self.caller(&request, &Role::ALL).await?;
+        let caller = require_signed_in(&request)?;
         let request = request.into_inner();
         let filter = TaskFilter {
             assignee_id: Some(caller.account_id),
@@ -219,7 +203,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::GetTaskRequest>,
     ) -> Result<Response<pb::GetTaskResponse>, Status> {
-        let caller = self.caller(&request, &Role::ALL).await?;
+        let caller = require_signed_in(&request)?;
         let id = task_id("task_id", &request.into_inner().task_id)?;
         let task = self
             .store
@@ -242,7 +226,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ListTasksRequest>,
     ) -> Result<Response<pb::ListTasksResponse>, Status> {
-        self.caller(&request, &[Role::Manager, Role::Admin]).await?;
+        require_role(&request, &[Role::Manager, Role::Admin])?;
         let request = request.into_inner();
         let filter = TaskFilter {
             assignee_id: None,
@@ -262,7 +246,7 @@ impl TrackerService for TrackerApi {
         &self,
         request: Request<pb::ListTaskHistoryRequest>,
     ) -> Result<Response<pb::ListTaskHistoryResponse>, Status> {
-        self.caller(&request, &[Role::Admin]).await?;
+        require_role(&request, &[Role::Admin])?;
         let request = request.into_inner();
         let Page { size, after } = paging::page::<Uuid>(request.page_size, &request.page_token)?;
         let entries = self.store.history(after, size).await?;

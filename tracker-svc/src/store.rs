@@ -66,15 +66,6 @@ pub struct Moved {
     pub previous_assignee_id: Uuid,
 }
 
-/// What the replica knows of an account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownAccount {
-    /// Its role, if an event has told it.
-    pub role: Option<Role>,
-    /// False once deactivated.
-    pub active: bool,
-}
-
 /// A page filter: everyone's tasks or one assignee's, of one status or any.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TaskFilter {
@@ -376,21 +367,6 @@ impl Store {
         }
         let rows: Vec<TaskRow> = query.load(&mut conn).await?;
         Ok(rows.into_iter().map(Task::from).collect())
-    }
-
-    /// What the replica knows of `account_id`.
-    pub async fn known_account(&self, account_id: Uuid) -> Result<Option<KnownAccount>, Error> {
-        let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        let row: Option<(Option<String>, bool)> = accounts::table
-            .find(account_id)
-            .select((accounts::role, accounts::active))
-            .first(&mut conn)
-            .await
-            .optional()?;
-        Ok(row.map(|(role, active)| KnownAccount {
-            role: role.and_then(|role| role.parse().ok()),
-            active,
-        }))
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod calendar;
 pub mod clock;
 pub mod database;
+pub mod directory;
 pub mod error;
 pub mod instrument;
 pub mod paging;

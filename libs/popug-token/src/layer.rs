@@ -1,5 +1,7 @@
 //! The tower layer that authenticates every call of a server: a request with
-//! a valid `authorization: Bearer <token>` gets [`Claims`] in its extensions;
+//! a valid `authorization: Bearer <token>` gets [`Claims`] in its extensions,
+//! with the caller's current role from the service's [`Directory`] if it has
+//! one (see [`crate::standing`]);
 //! one with a present but invalid token is answered `UNAUTHENTICATED` before
 //! any handler runs; one without a token passes on, and handlers that need a
 //! caller refuse it (see [`crate::authorize`]).
@@ -14,6 +16,7 @@ use tonic::Status;
 
 use crate::{
     claims::Claims,
+    standing::{Directory, Standings},
     verifier::{TokenError, Verifier},
 };
 
@@ -21,12 +24,23 @@ use crate::{
 #[derive(Clone)]
 pub struct AuthLayer {
     verifier: Arc<Verifier>,
+    standings: Option<Standings>,
 }
 
 impl AuthLayer {
-    /// A layer verifying with `verifier`.
+    /// A layer verifying with `verifier`, trusting the token's role.
     pub fn new(verifier: Arc<Verifier>) -> Self {
-        Self { verifier }
+        Self {
+            verifier,
+            standings: None,
+        }
+    }
+
+    /// The same layer, judging every caller by its standing in `directory`.
+    #[must_use]
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.standings = Some(Standings::new(directory));
+        self
     }
 }
 
@@ -36,6 +50,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         Authenticated {
             inner,
             verifier: Arc::clone(&self.verifier),
+            standings: self.standings.clone(),
         }
     }
 }
@@ -45,6 +60,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct Authenticated<S> {
     inner: S,
     verifier: Arc<Verifier>,
+    standings: Option<Standings>,
 }
 
 /// The token of an `authorization` header value.
@@ -87,6 +103,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = Arc::clone(&self.verifier);
+        let standings = self.standings.clone();
         Box::pin(async move {
             // Never trust claims a client could have smuggled in.
             request.extensions_mut().remove::<Claims>();
@@ -101,7 +118,11 @@ where
                     }),
                     Err(status) => Err(status),
                 };
-                match verified {
+                let judged = match (verified, &standings) {
+                    (Ok(claims), Some(standings)) => standings.judge(claims).await,
+                    (verified, _) => verified,
+                };
+                match judged {
                     Ok(claims) => {
                         request.extensions_mut().insert(claims);
                     }

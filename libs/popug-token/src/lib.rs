@@ -5,7 +5,9 @@
 //! The [`layer::AuthLayer`] tower layer reads `authorization: Bearer ...`,
 //! verifies the token and puts the typed [`Claims`] into the request's
 //! extensions; a present but bad token is answered `UNAUTHENTICATED` before
-//! any handler runs. Handlers then state who may call them with
+//! any handler runs. With a [`Directory`] (every service has one), the claims
+//! carry the caller's current role and a deactivated caller is refused
+//! ([`standing`]). Handlers then state who may call them with
 //! [`require_role`] or [`require_signed_in`]; no handler parses the header.
 
 pub mod authorize;
@@ -13,10 +15,12 @@ pub mod claims;
 pub mod keys;
 pub mod layer;
 pub mod role;
+pub mod standing;
 pub mod verifier;
 
 pub use authorize::{admins_only, check_role, require_role, require_role_in, require_signed_in};
 pub use claims::{AUDIENCE, Claims, ISSUER};
 pub use layer::AuthLayer;
 pub use role::Role;
+pub use standing::{Directory, Standing};
 pub use verifier::{GrpcJwks, JwksSource, TokenError, Verifier};

@@ -73,6 +73,15 @@ impl From<Role> for auth_v1::Role {
     }
 }
 
+impl Role {
+    /// The role carried by an account event's `role` field (the enum's wire value).
+    pub fn from_event(value: i32) -> Result<Self, String> {
+        accounts_v1::Role::try_from(value)
+            .map_err(|_| format!("{value} is not a role"))
+            .and_then(Role::try_from)
+    }
+}
+
 impl TryFrom<accounts_v1::Role> for Role {
     type Error = String;
     fn try_from(role: accounts_v1::Role) -> Result<Self, Self::Error> {

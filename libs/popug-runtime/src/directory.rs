@@ -1,0 +1,52 @@
+//! Every service's [`Directory`] of callers: its `accounts` table, which in
+//! auth-svc is the accounts themselves and elsewhere the replica fed by
+//! auth's account events. Each has the columns `account_id`, `role` (text,
+//! null while a replica knows only of a deactivation) and `active`.
+
+use diesel::{OptionalExtension as _, QueryableByName, sql_types};
+use diesel_async::RunQueryDsl as _;
+use futures::future::BoxFuture;
+use popug_token::{Directory, Standing};
+use uuid::Uuid;
+
+use crate::database::Pool;
+
+/// Callers' standing from the service's own `accounts` table.
+#[derive(Clone)]
+pub struct AccountsDirectory {
+    pool: Pool,
+}
+
+impl AccountsDirectory {
+    /// The directory over `pool`'s `accounts` table.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = sql_types::Nullable<sql_types::Text>)]
+    role: Option<String>,
+    #[diesel(sql_type = sql_types::Bool)]
+    active: bool,
+}
+
+impl Directory for AccountsDirectory {
+    fn standing(&self, account_id: Uuid) -> BoxFuture<'_, Result<Option<Standing>, String>> {
+        Box::pin(async move {
+            let mut conn = self.pool.get().await.map_err(|error| error.to_string())?;
+            let row: Option<Row> =
+                diesel::sql_query("SELECT role, active FROM accounts WHERE account_id = $1")
+                    .bind::<sql_types::Uuid, _>(account_id)
+                    .get_result(&mut conn)
+                    .await
+                    .optional()
+                    .map_err(|error| error.to_string())?;
+            Ok(row.map(|row| Standing {
+                role: row.role.and_then(|role| role.parse().ok()),
+                active: row.active,
+            }))
+        })
+    }
+}
