@@ -86,7 +86,6 @@ diesel::table! {
 
 diesel::joinable!(transactions -> tasks (task_id));
 diesel::joinable!(postings -> transactions (tx_id));
-diesel::joinable!(postings -> ledger_accounts (account));
 diesel::joinable!(postings -> accounts (popug_id));
 diesel::joinable!(payouts -> accounts (account_id));
 diesel::joinable!(payouts -> transactions (entry_id));

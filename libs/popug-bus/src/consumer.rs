@@ -265,6 +265,9 @@ impl Consumer {
                 None => break,
             }
         }
+        metrics::histogram!("popug_consumer_batch_size", "service" => self.name.clone())
+            .record(deliveries.len() as f64);
+        tracing::debug!(consumer = %self.name, deliveries = deliveries.len(), "batch");
         let items: Vec<Item> = deliveries
             .into_iter()
             .map(|delivery| self.parse(delivery))
