@@ -28,6 +28,12 @@ pub struct AuthSettings {
     /// The previous signing key, still published so its tokens verify until
     /// they expire (`POPUG_AUTH_PREVIOUS_SIGNING_KEY` or `..._FILE`).
     pub previous_signing_key: Option<SigningKey>,
+    /// Password hashes run at once (`POPUG_AUTH_HASH_CONCURRENCY`, 1 to 64,
+    /// default 1: each takes 19 MiB and a core for tens of milliseconds).
+    pub hash_concurrency: usize,
+    /// Sign-ins that may wait for a hash before the rest are refused
+    /// (`POPUG_AUTH_HASH_QUEUE`, 0 to 10,000, default 16).
+    pub hash_queue: usize,
 }
 
 fn key_setting(env: &Env, name: &str) -> Result<Option<SigningKey>, SettingsError> {
@@ -92,6 +98,8 @@ impl AuthSettings {
             refresh_token_ttl,
             signing_key,
             previous_signing_key,
+            hash_concurrency: env.parse_within("POPUG_AUTH_HASH_CONCURRENCY", 1, 1..=64)?,
+            hash_queue: env.parse_within("POPUG_AUTH_HASH_QUEUE", 16, 0..=10_000)?,
         })
     }
 }

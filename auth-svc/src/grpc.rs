@@ -17,6 +17,7 @@ use crate::{
     config::AuthSettings,
     domain::{Account, Email, Name, NewAccount, password},
     error::Error,
+    guard::Guard,
     keys::KeyRing,
     store::{Spent, Store},
 };
@@ -27,6 +28,7 @@ pub struct AuthApi {
     store: Store,
     keys: Arc<KeyRing>,
     settings: Arc<AuthSettings>,
+    guard: Guard,
 }
 
 fn account_message(account: &Account) -> pb::Account {
@@ -78,10 +80,12 @@ struct Session {
 impl AuthApi {
     /// The API over `store`, signing with `keys`.
     pub fn new(store: Store, keys: Arc<KeyRing>, settings: Arc<AuthSettings>) -> Self {
+        let guard = Guard::new(settings.hash_concurrency, settings.hash_queue);
         Self {
             store,
             keys,
             settings,
+            guard,
         }
     }
 
@@ -131,11 +135,12 @@ impl AuthApi {
         Ok(account)
     }
 
-    async fn create(&self, new: NewAccount) -> Result<Account, Error> {
+    async fn create(&self, new: NewAccount) -> Result<Account, Status> {
         let password = new.password.clone();
-        let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-            .await
-            .map_err(|error| Error::Internal(Box::new(error)))?;
+        let hash = self
+            .guard
+            .hashing(move || password::hash(&password))
+            .await?;
         let account = self.store.create_account(&new, &hash).await?;
         tracing::info!(account_id = %account.account_id, login = %account.login, role = %account.role, "account created");
         Ok(account)
@@ -171,9 +176,11 @@ impl AuthService for AuthApi {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::LoginResponse>, Status> {
+        let client = request.remote_addr().map(|addr| addr.ip());
         let request = request.into_inner();
         let wrong = || Status::unauthenticated("wrong login or password");
         let login = request.login.trim().to_lowercase();
+        self.guard.admit(&login, client)?;
         let found = self.store.credentials(&login).await?;
         // Unknown logins cost a hash check too, so timing does not tell them apart.
         let hash = found.as_ref().map_or_else(
@@ -181,9 +188,14 @@ impl AuthService for AuthApi {
             |(_, hash)| hash.clone(),
         );
         let given = request.password;
-        let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &given))
-            .await
-            .map_err(|error| Status::from(Error::Internal(Box::new(error))))?;
+        let permit = self.guard.hash_permit().await?;
+        // Failures while this call waited may have locked the login since.
+        self.guard.admit(&login, client)?;
+        let matches = self
+            .guard
+            .run(permit, move || password::verify(&hash, &given))
+            .await?;
+        self.guard.record(&login, client, matches);
         let account = match found {
             Some((account, _)) if matches => account,
             _ => return Err(wrong()),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod guard;
 pub mod keys;
 mod schema;
 pub mod startup;

@@ -11,6 +11,8 @@ use popug_proto::pb::popug::{
 use popug_runtime::Env;
 use popug_token::keys::SigningKey;
 use prost::{Message as _, Name as _};
+use std::time::Duration;
+
 use tonic::{Code, Request, transport::Channel};
 
 const ADMIN_PASSWORD: &str = "admin-password";
@@ -1178,7 +1180,7 @@ async fn another_service_verifies_tokens_with_keys_fetched_over_grpc() {
             inner: popug_token::GrpcJwks::new(&format!("http://{}", app.addr)).expect("url"),
             fetches: std::sync::Arc::clone(&unlimited_fetches),
         },
-        std::time::Duration::ZERO,
+        Duration::ZERO,
     );
     for _ in 0..3 {
         let forged = stranger.sign(
@@ -1203,7 +1205,7 @@ async fn another_service_verifies_tokens_with_keys_fetched_over_grpc() {
 
     // auth-svc away: keys already fetched keep working.
     drop(app);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let unreachable = Verifier::new(popug_token::GrpcJwks::new("http://127.0.0.1:1").expect("url"));
     assert!(matches!(
         unreachable
@@ -1261,7 +1263,7 @@ async fn a_cached_token_stops_verifying_once_its_key_is_withdrawn() {
     let source = std::sync::Arc::clone(&published);
     let verifier = Verifier::with_refresh_interval(
         move || source.lock().expect("keys").clone(),
-        std::time::Duration::ZERO,
+        Duration::ZERO,
     );
     let now = u64::try_from(chrono::Utc::now().timestamp()).expect("time");
     let old_token = old_key.sign(uuid::Uuid::new_v4(), popug_token::Role::Admin, now, 600);
@@ -1280,4 +1282,129 @@ async fn a_cached_token_stops_verifying_once_its_key_is_withdrawn() {
         verifier.verify(&old_token).await,
         Err(TokenError::UnknownKey(_))
     ));
+}
+
+/// The resident memory of this process (the service runs in it), in MiB.
+fn resident_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// Failed sign-ins lock their login for a while: even the right password
+/// waits, then works; a lock cannot be extended by more attempts during it.
+#[tokio::test]
+async fn failed_sign_ins_lock_the_login_for_a_while_not_forever() {
+    let app = spawn_app().await;
+    app.create("kesha", pb::Role::Worker).await;
+    let attempt = |password: &'static str| {
+        let mut client = app.client();
+        async move {
+            client
+                .login(pb::LoginRequest {
+                    login: "kesha".into(),
+                    password: password.into(),
+                })
+                .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(code(attempt("wrong-password").await), Code::Unauthenticated);
+    }
+    // The sixth failure locks the login.
+    assert_eq!(code(attempt("wrong-password").await), Code::Unauthenticated);
+    let locked = attempt("kesha-password").await.expect_err("locked");
+    assert_eq!(locked.code(), Code::ResourceExhausted);
+    assert!(
+        locked.message().contains("retry in"),
+        "{}",
+        locked.message()
+    );
+    // Other logins are not locked.
+    app.login("admin", ADMIN_PASSWORD).await;
+    // Hammering during the lock does not extend it: the right password
+    // works once the lock (1 s after the sixth failure) is over.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match attempt("kesha-password").await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted);
+                assert!(tokio::time::Instant::now() < deadline, "still locked");
+                let _ = attempt("wrong-password").await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// A flood of wrong-password sign-ins, far more than the service hashes at
+/// once: every attempt is answered UNAUTHENTICATED or RESOURCE_EXHAUSTED
+/// (never INTERNAL), memory stays bounded, the service keeps answering
+/// others, and the right password works once the flood stops.
+#[tokio::test]
+async fn a_flood_of_wrong_passwords_costs_bounded_memory_and_answers_everyone() {
+    let app = spawn_app().await;
+    app.create("victim", pb::Role::Worker).await;
+    let admin = app.admin_token.clone();
+    let before = resident_mib();
+    let attempts = (0..1_000).map(|n| {
+        let mut client = app.client();
+        async move {
+            let login = if n % 2 == 0 {
+                "victim".to_owned()
+            } else {
+                format!("nobody-{n}")
+            };
+            client
+                .login(pb::LoginRequest {
+                    login,
+                    password: "wrong-password".into(),
+                })
+                .await
+                .map(drop)
+                .map_err(|status| status.code())
+        }
+    });
+    let (outcomes, who) = tokio::join!(futures::future::join_all(attempts), async {
+        app.client()
+            .who_am_i(with_token(pb::WhoAmIRequest {}, &admin))
+            .await
+    });
+    who.expect("others are still answered during the flood");
+    let unexpected: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !matches!(o, Err(Code::Unauthenticated | Code::ResourceExhausted)))
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    assert!(
+        outcomes.contains(&Err(Code::ResourceExhausted)),
+        "the flood is throttled or shed"
+    );
+    let grown = resident_mib().saturating_sub(before);
+    assert!(grown < 256, "the flood grew memory by {grown} MiB");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        match app
+            .client()
+            .login(pb::LoginRequest {
+                login: "victim".into(),
+                password: "victim-password".into(),
+            })
+            .await
+        {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the victim stays locked out"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
 }

@@ -18,6 +18,7 @@
 #![allow(clippy::print_stdout)] // printing the figures is this program's job
 
 mod cpu;
+mod flood;
 mod lifecycle;
 
 use std::{collections::VecDeque, time::Instant};
@@ -102,6 +103,16 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         workers: usize,
     },
+    /// A flood of wrong-password sign-ins against auth-svc: memory, the
+    /// latency of legitimate calls beside it, and recovery.
+    Flood {
+        /// Sign-ins in flight.
+        #[arg(long, default_value_t = 1_000)]
+        concurrency: usize,
+        /// Seconds the flood lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Token verification: authenticated against unauthenticated calls.
     Auth {
         /// Calls per measurement.
@@ -122,6 +133,19 @@ async fn main() -> anyhow::Result<()> {
             bus(&cli.postgres_url, &cli.amqp_url, events, window).await
         }
         Command::Auth { calls, concurrency } => auth(&cli.postgres_url, calls, concurrency).await,
+        Command::Flood {
+            concurrency,
+            seconds,
+        } => {
+            flood::run(
+                &cli.postgres_url,
+                &flood::Options {
+                    concurrency,
+                    seconds,
+                },
+            )
+            .await
+        }
         Command::Shuffle { tasks, workers } => {
             shuffle(&cli.postgres_url, &cli.amqp_url, tasks, workers).await
         }
@@ -448,38 +472,77 @@ async fn get_jwks_rate_with(
     Ok(rate(calls / concurrency * concurrency, started))
 }
 
+/// auth-svc running in this process on a fresh database, for a benchmark.
+struct AuthServer {
+    addr: std::net::SocketAddr,
+    admin_token: String,
+    database: url::Url,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<Result<(), popug_runtime::server::ServeError>>,
+}
+
+impl AuthServer {
+    async fn start(postgres: &url::Url) -> anyhow::Result<Self> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let database = format!(
+            "{}/popug_bench_{id}",
+            postgres.as_str().trim_end_matches('/')
+        );
+        let namespace = format!("bench-{}", &id[..12]);
+        let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs([
+            ("POPUG_AUTH_DATABASE_URL", database.as_str()),
+            ("POPUG_NAMESPACE", namespace.as_str()),
+            ("POPUG_QUEUE_TTL", "300"),
+            ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
+            ("POPUG_ADMIN_PASSWORD", "bench-password"),
+        ]))?;
+        let app = auth_svc::Application::build(settings).await?;
+        let addr = app.local_addr();
+        let stop = CancellationToken::new();
+        let stopping = stop.clone();
+        let server = tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?;
+        let admin_token =
+            popug_proto::pb::popug::auth::v1::auth_service_client::AuthServiceClient::new(channel)
+                .login(popug_proto::pb::popug::auth::v1::LoginRequest {
+                    login: "admin".into(),
+                    password: "bench-password".into(),
+                })
+                .await?
+                .into_inner()
+                .access_token;
+        Ok(Self {
+            addr,
+            admin_token,
+            database: url::Url::parse(&database)?,
+            stop,
+            server,
+        })
+    }
+
+    /// A new connection to it.
+    async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        Ok(
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))?
+                .connect()
+                .await?,
+        )
+    }
+
+    /// Stops it and drops its database.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.server.await??;
+        popug::mesh::drop_databases(&[self.database]).await
+    }
+}
+
 async fn auth(postgres: &url::Url, calls: usize, concurrency: usize) -> anyhow::Result<()> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let database = format!(
-        "{}/popug_bench_{id}",
-        postgres.as_str().trim_end_matches('/')
-    );
-    let namespace = format!("bench-{}", &id[..12]);
-    let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs([
-        ("POPUG_AUTH_DATABASE_URL", database.as_str()),
-        ("POPUG_NAMESPACE", namespace.as_str()),
-        ("POPUG_QUEUE_TTL", "300"),
-        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
-        ("POPUG_ADMIN_PASSWORD", "bench-password"),
-    ]))?;
-    let app = auth_svc::Application::build(settings).await?;
-    let addr = app.local_addr();
-    let stop = CancellationToken::new();
-    let stopping = stop.clone();
-    let server = tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
-    let token = popug_proto::pb::popug::auth::v1::auth_service_client::AuthServiceClient::new(
-        channel.clone(),
-    )
-    .login(popug_proto::pb::popug::auth::v1::LoginRequest {
-        login: "admin".into(),
-        password: "bench-password".into(),
-    })
-    .await?
-    .into_inner()
-    .access_token;
+    let auth_server = AuthServer::start(postgres).await?;
+    let channel = auth_server.channel().await?;
+    let token = auth_server.admin_token.clone();
     println!(
         "auth benchmark: {calls} GetJwks calls per run, {concurrency} in flight, one server; token of {} bytes",
         token.len()
@@ -546,9 +609,7 @@ async fn auth(postgres: &url::Url, calls: usize, concurrency: usize) -> anyhow::
         "authenticated / token carried unverified = {:.2}  (the verification's own cost)",
         authenticated / carried
     );
-    stop.cancel();
-    server.await??;
-    Ok(())
+    auth_server.stop().await
 }
 
 async fn shuffle(

@@ -5,5 +5,6 @@
 pub mod account;
 pub mod events;
 pub mod password;
+pub mod throttle;
 
 pub use account::{Account, Email, Login, Name, NewAccount, Password};

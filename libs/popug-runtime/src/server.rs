@@ -126,6 +126,14 @@ pub struct Application {
     metrics_listener: tokio::net::TcpListener,
     routes: Routes,
     tasks: Vec<BackgroundTask>,
+    limits: Limits,
+}
+
+/// What one server takes on at once (see [`crate::Settings`]).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    concurrent_per_connection: usize,
+    timeout: std::time::Duration,
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
@@ -183,6 +191,10 @@ impl Application {
             metrics_listener,
             routes: Routes::from(routes),
             tasks,
+            limits: Limits {
+                concurrent_per_connection: settings.max_concurrent_requests,
+                timeout: settings.request_timeout,
+            },
         })
     }
 
@@ -235,7 +247,12 @@ impl Application {
         );
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(self.listener);
         let stopping = token.clone();
+        // A flood from one connection is refused at once past its limit
+        // instead of queueing without bound; no call runs forever.
         let served = Server::builder()
+            .concurrency_limit_per_connection(self.limits.concurrent_per_connection)
+            .load_shed(true)
+            .timeout(self.limits.timeout)
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, async move {
                 tokio::select! {

@@ -190,6 +190,28 @@ impl Env {
         Ok(self.optional(name)?.unwrap_or(default))
     }
 
+    /// `name` parsed as a number within `range`, or `default` when unset.
+    pub fn parse_within<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, SettingsError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+        T::Err: fmt::Display,
+    {
+        let value = self.parse_or(name, default)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.invalid(
+                name,
+                format!("expected {} to {}", range.start(), range.end()),
+            ))
+        }
+    }
+
     /// An error for a secret `name` (a key, a password): its value is not shown.
     pub fn invalid_secret(&self, name: &str, reason: impl Into<String>) -> SettingsError {
         SettingsError {
@@ -295,6 +317,13 @@ pub struct Settings {
     /// OTLP/gRPC collector spans are exported to (`POPUG_OTLP_ENDPOINT`);
     /// unset means no export.
     pub otlp_endpoint: Option<url::Url>,
+    /// Calls one client connection may have in flight before further ones
+    /// are refused at once with `RESOURCE_EXHAUSTED`
+    /// (`POPUG_MAX_CONCURRENT_REQUESTS`, 1 to 100,000, default 256).
+    pub max_concurrent_requests: usize,
+    /// The longest a call may take before it is cancelled
+    /// (`POPUG_REQUEST_TIMEOUT`, seconds, 1 to 3,600, default 30).
+    pub request_timeout: std::time::Duration,
     /// Business time: the system clock, unless a simulation sets its own
     /// (never from the environment).
     pub clock: crate::Clock,
@@ -363,6 +392,16 @@ impl Settings {
                     &["http", "https"],
                 )?),
             },
+            max_concurrent_requests: env.parse_within(
+                "POPUG_MAX_CONCURRENT_REQUESTS",
+                256,
+                1..=100_000,
+            )?,
+            request_timeout: std::time::Duration::from_secs(env.parse_within(
+                "POPUG_REQUEST_TIMEOUT",
+                30,
+                1..=3_600,
+            )?),
             clock: crate::Clock::system(),
         })
     }
