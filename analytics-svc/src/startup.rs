@@ -26,7 +26,7 @@ impl Application {
         let common = &settings.common;
         let name = common.service.name();
         let pool = popug_runtime::database::connect(
-            &common.database_url,
+            &common.limited_database_url(),
             common.database_pool_size,
             &[&popug_bus::MIGRATIONS, &MIGRATIONS],
         )

@@ -34,7 +34,7 @@ impl Application {
     pub async fn build(settings: AuthSettings) -> Result<Self, StartupError> {
         let common = &settings.common;
         let pool = popug_runtime::database::connect(
-            &common.database_url,
+            &common.limited_database_url(),
             common.database_pool_size,
             &[&popug_bus::MIGRATIONS, &MIGRATIONS],
         )

@@ -35,6 +35,8 @@ struct TestApp {
     channel: lapin::Channel,
     topology: Topology,
     admin_token: String,
+    /// The service's database URL, with its session limits.
+    database_url: url::Url,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -44,6 +46,15 @@ async fn spawn_app(smtp_url: Option<String>) -> TestApp {
 
 /// [`spawn_app`] on the database at `billing_db` (created and migrated if needed).
 async fn spawn_app_on(billing_db: String, smtp_url: Option<String>) -> TestApp {
+    spawn_app_with(billing_db, smtp_url, &[]).await
+}
+
+/// [`spawn_app_on`] with more settings.
+async fn spawn_app_with(
+    billing_db: String,
+    smtp_url: Option<String>,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let namespace = popug_testing::namespace();
     let stop = CancellationToken::new();
@@ -64,8 +75,10 @@ async fn spawn_app_on(billing_db: String, smtp_url: Option<String>) -> TestApp {
     if let Some(url) = &smtp_url {
         pairs.push(("POPUG_SMTP_URL", url.as_str()));
     }
+    pairs.extend_from_slice(extra);
     let settings =
         billing_svc::BillingSettings::load(&Env::from_pairs(pairs)).expect("billing settings");
+    let database_url = settings.common.limited_database_url();
     let amqp_url = settings.common.amqp_url.clone();
     let topology = Topology::from_settings(&settings.common);
     let mut billing_app = billing_svc::Application::build(settings)
@@ -98,6 +111,7 @@ async fn spawn_app_on(billing_db: String, smtp_url: Option<String>) -> TestApp {
         channel,
         topology,
         admin_token,
+        database_url,
         _stop: stop.drop_guard(),
     };
     app.sync_accounts().await;
@@ -1690,4 +1704,57 @@ async fn a_single_entry_ledger_upgrades_to_double_entry_in_place() {
     after.push(("entries".into(), i64::try_from(entries).expect("count")));
     after.sort();
     assert_eq!(after, before, "every figure survives the upgrade");
+}
+
+/// A replica that hangs mid-batch (paused, holding an account row in an open
+/// transaction) holds it only for a bounded time: the server ends its idle
+/// transaction, the running replica's lock waits give up and are retried
+/// (never dead-lettered), and booking goes on within seconds.
+#[tokio::test]
+async fn a_hung_replica_holds_its_locks_only_for_a_bounded_time() {
+    use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+    let mut app = spawn_app_with(
+        popug_testing::database_url(),
+        None,
+        &[
+            ("POPUG_DATABASE_LOCK_TIMEOUT", "300"),
+            ("POPUG_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", "2000"),
+        ],
+    )
+    .await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    // The hung replica: a session of the service (same limits) that took the
+    // worker's account row in a transaction, then stopped.
+    let mut hung = diesel_async::AsyncPgConnection::establish(app.database_url.as_str())
+        .await
+        .expect("a session");
+    diesel::sql_query("BEGIN")
+        .execute(&mut hung)
+        .await
+        .expect("begin");
+    diesel::sql_query(format!(
+        "SELECT 1 FROM accounts WHERE account_id = '{worker}' FOR UPDATE"
+    ))
+    .execute(&mut hung)
+    .await
+    .expect("the row is held");
+
+    let task = uuid::Uuid::new_v4();
+    app.publish(&assigned(task, worker, None), chrono::Utc::now())
+        .await;
+    app.publish(&completed(task, worker), chrono::Utc::now())
+        .await;
+    let started = std::time::Instant::now();
+    let report = consume(&mut app.consumer, 2).await;
+    assert_eq!(report.applied, 2, "booked once the hung transaction ended");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "booking waited {:?}",
+        started.elapsed()
+    );
+    // The server ended the hung session's transaction.
+    let ended = diesel::sql_query("COMMIT").execute(&mut hung).await;
+    assert!(ended.is_err(), "the idle transaction was terminated");
+    assert_ne!(app.balance(worker).await, 0);
+    app.assert_invariants().await;
 }

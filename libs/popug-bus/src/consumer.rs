@@ -784,28 +784,6 @@ fn integer(value: &AMQPValue) -> Option<u32> {
     u32::try_from(wide).ok()
 }
 
-/// Database errors that say "try again later", not "this is wrong".
-pub fn is_transient(error: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind, Error};
-    if is_conflict(error) {
-        return true;
-    }
-    match error {
-        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-        | Error::BrokenTransactionManager => true,
-        Error::DatabaseError(_, info) => {
-            let message = info.message();
-            [
-                "terminating connection",
-                "server closed the connection",
-                "connection closed",
-                "connection reset",
-                "the database system is shutting down",
-                "the database system is starting up",
-            ]
-            .iter()
-            .any(|transient| message.contains(transient))
-        }
-        _ => false,
-    }
-}
+/// Database errors that say "try again later" (see
+/// [`popug_runtime::database::is_transient`]).
+pub use popug_runtime::database::is_transient;

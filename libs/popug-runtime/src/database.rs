@@ -63,7 +63,98 @@ pub enum DatabaseError {
 pub async fn conn(pool: &Pool) -> Result<PooledConnection<'_>, crate::ApiError> {
     pool.get()
         .await
-        .map_err(|error| crate::ApiError::internal(format!("database pool: {error}")))
+        .map_err(|error| crate::ApiError::Unavailable(format!("database pool: {error}")))
+}
+
+/// How long a session of a service may wait or hold on. A hung process (a
+/// replica paused mid-transaction) must not hold locks that every other
+/// replica waits for without end: its idle transaction is ended by the
+/// server, and the others' lock waits and statements give up in time, with
+/// errors that [`is_transient`] classifies as "try again".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Longest wait for a lock (`lock_timeout`).
+    pub lock_timeout: std::time::Duration,
+    /// Longest statement (`statement_timeout`).
+    pub statement_timeout: std::time::Duration,
+    /// Longest idle time inside a transaction before the server ends the
+    /// session (`idle_in_transaction_session_timeout`).
+    pub idle_in_transaction: std::time::Duration,
+}
+
+impl SessionLimits {
+    /// `url` with the limits as session options (added to any it has).
+    pub fn apply(&self, url: &url::Url) -> url::Url {
+        let limits = format!(
+            "-c lock_timeout={} -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            self.lock_timeout.as_millis(),
+            self.statement_timeout.as_millis(),
+            self.idle_in_transaction.as_millis()
+        );
+        let mut options = None;
+        // Re-encoded by hand: the URL crate writes spaces as `+`, which
+        // libpq-style parsers read literally.
+        let mut query: Vec<String> = url
+            .query_pairs()
+            .filter_map(|(key, value)| {
+                if key == "options" {
+                    options = Some(value.into_owned());
+                    None
+                } else {
+                    Some(format!("{}={}", encode(&key), encode(&value)))
+                }
+            })
+            .collect();
+        let options = options.map_or(limits.clone(), |own| format!("{own} {limits}"));
+        query.push(format!("options={}", encode(&options)));
+        let mut limited = url.clone();
+        limited.set_query(Some(&query.join("&")));
+        limited
+    }
+}
+
+/// Percent-encodes all but the unreserved characters of RFC 3986.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Database errors that say "try again later", not "this is wrong": the
+/// server or the connection went away, two transactions collided, or a
+/// lock wait or statement ran out of time.
+pub fn is_transient(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::SerializationFailure,
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            [
+                "deadlock detected",
+                "terminating connection",
+                "server closed the connection",
+                "connection closed",
+                "connection reset",
+                "the database system is shutting down",
+                "the database system is starting up",
+                "canceling statement due to lock timeout",
+                "canceling statement due to statement timeout",
+            ]
+            .iter()
+            .any(|transient| message.contains(transient))
+        }
+        _ => false,
+    }
 }
 
 /// The URL with its password masked, for messages.
@@ -184,6 +275,13 @@ async fn migrate(
                 url: redacted(&url),
                 source,
             })?;
+        // Migrations may take long on a big database and wait for replicas
+        // still running the old code: no session limit applies to them.
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "SET lock_timeout = 0; SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0",
+        )
+        .map_err(|error| failed(error.to_string()))?;
         // Session-level lock: held until this connection closes at the end.
         diesel::RunQueryDsl::execute(
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")),
@@ -205,4 +303,37 @@ async fn migrate(
         database: "(migration task)".to_owned(),
         message: error.to_string(),
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_limits_join_the_urls_own_options() {
+        let limits = SessionLimits {
+            lock_timeout: std::time::Duration::from_secs(5),
+            statement_timeout: std::time::Duration::from_secs(60),
+            idle_in_transaction: std::time::Duration::from_millis(1_500),
+        };
+        let plain = url::Url::parse("postgres://u@h:5432/popug_billing").expect("url");
+        assert_eq!(
+            limits.apply(&plain).as_str(),
+            "postgres://u@h:5432/popug_billing?options=-c%20lock_timeout%3D5000%20-c%20statement_timeout%3D60000%20-c%20idle_in_transaction_session_timeout%3D1500"
+        );
+        let own = url::Url::parse("postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dx")
+            .expect("url");
+        let limited = limits.apply(&own);
+        let pairs: Vec<(String, String)> = limited
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(pairs[0], ("sslmode".into(), "disable".into()));
+        assert!(
+            pairs[1]
+                .1
+                .starts_with("-c search_path=x -c lock_timeout=5000"),
+            "{pairs:?}"
+        );
+    }
 }

@@ -29,6 +29,10 @@ pub enum ApiError {
     /// The request is valid but the system is not in a state to allow it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A dependency (the database) is briefly unavailable or busy; the
+    /// caller should retry. Logged as a warning, not as an internal error.
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything unexpected; the cause is logged, the caller gets a plain message.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -51,7 +55,11 @@ impl ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
-        ApiError::Internal(Box::new(error))
+        if crate::database::is_transient(&error) {
+            ApiError::Unavailable(format!("database: {error}"))
+        } else {
+            ApiError::Internal(Box::new(error))
+        }
     }
 }
 
@@ -64,6 +72,10 @@ impl From<ApiError> for Status {
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::Unauthenticated(message) => Status::unauthenticated(message),
             ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "answered UNAVAILABLE");
+                Status::unavailable("the service's database is unavailable or busy; try again")
+            }
             ApiError::Internal(source) => {
                 let mut chain = source.to_string();
                 let mut cause = source.source();
@@ -73,11 +85,7 @@ impl From<ApiError> for Status {
                     cause = next.source();
                 }
                 tracing::error!(error = %chain, "internal error");
-                if chain.contains("pool") || chain.contains("connection") {
-                    Status::unavailable("the service's database is unavailable; try again")
-                } else {
-                    Status::internal("internal error")
-                }
+                Status::internal("internal error")
             }
         }
     }

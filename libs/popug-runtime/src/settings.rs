@@ -295,6 +295,12 @@ pub struct Settings {
     pub database_url: url::Url,
     /// Most connections in its pool (`POPUG_DATABASE_POOL_SIZE`).
     pub database_pool_size: u32,
+    /// How long its sessions may wait for a lock, run a statement or idle in
+    /// a transaction (`POPUG_DATABASE_LOCK_TIMEOUT`, default 5 s;
+    /// `POPUG_DATABASE_STATEMENT_TIMEOUT`, 60 s;
+    /// `POPUG_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT`, 15 s; in milliseconds).
+    /// [`Settings::limited_database_url`] carries them as session options.
+    pub database_limits: crate::database::SessionLimits,
     /// RabbitMQ (`POPUG_AMQP_URL`).
     pub amqp_url: url::Url,
     /// Prefix for exchange and queue names (`POPUG_NAMESPACE`).
@@ -330,6 +336,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The service's database URL with its session limits: what its pool
+    /// connects to.
+    pub fn limited_database_url(&self) -> url::Url {
+        self.database_limits.apply(&self.database_url)
+    }
+
     /// Reads the settings of `service` from `env`.
     pub fn load(service: Service, env: &Env) -> Result<Self, SettingsError> {
         let infix = service.env_infix();
@@ -347,6 +359,15 @@ impl Settings {
             derived.set_path(service.database_name());
             derived
         };
+        let millis = |name: &str, default: u64| {
+            env.parse_within(name, default, 1..=86_400_000)
+                .map(std::time::Duration::from_millis)
+        };
+        let database_limits = crate::database::SessionLimits {
+            lock_timeout: millis("POPUG_DATABASE_LOCK_TIMEOUT", 5_000)?,
+            statement_timeout: millis("POPUG_DATABASE_STATEMENT_TIMEOUT", 60_000)?,
+            idle_in_transaction: millis("POPUG_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", 15_000)?,
+        };
         let database_pool_size: u32 = env.parse_or("POPUG_DATABASE_POOL_SIZE", 16)?;
         if database_pool_size == 0 {
             return Err(env.invalid("POPUG_DATABASE_POOL_SIZE", "must be at least 1"));
@@ -360,6 +381,7 @@ impl Settings {
             addr: env.parse_or(&format!("POPUG_{infix}_ADDR"), service.default_addr())?,
             database_url,
             database_pool_size,
+            database_limits,
             amqp_url: url_setting(
                 env,
                 "POPUG_AMQP_URL",
