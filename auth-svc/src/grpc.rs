@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     config::AuthSettings,
-    domain::{Account, Email, Name, NewAccount, password},
+    domain::{Account, Credentials, Email, Name, NewAccount, password},
     error::Error,
     keys::KeyRing,
     store::{Spent, Store},
@@ -173,14 +173,16 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let request = request.into_inner();
         let wrong = || Status::unauthenticated("wrong login or password");
-        let login = request.login.trim().to_lowercase();
+        let Credentials {
+            login,
+            password: given,
+        } = Credentials::parse(&request.login, &request.password)?;
         let found = self.store.credentials(&login).await?;
         // Unknown logins cost a hash check too, so timing does not tell them apart.
         let hash = found.as_ref().map_or_else(
             || password::dummy_hash().to_owned(),
             |(_, hash)| hash.clone(),
         );
-        let given = request.password;
         let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &given))
             .await
             .map_err(|error| Status::from(Error::Internal(Box::new(error))))?;
@@ -208,6 +210,7 @@ impl AuthService for AuthApi {
         if token.is_empty() {
             return Err(Error::invalid("refresh_token", "must not be empty").into());
         }
+        popug_input::text::single_line("refresh_token", &token).map_err(Error::from)?;
         let (next_token, next_hash) = new_refresh_token();
         let account = match self
             .store

@@ -6,4 +6,4 @@ pub mod account;
 pub mod events;
 pub mod password;
 
-pub use account::{Account, Email, Login, Name, NewAccount, Password};
+pub use account::{Account, Credentials, Email, Login, Name, NewAccount, Password};
