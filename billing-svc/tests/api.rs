@@ -760,6 +760,169 @@ async fn roles_decide_who_sees_and_closes_what() {
     app.assert_invariants().await;
 }
 
+/// `result` is INVALID_ARGUMENT naming `field` (never INTERNAL).
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, case: &str) {
+    let status = result.expect_err(case);
+    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
+    assert!(
+        status.message().contains(&format!("`{field}`")),
+        "{case}: {}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn every_date_taking_method_refuses_a_bad_day_naming_the_field() {
+    let mut app = spawn_app(None).await;
+    let (worker, worker_token) = app.account("worker1", auth::Role::Worker).await;
+    let admin = app.admin_token.clone();
+    let mut client = app.billing();
+    let range = |from: &str, to: &str| (from.to_owned(), to.to_owned());
+    for day in popug_testing::hostile_days() {
+        let shown: String = day.chars().take(24).collect();
+        let case = |method: &str| format!("{method} {shown:?}");
+        assert_invalid(
+            client
+                .get_my_account(with_token(
+                    pb::GetMyAccountRequest { date: day.clone() },
+                    &worker_token,
+                ))
+                .await,
+            "date",
+            &case("GetMyAccount"),
+        );
+        assert_invalid(
+            client
+                .get_account(with_token(
+                    pb::GetAccountRequest {
+                        account_id: worker.to_string(),
+                        date: day.clone(),
+                    },
+                    &admin,
+                ))
+                .await,
+            "date",
+            &case("GetAccount"),
+        );
+        assert_invalid(
+            client
+                .close_day(with_token(
+                    pb::CloseDayRequest { date: day.clone() },
+                    &admin,
+                ))
+                .await,
+            "date",
+            &case("CloseDay"),
+        );
+        for (field, (from, to)) in [("from", range(&day, "")), ("to", range("", &day))] {
+            assert_invalid(
+                client
+                    .get_management_earnings(with_token(
+                        pb::GetManagementEarningsRequest {
+                            from: from.clone(),
+                            to: to.clone(),
+                        },
+                        &admin,
+                    ))
+                    .await,
+                field,
+                &case("GetManagementEarnings"),
+            );
+            assert_invalid(
+                client
+                    .get_income_statement(with_token(
+                        pb::GetIncomeStatementRequest {
+                            from: from.clone(),
+                            to: to.clone(),
+                        },
+                        &admin,
+                    ))
+                    .await,
+                field,
+                &case("GetIncomeStatement"),
+            );
+            assert_invalid(
+                client
+                    .get_statement(with_token(
+                        pb::GetStatementRequest {
+                            account_id: String::new(),
+                            from,
+                            to,
+                        },
+                        &worker_token,
+                    ))
+                    .await,
+                field,
+                &case("GetStatement"),
+            );
+        }
+    }
+
+    // The ends of the range are days like any other.
+    let year_2000 = client
+        .get_management_earnings(with_token(
+            pb::GetManagementEarningsRequest {
+                from: "2000-01-01".into(),
+                to: "2000-12-31".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("the first year")
+        .into_inner()
+        .days;
+    assert_eq!(year_2000.len(), 366);
+    let last_year = client
+        .get_income_statement(with_token(
+            pb::GetIncomeStatementRequest {
+                from: "2999-01-01".into(),
+                to: "2999-12-31".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("the last year")
+        .into_inner()
+        .days;
+    assert_eq!(last_year.len(), 365);
+    client
+        .get_statement(with_token(
+            pb::GetStatementRequest {
+                account_id: String::new(),
+                from: "2999-12-31".into(),
+                to: "2999-12-31".into(),
+            },
+            &worker_token,
+        ))
+        .await
+        .expect("the last day");
+    let first_day = client
+        .get_account(with_token(
+            pb::GetAccountRequest {
+                account_id: worker.to_string(),
+                date: "2000-01-01".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("the first day")
+        .into_inner();
+    assert!(first_day.entries.is_empty());
+    let not_yet = client
+        .close_day(with_token(
+            pb::CloseDayRequest {
+                date: "2999-12-31".into(),
+            },
+            &admin,
+        ))
+        .await;
+    assert_eq!(
+        not_yet.expect_err("not ended").code(),
+        Code::FailedPrecondition
+    );
+    app.assert_invariants().await;
+}
+
 /// Returns once a session of the pool's database waits on a lock.
 async fn awaiting_a_lock(pool: &popug_runtime::database::Pool) {
     use diesel_async::RunQueryDsl as _;
