@@ -923,6 +923,76 @@ async fn every_date_taking_method_refuses_a_bad_day_naming_the_field() {
     app.assert_invariants().await;
 }
 
+#[tokio::test]
+async fn an_account_billing_never_heard_of_is_not_found_but_a_new_caller_sees_zero() {
+    let mut app = spawn_app(None).await;
+    let (known, _) = app.account("worker1", auth::Role::Worker).await;
+    let (_, accountant) = app.account("counter", auth::Role::Accountant).await;
+    let get = |account_id: String, date: &str| pb::GetAccountRequest {
+        account_id,
+        date: date.into(),
+    };
+    let stranger = uuid::Uuid::new_v4();
+    for token in [&app.admin_token, &accountant] {
+        let status = app
+            .billing()
+            .get_account(with_token(get(stranger.to_string(), ""), token))
+            .await
+            .expect_err("unknown account");
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert!(
+            status.message().contains(&stranger.to_string()),
+            "{status:?}"
+        );
+    }
+    // A bad date is still the date's fault, whoever the account.
+    assert_invalid(
+        app.billing()
+            .get_account(with_token(
+                get(stranger.to_string(), "2026-99-99"),
+                &accountant,
+            ))
+            .await,
+        "date",
+        "GetAccount of a stranger on a bad day",
+    );
+    let seen = app
+        .billing()
+        .get_account(with_token(get(known.to_string(), ""), &accountant))
+        .await
+        .expect("a known account")
+        .into_inner();
+    assert_eq!((seen.balance_cents, seen.entries.len()), (0, 0));
+
+    // A caller whose AccountCreated has not reached billing yet sees a zero
+    // balance of its own, not an error; others see it once it has.
+    let (newcomer, newcomer_token) = app.auth.account("newcomer", auth::Role::Worker).await;
+    let mine = app
+        .billing()
+        .get_my_account(with_token(
+            pb::GetMyAccountRequest::default(),
+            &newcomer_token,
+        ))
+        .await
+        .expect("a caller billing has not heard of yet")
+        .into_inner();
+    assert_eq!(
+        (mine.account_id, mine.balance_cents, mine.entries.len()),
+        (newcomer.to_string(), 0, 0)
+    );
+    let early = app
+        .billing()
+        .get_account(with_token(get(newcomer.to_string(), ""), &accountant))
+        .await;
+    assert_eq!(early.expect_err("not heard of yet").code(), Code::NotFound);
+    app.sync_accounts().await;
+    app.billing()
+        .get_account(with_token(get(newcomer.to_string(), ""), &accountant))
+        .await
+        .expect("heard of now");
+    app.assert_invariants().await;
+}
+
 /// Returns once a session of the pool's database waits on a lock.
 async fn awaiting_a_lock(pool: &popug_runtime::database::Pool) {
     use diesel_async::RunQueryDsl as _;
