@@ -20,9 +20,9 @@ fn id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
         .map_err(|_| HandlerError::Rejected(format!("{field} `{value}` is not a UUID")))
 }
 
+/// An event's day, by the one day rule (the event's `Validate` checked it).
 fn day(value: &str) -> Result<chrono::NaiveDate, HandlerError> {
-    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| HandlerError::Rejected(format!("`{value}` is not a day")))
+    popug_input::day::parse("day", value).map_err(|error| HandlerError::Rejected(error.to_string()))
 }
 
 fn kind(value: i32) -> Result<&'static str, HandlerError> {
