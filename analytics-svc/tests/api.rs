@@ -805,3 +805,87 @@ async fn the_dashboards_cannot_overflow_whatever_rows_are_stored() {
         i64::MAX
     );
 }
+
+#[tokio::test]
+async fn every_date_taking_method_refuses_a_bad_day_naming_the_field() {
+    let app = spawn_app().await;
+    let mut client = app.analytics();
+    let token = app.admin_token.clone();
+    for day in popug_testing::hostile_days() {
+        let shown: String = day.chars().take(24).collect();
+        assert_invalid(
+            client
+                .get_dashboard(with_token(
+                    pb::GetDashboardRequest { date: day.clone() },
+                    &token,
+                ))
+                .await,
+            "date",
+            &format!("GetDashboard {shown:?}"),
+        );
+        for (field, from, to) in [
+            ("from", day.clone(), String::new()),
+            ("to", String::new(), day.clone()),
+        ] {
+            assert_invalid(
+                client
+                    .get_daily_stats(with_token(
+                        pb::GetDailyStatsRequest {
+                            from: from.clone(),
+                            to: to.clone(),
+                        },
+                        &token,
+                    ))
+                    .await,
+                field,
+                &format!("GetDailyStats {field} {shown:?}"),
+            );
+            assert_invalid(
+                client
+                    .get_most_expensive_task(with_token(
+                        pb::GetMostExpensiveTaskRequest {
+                            period: pb::Period::Unspecified.into(),
+                            from,
+                            to,
+                        },
+                        &token,
+                    ))
+                    .await,
+                field,
+                &format!("GetMostExpensiveTask {field} {shown:?}"),
+            );
+        }
+    }
+    // The ends of the range are days like any other.
+    for (from, to, days) in [
+        ("2000-01-01", "2000-12-31", 366),
+        ("2999-01-01", "2999-12-31", 365),
+    ] {
+        let stats = client
+            .get_daily_stats(with_token(
+                pb::GetDailyStatsRequest {
+                    from: from.into(),
+                    to: to.into(),
+                },
+                &token,
+            ))
+            .await
+            .expect("a year at an end of the range")
+            .into_inner()
+            .days;
+        assert_eq!(stats.len(), days);
+        client
+            .get_most_expensive_task(with_token(
+                pb::GetMostExpensiveTaskRequest {
+                    period: pb::Period::Unspecified.into(),
+                    from: from.into(),
+                    to: to.into(),
+                },
+                &token,
+            ))
+            .await
+            .expect("no task, no error");
+    }
+    app.dashboard("2999-12-31").await;
+    app.dashboard("2000-01-01").await;
+}
