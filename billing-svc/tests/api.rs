@@ -993,6 +993,51 @@ async fn an_account_billing_never_heard_of_is_not_found_but_a_new_caller_sees_ze
     app.assert_invariants().await;
 }
 
+#[tokio::test]
+async fn a_payout_above_the_rules_bound_is_refused_and_nothing_is_paid() {
+    use diesel_async::RunQueryDsl as _;
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    // A balance no day's work reaches (a bug or a fraud), put in by hand.
+    let set_balance = |cents: i64| {
+        diesel::sql_query(format!(
+            "UPDATE accounts SET balance_cents = {cents} WHERE account_id = '{worker}'"
+        ))
+    };
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    set_balance(100_000_001)
+        .execute(&mut conn)
+        .await
+        .expect("a forged balance");
+    drop(conn);
+    let mut client = app.billing();
+    let refused = client
+        .close_day(with_token(pb::CloseDayRequest::default(), &app.admin_token))
+        .await
+        .expect_err("too large a payout");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains(&worker.to_string()) && refused.message().contains("100000000"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(app.balance(worker).await, 100_000_001, "nothing was paid");
+    assert!(
+        app.billing_events().await.is_empty(),
+        "no event left billing"
+    );
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    set_balance(0).execute(&mut conn).await.expect("set back");
+    drop(conn);
+    let closed = client
+        .close_day(with_token(pb::CloseDayRequest::default(), &app.admin_token))
+        .await
+        .expect("the day closes")
+        .into_inner();
+    assert_eq!((closed.accounts_closed, closed.already_closed), (0, false));
+    app.assert_invariants().await;
+}
+
 /// Returns once a session of the pool's database waits on a lock.
 async fn awaiting_a_lock(pool: &popug_runtime::database::Pool) {
     use diesel_async::RunQueryDsl as _;
