@@ -11,6 +11,7 @@ use popug_proto::{
         tasks::{v1 as tasks_v1, v2 as tasks_v2},
     },
 };
+use popug_token::Standings;
 use uuid::Uuid;
 
 use crate::store;
@@ -20,9 +21,9 @@ fn id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
         .map_err(|_| HandlerError::Rejected(format!("{field} `{value}` is not a UUID")))
 }
 
+/// An event's day, by the one day rule (the event's `Validate` checked it).
 fn day(value: &str) -> Result<chrono::NaiveDate, HandlerError> {
-    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| HandlerError::Rejected(format!("`{value}` is not a day")))
+    popug_input::day::parse("day", value).map_err(|error| HandlerError::Rejected(error.to_string()))
 }
 
 fn role(value: i32) -> Result<&'static str, HandlerError> {
@@ -49,15 +50,22 @@ fn kind(value: i32) -> Result<&'static str, HandlerError> {
 
 /// The handlers of every event analytics consumes; days of completions are
 /// counted in `timezone`.
-pub fn handlers(timezone: chrono_tz::Tz) -> Handlers {
+///
+/// Each account change also clears the account from `standings`, so its next
+/// call is judged by it.
+pub fn handlers(timezone: chrono_tz::Tz, standings: &Standings) -> Handlers {
+    let (created, changed, deactivated) = (standings.clone(), standings.clone(), standings.clone());
     Handlers::new()
         // Roles and activity do not enter the figures; they decide who may
         // read them.
-        .on::<accounts_v1::AccountCreated, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountCreated, _>(move |conn, _, event| {
+            let standings = created.clone();
             Box::pin(async move {
+                let account_id = id("account_id", &event.account_id)?;
+                standings.forget(account_id);
                 Ok(store::account(
                     conn,
-                    id("account_id", &event.account_id)?,
+                    account_id,
                     &event.login,
                     role(event.role)?,
                     event.active,
@@ -68,20 +76,26 @@ pub fn handlers(timezone: chrono_tz::Tz) -> Handlers {
         })
         // The profile does not enter the figures.
         .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
-        .on::<accounts_v1::AccountRoleChanged, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountRoleChanged, _>(move |conn, _, event| {
+            let standings = changed.clone();
             Box::pin(async move {
+                let account_id = id("account_id", &event.account_id)?;
+                standings.forget(account_id);
                 Ok(store::role_changed(
                     conn,
-                    id("account_id", &event.account_id)?,
+                    account_id,
                     role(event.role)?,
                     version(event.version)?,
                 )
                 .await?)
             })
         })
-        .on::<accounts_v1::AccountDeactivated, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountDeactivated, _>(move |conn, _, event| {
+            let standings = deactivated.clone();
             Box::pin(async move {
-                Ok(store::deactivated(conn, id("account_id", &event.account_id)?).await?)
+                let account_id = id("account_id", &event.account_id)?;
+                standings.forget(account_id);
+                Ok(store::deactivated(conn, account_id).await?)
             })
         })
         .on::<tasks_v2::TaskCreated, _>(|conn, _, event| {

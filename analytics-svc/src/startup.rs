@@ -32,8 +32,8 @@ impl Application {
         )
         .await?;
         // Every call is judged by the caller's standing in `accounts` now.
-        let directory = std::sync::Arc::new(popug_runtime::directory::AccountsDirectory::new(
-            pool.clone(),
+        let standings = popug_token::Standings::new(std::sync::Arc::new(
+            popug_runtime::directory::AccountsDirectory::new(pool.clone()),
         ));
         let broker = Broker::new(
             common.amqp_url.clone(),
@@ -44,7 +44,7 @@ impl Application {
             pool.clone(),
             broker.clone(),
             name,
-            handlers::handlers(common.timezone),
+            handlers::handlers(common.timezone, &standings),
             ConsumerConfig::default(),
         );
         // analytics produces no events: its outbox stays empty and no relay runs.
@@ -66,7 +66,7 @@ impl Application {
                 common.clock.clone(),
             )))
             .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier).with_directory(directory));
+            .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
         let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "analytics-svc listening");
         Ok(Self {

@@ -1,5 +1,12 @@
 //! The read model's writes (one per event; each idempotent and
 //! order-independent) and the queries behind the dashboards.
+//!
+//! The dashboards' sums cannot overflow or fail: Postgres sums `bigint` as
+//! `numeric`, and each figure is clamped into `bigint` (`clamped`) before
+//! it leaves. The event rules bound every amount a row can hold (a fee or
+//! reward is at most 4,000 cents, a payout 100,000,000), so a real figure
+//! is never near the clamp; it only keeps a forged or corrupt row from
+//! turning every dashboard of its day into an error.
 
 use diesel::{
     QueryableByName,
@@ -198,6 +205,15 @@ pub async fn deactivated(
     .map(drop)
 }
 
+/// The SQL of `numeric`, a sum, clamped into `bigint` (`i64`).
+fn clamped(numeric: &str) -> String {
+    format!(
+        "LEAST(GREATEST({numeric}, {}), {})::bigint",
+        i64::MIN,
+        i64::MAX
+    )
+}
+
 /// One day's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
 pub struct DayFigures {
@@ -249,15 +265,18 @@ impl Dashboards {
     /// billing's balance is the sum of its entries.
     pub async fn days(&self, from: Day, to: Day) -> Result<Vec<DayFigures>, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        Ok(diesel::sql_query(
+        let earnings = clamped(
+            "COALESCE((SELECT -COALESCE(sum(amount_cents) FILTER (WHERE kind = 'assignment_fee'), 0) \
+                              - COALESCE(sum(amount_cents) FILTER (WHERE kind = 'completion_reward'), 0) \
+                       FROM transactions WHERE day = d::date), 0)",
+        );
+        Ok(diesel::sql_query(format!(
             "SELECT d::date AS day, \
-                    COALESCE((SELECT -COALESCE(sum(amount_cents) FILTER (WHERE kind = 'assignment_fee'), 0) \
-                                     - COALESCE(sum(amount_cents) FILTER (WHERE kind = 'completion_reward'), 0) \
-                              FROM transactions WHERE day = d::date), 0)::bigint AS earnings_cents, \
+                    {earnings} AS earnings_cents, \
                     (SELECT count(*) FROM (SELECT account_id FROM transactions WHERE day <= d::date \
                                            GROUP BY account_id HAVING sum(amount_cents) < 0) negative)::bigint AS negative_popugs \
              FROM generate_series($1::date, $2::date, interval '1 day') d ORDER BY d",
-        )
+        ))
         .bind::<Date, _>(from)
         .bind::<Date, _>(to)
         .load(&mut conn)

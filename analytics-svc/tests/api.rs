@@ -2,7 +2,7 @@
 //! ports in one broker namespace; the tracker's events are published as the
 //! tracker would, billing's own events flow through its relay.
 
-use popug_bus::{Consumer, Relay, Topology};
+use popug_bus::{BatchReport, Consumer, Relay, Topology};
 use popug_proto::{
     events::Event,
     pb::popug::{
@@ -10,6 +10,7 @@ use popug_proto::{
         auth::v1 as auth,
         billing::v1::{self as billing, billing_service_client::BillingServiceClient},
         events::{billing::v1 as billing_events, tasks::v1 as tasks_v1, tasks::v2 as tasks_v2},
+        ops::v1::{self as ops, ops_service_client::OpsServiceClient},
     },
 };
 use popug_runtime::Env;
@@ -29,6 +30,8 @@ struct TestApp {
     billing_relay: Relay,
     billing_consumer: Consumer,
     analytics_consumer: Consumer,
+    /// analytics' own database, for tests that look under the read model.
+    analytics_db: String,
     ledger: billing_svc::store::Ledger,
     channel: lapin::Channel,
     topology: Topology,
@@ -111,6 +114,7 @@ async fn spawn_app() -> TestApp {
         billing_relay,
         billing_consumer,
         analytics_consumer,
+        analytics_db,
         ledger,
         channel,
         topology,
@@ -135,6 +139,29 @@ impl TestApp {
         for consumer in consumers {
             *self.pending.entry(consumer).or_default() += count;
         }
+    }
+
+    /// Steps analytics' consumer over what waits in its queue, dead letters
+    /// allowed; returns what it did.
+    async fn consume_analytics_report(&mut self) -> BatchReport {
+        let deliveries = self.pending.remove("analytics").unwrap_or(0);
+        let token = CancellationToken::new();
+        let mut total = BatchReport::default();
+        while total.settled() < deliveries {
+            let report = tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                self.analytics_consumer.process_batch(&token),
+            )
+            .await
+            .expect("the events arrive")
+            .expect("batch")
+            .expect("not cancelled");
+            total.applied += report.applied;
+            total.duplicates += report.duplicates;
+            total.retried += report.retried;
+            total.dead_lettered += report.dead_lettered;
+        }
+        total
     }
 
     /// Applies what waits in analytics' queue only (billing does not run).
@@ -572,4 +599,293 @@ async fn analytics_agrees_with_billing_to_the_cent_over_a_working_day() {
         dashboard.management_earnings_cents,
         billing_days[1].earnings_cents
     );
+}
+
+/// `result` is INVALID_ARGUMENT naming `field` (never INTERNAL).
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, case: &str) {
+    let status = result.expect_err(case);
+    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
+    assert!(
+        status.message().contains(&format!("`{field}`")),
+        "{case}: {}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn forged_out_of_range_billing_events_are_dead_lettered_and_the_dashboards_still_answer() {
+    let mut app = spawn_app().await;
+    let now = chrono::Utc::now();
+    let today = now.date_naive().to_string();
+    let (popug, task) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let entry = |kind: billing_events::EntryKind, amount_cents: i64, balance_after_cents: i64| {
+        billing_events::TransactionApplied {
+            entry_id: uuid::Uuid::new_v4().to_string(),
+            account_id: popug.to_string(),
+            kind: kind.into(),
+            amount_cents,
+            task_id: if kind == billing_events::EntryKind::Payout {
+                String::new()
+            } else {
+                task.to_string()
+            },
+            day: today.clone(),
+            balance_after_cents,
+        }
+    };
+    use billing_events::EntryKind::{AssignmentFee, CompletionReward, Payout};
+    // Issue 13's forgery first: one fee of i64::MIN cents used to be stored,
+    // and every dashboard of its day answered INTERNAL from then on.
+    let forged_entries = [
+        ("amount_cents", entry(AssignmentFee, i64::MIN, 0)),
+        ("amount_cents", entry(AssignmentFee, i64::MAX, 0)),
+        ("amount_cents", entry(CompletionReward, 4_001, 0)),
+        ("amount_cents", entry(Payout, -100_000_001, 0)),
+        (
+            "balance_after_cents",
+            entry(AssignmentFee, -1_500, i64::MIN),
+        ),
+        (
+            "day",
+            billing_events::TransactionApplied {
+                day: "2026-99-99".into(),
+                ..entry(AssignmentFee, -1_500, 0)
+            },
+        ),
+    ];
+    let mut forged_fields = Vec::new();
+    for (field, event) in &forged_entries {
+        let body = popug_bus::envelope::wrap(event, "billing", now).encode_to_vec();
+        app.publish_bytes(billing_events::TransactionApplied::ROUTING_KEY, &body)
+            .await;
+        forged_fields.push(*field);
+    }
+    let payment = billing_events::PaymentSent {
+        payout_id: uuid::Uuid::new_v4().to_string(),
+        account_id: popug.to_string(),
+        amount_cents: i64::MAX,
+        day: today.clone(),
+    };
+    let closed = billing_events::BillingCycleClosed {
+        day: today.clone(),
+        accounts_paid: 1,
+        payouts_cents: i64::MAX,
+    };
+    let priced = billing_events::TaskPriced {
+        task_id: task.to_string(),
+        fee_cents: 1_500,
+        reward_cents: i64::MIN,
+    };
+    for (key, body) in [
+        (
+            billing_events::PaymentSent::ROUTING_KEY,
+            popug_bus::envelope::wrap(&payment, "billing", now).encode_to_vec(),
+        ),
+        (
+            billing_events::BillingCycleClosed::ROUTING_KEY,
+            popug_bus::envelope::wrap(&closed, "billing", now).encode_to_vec(),
+        ),
+        (
+            billing_events::TaskPriced::ROUTING_KEY,
+            popug_bus::envelope::wrap(&priced, "billing", now).encode_to_vec(),
+        ),
+    ] {
+        app.publish_bytes(key, &body).await;
+    }
+    forged_fields.extend(["amount_cents", "payouts_cents", "reward_cents"]);
+    // Genuine entries at the very bounds of the rules are applied.
+    for event in [
+        entry(AssignmentFee, -2_000, -2_000),
+        entry(CompletionReward, 4_000, 1_000_000_000_000),
+        entry(Payout, -100_000_000, -1_000_000_000_000),
+    ] {
+        let body = popug_bus::envelope::wrap(&event, "billing", now).encode_to_vec();
+        app.publish_bytes(billing_events::TransactionApplied::ROUTING_KEY, &body)
+            .await;
+    }
+    let report = app.consume_analytics_report().await;
+    assert_eq!(
+        (report.dead_lettered, report.applied),
+        (forged_fields.len(), 3),
+        "{report:?}"
+    );
+
+    // Each forgery is recorded with the field it broke, for an operator.
+    let dead = OpsServiceClient::new(app.analytics.clone())
+        .list_dead_letters(with_token(
+            ops::ListDeadLettersRequest::default(),
+            &app.admin_token,
+        ))
+        .await
+        .expect("dead letters")
+        .into_inner();
+    assert_eq!(dead.unresolved, forged_fields.len() as u64);
+    let mut named: Vec<&str> = dead
+        .dead_letters
+        .iter()
+        .filter_map(|letter| letter.error.split_once("invalid `")?.1.split_once('`'))
+        .map(|(field, _)| field)
+        .collect();
+    named.sort_unstable();
+    forged_fields.sort_unstable();
+    assert_eq!(named, forged_fields, "{:?}", dead.dead_letters);
+
+    // The dashboards answer, with the genuine figures only.
+    let dashboard = app.dashboard("").await;
+    assert_eq!(
+        (
+            dashboard.management_earnings_cents,
+            dashboard.negative_balance_popugs
+        ),
+        (2_000 - 4_000, 1)
+    );
+    let week = app
+        .analytics()
+        .get_daily_stats(with_token(
+            pb::GetDailyStatsRequest {
+                from: (now.date_naive() - chrono::Days::new(6)).to_string(),
+                to: today.clone(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("daily stats")
+        .into_inner()
+        .days;
+    assert_eq!(week.len(), 7);
+    assert_eq!(week[6].management_earnings_cents, -2_000);
+}
+
+#[tokio::test]
+async fn the_dashboards_cannot_overflow_whatever_rows_are_stored() {
+    use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+    let app = spawn_app().await;
+    // Rows no event may carry any more, as a read model filled before the
+    // rules were bounded could hold: their sums overflow bigint.
+    let mut conn = diesel_async::AsyncPgConnection::establish(&app.analytics_db)
+        .await
+        .expect("analytics' database");
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    for (account, kind, cents, day) in [
+        (a, "assignment_fee", i64::MIN, "2026-03-01"),
+        (a, "assignment_fee", -1_000, "2026-03-01"),
+        (b, "completion_reward", i64::MAX, "2026-03-02"),
+        (b, "completion_reward", i64::MAX, "2026-03-02"),
+    ] {
+        diesel::sql_query(format!(
+            "INSERT INTO transactions (entry_id, account_id, kind, amount_cents, task_id, day) \
+             VALUES ('{}', '{account}', '{kind}', {cents}, NULL, '{day}')",
+            uuid::Uuid::new_v4()
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("a stored row");
+    }
+    let days = app
+        .analytics()
+        .get_daily_stats(with_token(
+            pb::GetDailyStatsRequest {
+                from: "2026-02-28".into(),
+                to: "2026-03-03".into(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("the figures answer")
+        .into_inner()
+        .days;
+    let figures: Vec<(i64, u32)> = days
+        .iter()
+        .map(|day| (day.management_earnings_cents, day.negative_balance_popugs))
+        .collect();
+    // Earnings clamp at the ends of i64; the popug with the fees stays in the red.
+    assert_eq!(figures, [(0, 0), (i64::MAX, 1), (i64::MIN, 1), (0, 1)]);
+    assert_eq!(
+        app.dashboard("2026-03-01").await.management_earnings_cents,
+        i64::MAX
+    );
+}
+
+#[tokio::test]
+async fn every_date_taking_method_refuses_a_bad_day_naming_the_field() {
+    let app = spawn_app().await;
+    let mut client = app.analytics();
+    let token = app.admin_token.clone();
+    for day in popug_testing::hostile_days() {
+        let shown: String = day.chars().take(24).collect();
+        assert_invalid(
+            client
+                .get_dashboard(with_token(
+                    pb::GetDashboardRequest { date: day.clone() },
+                    &token,
+                ))
+                .await,
+            "date",
+            &format!("GetDashboard {shown:?}"),
+        );
+        for (field, from, to) in [
+            ("from", day.clone(), String::new()),
+            ("to", String::new(), day.clone()),
+        ] {
+            assert_invalid(
+                client
+                    .get_daily_stats(with_token(
+                        pb::GetDailyStatsRequest {
+                            from: from.clone(),
+                            to: to.clone(),
+                        },
+                        &token,
+                    ))
+                    .await,
+                field,
+                &format!("GetDailyStats {field} {shown:?}"),
+            );
+            assert_invalid(
+                client
+                    .get_most_expensive_task(with_token(
+                        pb::GetMostExpensiveTaskRequest {
+                            period: pb::Period::Unspecified.into(),
+                            from,
+                            to,
+                        },
+                        &token,
+                    ))
+                    .await,
+                field,
+                &format!("GetMostExpensiveTask {field} {shown:?}"),
+            );
+        }
+    }
+    // The ends of the range are days like any other.
+    for (from, to, days) in [
+        ("2000-01-01", "2000-12-31", 366),
+        ("2999-01-01", "2999-12-31", 365),
+    ] {
+        let stats = client
+            .get_daily_stats(with_token(
+                pb::GetDailyStatsRequest {
+                    from: from.into(),
+                    to: to.into(),
+                },
+                &token,
+            ))
+            .await
+            .expect("a year at an end of the range")
+            .into_inner()
+            .days;
+        assert_eq!(stats.len(), days);
+        client
+            .get_most_expensive_task(with_token(
+                pb::GetMostExpensiveTaskRequest {
+                    period: pb::Period::Unspecified.into(),
+                    from: from.into(),
+                    to: to.into(),
+                },
+                &token,
+            ))
+            .await
+            .expect("no task, no error");
+    }
+    app.dashboard("2999-12-31").await;
+    app.dashboard("2000-01-01").await;
 }

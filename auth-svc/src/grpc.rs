@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_server::AuthService};
 use popug_runtime::paging::{self, Page};
-use popug_token::{Role, check_role, require_signed_in};
+use popug_token::{Role, Standings, check_role, require_signed_in};
 use rand::RngCore as _;
 use sha2::Digest as _;
 use tonic::{Request, Response, Status};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     config::AuthSettings,
-    domain::{Account, Email, Name, NewAccount, password},
+    domain::{Account, Credentials, Email, Name, NewAccount, password},
     error::Error,
     guard::Guard,
     keys::KeyRing,
@@ -29,6 +29,9 @@ pub struct AuthApi {
     keys: Arc<KeyRing>,
     settings: Arc<AuthSettings>,
     guard: Guard,
+    /// The callers' standing the auth layer judges by; cleared for an
+    /// account when it changes here.
+    standings: Standings,
 }
 
 fn account_message(account: &Account) -> pb::Account {
@@ -79,13 +82,19 @@ struct Session {
 
 impl AuthApi {
     /// The API over `store`, signing with `keys`.
-    pub fn new(store: Store, keys: Arc<KeyRing>, settings: Arc<AuthSettings>) -> Self {
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyRing>,
+        settings: Arc<AuthSettings>,
+        standings: Standings,
+    ) -> Self {
         let guard = Guard::new(settings.hash_concurrency, settings.hash_queue);
         Self {
             store,
             keys,
             settings,
             guard,
+            standings,
         }
     }
 
@@ -179,7 +188,10 @@ impl AuthService for AuthApi {
         let client = request.remote_addr().map(|addr| addr.ip());
         let request = request.into_inner();
         let wrong = || Status::unauthenticated("wrong login or password");
-        let login = request.login.trim().to_lowercase();
+        let Credentials {
+            login,
+            password: given,
+        } = Credentials::parse(&request.login, &request.password)?;
         self.guard.admit(&login, client)?;
         let found = self.store.credentials(&login).await?;
         // Unknown logins cost a hash check too, so timing does not tell them apart.
@@ -187,7 +199,6 @@ impl AuthService for AuthApi {
             || password::dummy_hash().to_owned(),
             |(_, hash)| hash.clone(),
         );
-        let given = request.password;
         let permit = self.guard.hash_permit().await?;
         // Failures while this call waited may have locked the login since.
         self.guard.admit(&login, client)?;
@@ -220,6 +231,7 @@ impl AuthService for AuthApi {
         if token.is_empty() {
             return Err(Error::invalid("refresh_token", "must not be empty").into());
         }
+        popug_input::text::single_line("refresh_token", &token).map_err(Error::from)?;
         let (next_token, next_hash) = new_refresh_token();
         let account = match self
             .store
@@ -327,6 +339,7 @@ impl AuthService for AuthApi {
             ));
         }
         let account = self.store.change_role(target, role).await?;
+        self.standings.forget(target);
         Ok(Response::new(pb::ChangeRoleResponse {
             account: Some(account_message(&account)),
         }))
@@ -344,6 +357,7 @@ impl AuthService for AuthApi {
             ));
         }
         let account = self.store.deactivate(target).await?;
+        self.standings.forget(target);
         Ok(Response::new(pb::DeactivateAccountResponse {
             account: Some(account_message(&account)),
         }))

@@ -40,8 +40,8 @@ impl Application {
         )
         .await?;
         // Every call is judged by the caller's standing in `accounts` now.
-        let directory = std::sync::Arc::new(popug_runtime::directory::AccountsDirectory::new(
-            pool.clone(),
+        let standings = popug_token::Standings::new(std::sync::Arc::new(
+            popug_runtime::directory::AccountsDirectory::new(pool.clone()),
         ));
         let store = Store::new(
             pool.clone(),
@@ -64,11 +64,16 @@ impl Application {
         let ops = Ops::new(pool, broker, None, relay.health(), admins_only());
         let published = Arc::clone(&keys);
         let verifier = Verifier::new(move || published.jwks());
-        let api = AuthApi::new(store.clone(), keys, Arc::new(settings.clone()));
+        let api = AuthApi::new(
+            store.clone(),
+            keys,
+            Arc::new(settings.clone()),
+            standings.clone(),
+        );
         let services = Services::new()
             .with(AuthServiceServer::new(api))
             .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier).with_directory(directory));
+            .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
         let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "auth-svc listening");
         Ok(Self {

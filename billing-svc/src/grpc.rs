@@ -63,10 +63,19 @@ impl BillingApi {
         Self { ledger, mailer }
     }
 
-    async fn account(&self, account_id: Uuid, date: &str) -> Result<(i64, Vec<pb::Entry>), Error> {
+    /// The balance and the entries of `date` of an account; `None` if
+    /// billing has never heard of it.
+    async fn account(
+        &self,
+        account_id: Uuid,
+        date: &str,
+    ) -> Result<Option<(i64, Vec<pb::Entry>)>, Error> {
         let day = money::parse_day("date", date, self.ledger.today())?;
-        let (balance, lines) = self.ledger.account(account_id, day).await?;
-        Ok((balance, lines.iter().map(entry_message).collect()))
+        Ok(self
+            .ledger
+            .account(account_id, day)
+            .await?
+            .map(|(balance, lines)| (balance, lines.iter().map(entry_message).collect())))
     }
 }
 
@@ -77,9 +86,12 @@ impl BillingService for BillingApi {
         request: Request<pb::GetMyAccountRequest>,
     ) -> Result<Response<pb::GetMyAccountResponse>, Status> {
         let caller = require_signed_in(&request)?;
+        // A caller billing has not heard of yet (its AccountCreated is on
+        // the way) has a zero balance and no entries, not an error.
         let (balance_cents, entries) = self
             .account(caller.account_id, &request.into_inner().date)
-            .await?;
+            .await?
+            .unwrap_or_default();
         Ok(Response::new(pb::GetMyAccountResponse {
             account_id: caller.account_id.to_string(),
             balance_cents,
@@ -94,7 +106,10 @@ impl BillingService for BillingApi {
         require_role(&request, &[Role::Accountant, Role::Admin])?;
         let request = request.into_inner();
         let account_id = account_id("account_id", &request.account_id)?;
-        let (balance_cents, entries) = self.account(account_id, &request.date).await?;
+        let (balance_cents, entries) = self
+            .account(account_id, &request.date)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("billing has no account {account_id}")))?;
         Ok(Response::new(pb::GetAccountResponse {
             account_id: account_id.to_string(),
             balance_cents,

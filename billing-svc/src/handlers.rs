@@ -10,7 +10,7 @@ use popug_proto::{
         tasks::{v1 as tasks_v1, v2 as tasks_v2},
     },
 };
-use popug_token::Role;
+use popug_token::{Role, Standings};
 use uuid::Uuid;
 
 use crate::{
@@ -35,15 +35,21 @@ fn role(value: i32) -> Result<&'static str, HandlerError> {
 }
 
 /// The handlers of every event billing consumes.
-pub fn handlers(ledger: &Ledger) -> Handlers {
+///
+/// Each account change also clears the account from `standings`, so its next
+/// call is judged by it.
+pub fn handlers(ledger: &Ledger, standings: &Standings) -> Handlers {
+    let (created, changed, deactivated) = (standings.clone(), standings.clone(), standings.clone());
     let created_v2 = ledger.clone();
     let created_v1 = ledger.clone();
     let assigned = ledger.clone();
     let completed = ledger.clone();
     Handlers::new()
-        .on::<accounts_v1::AccountCreated, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountCreated, _>(move |conn, _, event| {
+            let standings = created.clone();
             Box::pin(async move {
                 let account_id = id("account_id", &event.account_id)?;
+                standings.forget(account_id);
                 replica::created(
                     conn,
                     account_id,
@@ -69,21 +75,22 @@ pub fn handlers(ledger: &Ledger) -> Handlers {
                 Ok(())
             })
         })
-        .on::<accounts_v1::AccountRoleChanged, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountRoleChanged, _>(move |conn, _, event| {
+            let standings = changed.clone();
             Box::pin(async move {
-                replica::role_changed(
-                    conn,
-                    id("account_id", &event.account_id)?,
-                    role(event.role)?,
-                    version(event.version)?,
-                )
-                .await?;
+                let account_id = id("account_id", &event.account_id)?;
+                standings.forget(account_id);
+                replica::role_changed(conn, account_id, role(event.role)?, version(event.version)?)
+                    .await?;
                 Ok(())
             })
         })
-        .on::<accounts_v1::AccountDeactivated, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountDeactivated, _>(move |conn, _, event| {
+            let standings = deactivated.clone();
             Box::pin(async move {
-                replica::deactivated(conn, id("account_id", &event.account_id)?).await?;
+                let account_id = id("account_id", &event.account_id)?;
+                standings.forget(account_id);
+                replica::deactivated(conn, account_id).await?;
                 Ok(())
             })
         })

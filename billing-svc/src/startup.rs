@@ -40,8 +40,8 @@ impl Application {
         )
         .await?;
         // Every call is judged by the caller's standing in `accounts` now.
-        let directory = std::sync::Arc::new(popug_runtime::directory::AccountsDirectory::new(
-            pool.clone(),
+        let standings = popug_token::Standings::new(std::sync::Arc::new(
+            popug_runtime::directory::AccountsDirectory::new(pool.clone()),
         ));
         let rng = match settings.seed {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
@@ -77,7 +77,7 @@ impl Application {
             pool.clone(),
             broker.clone(),
             name,
-            handlers::handlers(&ledger),
+            handlers::handlers(&ledger, &standings),
             ConsumerConfig {
                 workers: settings.consumer_workers,
                 batch_size: settings.batch_size,
@@ -102,7 +102,7 @@ impl Application {
                 mailer.clone(),
             )))
             .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier).with_directory(directory));
+            .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
         let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), timezone = %common.timezone, "billing-svc listening");
         Ok(Self {

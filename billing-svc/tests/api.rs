@@ -395,7 +395,12 @@ async fn a_duplicated_event_gives_exactly_one_entry_even_concurrently() {
         app.ledger.pool().clone(),
         broker,
         "billing",
-        billing_svc::handlers::handlers(&app.ledger),
+        billing_svc::handlers::handlers(
+            &app.ledger,
+            &popug_token::Standings::new(std::sync::Arc::new(
+                popug_runtime::directory::AccountsDirectory::new(app.ledger.pool().clone()),
+            )),
+        ),
         ConsumerConfig::default(),
     );
     // Both run until the five copies are settled between them; cancelling
@@ -771,6 +776,284 @@ async fn roles_decide_who_sees_and_closes_what() {
         .await
         .expect_err("reversed range");
     assert!(bad.code() == Code::InvalidArgument && bad.message().contains("`from`"));
+    app.assert_invariants().await;
+}
+
+/// `result` is INVALID_ARGUMENT naming `field` (never INTERNAL).
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, case: &str) {
+    let status = result.expect_err(case);
+    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
+    assert!(
+        status.message().contains(&format!("`{field}`")),
+        "{case}: {}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn every_date_taking_method_refuses_a_bad_day_naming_the_field() {
+    let mut app = spawn_app(None).await;
+    let (worker, worker_token) = app.account("worker1", auth::Role::Worker).await;
+    let admin = app.admin_token.clone();
+    let mut client = app.billing();
+    let range = |from: &str, to: &str| (from.to_owned(), to.to_owned());
+    for day in popug_testing::hostile_days() {
+        let shown: String = day.chars().take(24).collect();
+        let case = |method: &str| format!("{method} {shown:?}");
+        assert_invalid(
+            client
+                .get_my_account(with_token(
+                    pb::GetMyAccountRequest { date: day.clone() },
+                    &worker_token,
+                ))
+                .await,
+            "date",
+            &case("GetMyAccount"),
+        );
+        assert_invalid(
+            client
+                .get_account(with_token(
+                    pb::GetAccountRequest {
+                        account_id: worker.to_string(),
+                        date: day.clone(),
+                    },
+                    &admin,
+                ))
+                .await,
+            "date",
+            &case("GetAccount"),
+        );
+        assert_invalid(
+            client
+                .close_day(with_token(
+                    pb::CloseDayRequest { date: day.clone() },
+                    &admin,
+                ))
+                .await,
+            "date",
+            &case("CloseDay"),
+        );
+        for (field, (from, to)) in [("from", range(&day, "")), ("to", range("", &day))] {
+            assert_invalid(
+                client
+                    .get_management_earnings(with_token(
+                        pb::GetManagementEarningsRequest {
+                            from: from.clone(),
+                            to: to.clone(),
+                        },
+                        &admin,
+                    ))
+                    .await,
+                field,
+                &case("GetManagementEarnings"),
+            );
+            assert_invalid(
+                client
+                    .get_income_statement(with_token(
+                        pb::GetIncomeStatementRequest {
+                            from: from.clone(),
+                            to: to.clone(),
+                        },
+                        &admin,
+                    ))
+                    .await,
+                field,
+                &case("GetIncomeStatement"),
+            );
+            assert_invalid(
+                client
+                    .get_statement(with_token(
+                        pb::GetStatementRequest {
+                            account_id: String::new(),
+                            from,
+                            to,
+                        },
+                        &worker_token,
+                    ))
+                    .await,
+                field,
+                &case("GetStatement"),
+            );
+        }
+    }
+
+    // The ends of the range are days like any other.
+    let year_2000 = client
+        .get_management_earnings(with_token(
+            pb::GetManagementEarningsRequest {
+                from: "2000-01-01".into(),
+                to: "2000-12-31".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("the first year")
+        .into_inner()
+        .days;
+    assert_eq!(year_2000.len(), 366);
+    let last_year = client
+        .get_income_statement(with_token(
+            pb::GetIncomeStatementRequest {
+                from: "2999-01-01".into(),
+                to: "2999-12-31".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("the last year")
+        .into_inner()
+        .days;
+    assert_eq!(last_year.len(), 365);
+    client
+        .get_statement(with_token(
+            pb::GetStatementRequest {
+                account_id: String::new(),
+                from: "2999-12-31".into(),
+                to: "2999-12-31".into(),
+            },
+            &worker_token,
+        ))
+        .await
+        .expect("the last day");
+    let first_day = client
+        .get_account(with_token(
+            pb::GetAccountRequest {
+                account_id: worker.to_string(),
+                date: "2000-01-01".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("the first day")
+        .into_inner();
+    assert!(first_day.entries.is_empty());
+    let not_yet = client
+        .close_day(with_token(
+            pb::CloseDayRequest {
+                date: "2999-12-31".into(),
+            },
+            &admin,
+        ))
+        .await;
+    assert_eq!(
+        not_yet.expect_err("not ended").code(),
+        Code::FailedPrecondition
+    );
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn an_account_billing_never_heard_of_is_not_found_but_a_new_caller_sees_zero() {
+    let mut app = spawn_app(None).await;
+    let (known, _) = app.account("worker1", auth::Role::Worker).await;
+    let (_, accountant) = app.account("counter", auth::Role::Accountant).await;
+    let get = |account_id: String, date: &str| pb::GetAccountRequest {
+        account_id,
+        date: date.into(),
+    };
+    let stranger = uuid::Uuid::new_v4();
+    for token in [&app.admin_token, &accountant] {
+        let status = app
+            .billing()
+            .get_account(with_token(get(stranger.to_string(), ""), token))
+            .await
+            .expect_err("unknown account");
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert!(
+            status.message().contains(&stranger.to_string()),
+            "{status:?}"
+        );
+    }
+    // A bad date is still the date's fault, whoever the account.
+    assert_invalid(
+        app.billing()
+            .get_account(with_token(
+                get(stranger.to_string(), "2026-99-99"),
+                &accountant,
+            ))
+            .await,
+        "date",
+        "GetAccount of a stranger on a bad day",
+    );
+    let seen = app
+        .billing()
+        .get_account(with_token(get(known.to_string(), ""), &accountant))
+        .await
+        .expect("a known account")
+        .into_inner();
+    assert_eq!((seen.balance_cents, seen.entries.len()), (0, 0));
+
+    // A caller whose AccountCreated has not reached billing yet sees a zero
+    // balance of its own, not an error; others see it once it has.
+    let (newcomer, newcomer_token) = app.auth.account("newcomer", auth::Role::Worker).await;
+    let mine = app
+        .billing()
+        .get_my_account(with_token(
+            pb::GetMyAccountRequest::default(),
+            &newcomer_token,
+        ))
+        .await
+        .expect("a caller billing has not heard of yet")
+        .into_inner();
+    assert_eq!(
+        (mine.account_id, mine.balance_cents, mine.entries.len()),
+        (newcomer.to_string(), 0, 0)
+    );
+    let early = app
+        .billing()
+        .get_account(with_token(get(newcomer.to_string(), ""), &accountant))
+        .await;
+    assert_eq!(early.expect_err("not heard of yet").code(), Code::NotFound);
+    app.sync_accounts().await;
+    app.billing()
+        .get_account(with_token(get(newcomer.to_string(), ""), &accountant))
+        .await
+        .expect("heard of now");
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_payout_above_the_rules_bound_is_refused_and_nothing_is_paid() {
+    use diesel_async::RunQueryDsl as _;
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    // A balance no day's work reaches (a bug or a fraud), put in by hand.
+    let set_balance = |cents: i64| {
+        diesel::sql_query(format!(
+            "UPDATE accounts SET balance_cents = {cents} WHERE account_id = '{worker}'"
+        ))
+    };
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    set_balance(100_000_001)
+        .execute(&mut conn)
+        .await
+        .expect("a forged balance");
+    drop(conn);
+    let mut client = app.billing();
+    let refused = client
+        .close_day(with_token(pb::CloseDayRequest::default(), &app.admin_token))
+        .await
+        .expect_err("too large a payout");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains(&worker.to_string()) && refused.message().contains("100000000"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(app.balance(worker).await, 100_000_001, "nothing was paid");
+    assert!(
+        app.billing_events().await.is_empty(),
+        "no event left billing"
+    );
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    set_balance(0).execute(&mut conn).await.expect("set back");
+    drop(conn);
+    let closed = client
+        .close_day(with_token(pb::CloseDayRequest::default(), &app.admin_token))
+        .await
+        .expect("the day closes")
+        .into_inner();
+    assert_eq!((closed.accounts_closed, closed.already_closed), (0, false));
     app.assert_invariants().await;
 }
 

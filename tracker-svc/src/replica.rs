@@ -5,7 +5,7 @@
 
 use popug_bus::{HandlerError, Handlers};
 use popug_proto::pb::popug::events::accounts::v1 as accounts_v1;
-use popug_token::Role;
+use popug_token::{Role, Standings};
 use uuid::Uuid;
 
 use crate::store::replica;
@@ -25,14 +25,19 @@ fn role(value: i32) -> Result<Role, HandlerError> {
     Role::from_event(value).map_err(HandlerError::Rejected)
 }
 
-/// The handlers of every account event the tracker consumes.
-pub fn handlers() -> Handlers {
+/// The handlers of every account event the tracker consumes; each change
+/// also clears the account from `standings`, so its next call is judged by it.
+pub fn handlers(standings: &Standings) -> Handlers {
+    let (created, changed, deactivated) = (standings.clone(), standings.clone(), standings.clone());
     Handlers::new()
-        .on::<accounts_v1::AccountCreated, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountCreated, _>(move |conn, _, event| {
+            let standings = created.clone();
             Box::pin(async move {
+                let account_id = account_id(&event.account_id)?;
+                standings.forget(account_id);
                 replica::created(
                     conn,
-                    account_id(&event.account_id)?,
+                    account_id,
                     &event.login,
                     role(event.role)?,
                     event.active,
@@ -44,21 +49,22 @@ pub fn handlers() -> Handlers {
         })
         // The tracker keeps no profile fields; the event is consumed and dropped.
         .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
-        .on::<accounts_v1::AccountRoleChanged, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountRoleChanged, _>(move |conn, _, event| {
+            let standings = changed.clone();
             Box::pin(async move {
-                replica::role_changed(
-                    conn,
-                    account_id(&event.account_id)?,
-                    role(event.role)?,
-                    version(event.version)?,
-                )
-                .await?;
+                let account_id = account_id(&event.account_id)?;
+                standings.forget(account_id);
+                replica::role_changed(conn, account_id, role(event.role)?, version(event.version)?)
+                    .await?;
                 Ok(())
             })
         })
-        .on::<accounts_v1::AccountDeactivated, _>(|conn, _, event| {
+        .on::<accounts_v1::AccountDeactivated, _>(move |conn, _, event| {
+            let standings = deactivated.clone();
             Box::pin(async move {
-                replica::deactivated(conn, account_id(&event.account_id)?).await?;
+                let account_id = account_id(&event.account_id)?;
+                standings.forget(account_id);
+                replica::deactivated(conn, account_id).await?;
                 Ok(())
             })
         })

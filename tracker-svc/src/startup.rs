@@ -36,8 +36,8 @@ impl Application {
         )
         .await?;
         // Every call is judged by the caller's standing in `accounts` now.
-        let directory = std::sync::Arc::new(popug_runtime::directory::AccountsDirectory::new(
-            pool.clone(),
+        let standings = popug_token::Standings::new(std::sync::Arc::new(
+            popug_runtime::directory::AccountsDirectory::new(pool.clone()),
         ));
         let store = Store::new(
             pool.clone(),
@@ -54,7 +54,7 @@ impl Application {
             pool.clone(),
             broker.clone(),
             name,
-            replica::handlers(),
+            replica::handlers(&standings),
             ConsumerConfig::default(),
         );
         let ops = Ops::new(
@@ -76,7 +76,7 @@ impl Application {
         let services = Services::new()
             .with(TrackerServiceServer::new(api))
             .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier).with_directory(directory));
+            .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
         let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "tracker-svc listening");
         Ok(Self {

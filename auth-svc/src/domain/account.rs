@@ -1,5 +1,8 @@
 //! Accounts and the newtypes their fields are parsed into at the edge.
+//! Every text field first meets `popug_input::text`'s one-line rule (no NUL,
+//! no control character, no line separator), then its own.
 
+use popug_input::text;
 use popug_token::Role;
 use uuid::Uuid;
 
@@ -13,6 +16,7 @@ impl Login {
     /// Parses `value` (trimmed, lower-cased) as the field `field`.
     pub fn parse(field: &'static str, value: &str) -> Result<Self, Error> {
         let login = value.trim().to_lowercase();
+        text::single_line(field, &login)?;
         if !(3..=32).contains(&login.chars().count()) {
             return Err(Error::invalid(field, "must be 3 to 32 characters"));
         }
@@ -34,7 +38,8 @@ impl Login {
     }
 }
 
-/// A password: 8 to 128 characters. Never logged, never stored in clear.
+/// A password: 8 to 128 printable characters (any but control characters).
+/// Never logged, never stored in clear.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(pub(super) String);
 
@@ -47,6 +52,7 @@ impl std::fmt::Debug for Password {
 impl Password {
     /// Parses `value` as the field `field`.
     pub fn parse(field: &'static str, value: &str) -> Result<Self, Error> {
+        text::single_line(field, value)?;
         if !(8..=128).contains(&value.chars().count()) {
             return Err(Error::invalid(field, "must be 8 to 128 characters"));
         }
@@ -67,11 +73,9 @@ impl Name {
     /// Parses `value` as the field `field`.
     pub fn parse(field: &'static str, value: &str) -> Result<Self, Error> {
         let name = value.trim();
+        text::single_line(field, name)?;
         if !(1..=100).contains(&name.chars().count()) {
             return Err(Error::invalid(field, "must be 1 to 100 characters"));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(Error::invalid(field, "must not hold control characters"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -90,6 +94,7 @@ impl Email {
     /// Parses `value` as the field `field`.
     pub fn parse(field: &'static str, value: &str) -> Result<Self, Error> {
         let email = value.trim();
+        text::single_line(field, email)?;
         let valid = email.len() <= 254
             && !email.chars().any(char::is_whitespace)
             && email.split_once('@').is_some_and(|(local, domain)| {
@@ -102,7 +107,7 @@ impl Email {
         if !valid {
             return Err(Error::invalid(
                 field,
-                format!("`{email}` is not an email address"),
+                format!("{} is not an email address", text::quote(email)),
             ));
         }
         Ok(Self(email.to_owned()))
@@ -111,6 +116,40 @@ impl Email {
     /// The address.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// What a `Login` request presents: a login to look up (trimmed,
+/// lower-cased) and a password to check, each on one line. Not the whole
+/// [`Login`] and [`Password`] rules: a login of the wrong shape is simply
+/// unknown, and nobody learns more from the answer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The login to look up.
+    pub login: String,
+    /// The password to check against the stored hash.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("login", &self.login)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Parses a `Login` request's fields, named as in the `.proto` file.
+    pub fn parse(login: &str, password: &str) -> Result<Self, Error> {
+        let login = login.trim().to_lowercase();
+        text::single_line("login", &login)?;
+        text::single_line("password", password)?;
+        Ok(Self {
+            login,
+            password: password.to_owned(),
+        })
     }
 }
 
@@ -210,6 +249,51 @@ mod tests {
         assert!(Password::parse("password", "short").is_err());
         let password = Password::parse("password", "long enough").expect("valid");
         assert_eq!(format!("{password:?}"), "Password(***)");
+    }
+
+    #[test]
+    fn no_field_holds_a_nul_or_a_control_character() {
+        for hostile in [
+            "kesha\0",
+            "kes\u{7}ha",
+            "kesha\u{1b}[31m",
+            "ke\r\nsha",
+            "k\u{85}esha",
+        ] {
+            let fields: [(&str, Result<(), Error>); 5] = [
+                ("login", Login::parse("login", hostile).map(drop)),
+                (
+                    "password",
+                    Password::parse("password", &format!("{hostile}-password")).map(drop),
+                ),
+                ("name", Name::parse("name", hostile).map(drop)),
+                (
+                    "email",
+                    Email::parse("email", &format!("{hostile}@popug.inc")).map(drop),
+                ),
+                (
+                    "login",
+                    Credentials::parse(hostile, "long enough").map(drop),
+                ),
+            ];
+            for (field, parsed) in fields {
+                match parsed {
+                    Err(Error::InvalidArgument { field: named, .. }) => assert_eq!(named, field),
+                    other => panic!("{hostile:?} as {field}: {other:?}"),
+                }
+            }
+            assert!(matches!(
+                Credentials::parse("kesha", hostile),
+                Err(Error::InvalidArgument {
+                    field: "password",
+                    ..
+                })
+            ));
+        }
+        let credentials = Credentials::parse(" Kesha ", "any printable thing").expect("valid");
+        assert_eq!(credentials.login, "kesha");
+        assert!(!format!("{credentials:?}").contains("printable"));
+        assert!(Password::parse("password", "pässwörd ✓ with spaces").is_ok());
     }
 
     #[test]

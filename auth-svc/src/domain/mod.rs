@@ -7,4 +7,4 @@ pub mod events;
 pub mod password;
 pub mod throttle;
 
-pub use account::{Account, Email, Login, Name, NewAccount, Password};
+pub use account::{Account, Credentials, Email, Login, Name, NewAccount, Password};

@@ -2,6 +2,7 @@
 //! movement posts against and with which signs, the day an entry lands in,
 //! and the plan of a day close. The store carries these decisions out.
 
+use popug_proto::events::rules::PAYOUT_CENTS;
 use uuid::Uuid;
 
 use super::{Day, EntryKind};
@@ -126,6 +127,20 @@ pub enum CloseRefusal {
         /// The latest closed day.
         last_closed: Day,
     },
+    /// A popug's balance is more than one payout may be (the event rules'
+    /// `PAYOUT_CENTS`): a bug or a fraud to look into, never paid blindly.
+    #[error(
+        "popug {popug} would be paid {cents} cents, more than a payout may be ({max} cents); \
+         nothing is paid until the account is looked into"
+    )]
+    PayoutTooLarge {
+        /// The popug.
+        popug: Uuid,
+        /// Its balance at the end of the day.
+        cents: i64,
+        /// The largest payout.
+        max: i64,
+    },
 }
 
 /// Whether `day` may be closed, given `today` and the last closed day.
@@ -171,6 +186,16 @@ impl ClosePlan {
     /// The sum of the payouts.
     pub fn total_cents(&self) -> i64 {
         self.payouts.iter().map(|(_, cents)| cents).sum()
+    }
+
+    /// Refuses a plan with a payout above the rules' bound, which no
+    /// `TransactionApplied` or `PaymentSent` may carry.
+    pub fn check(&self) -> Result<(), CloseRefusal> {
+        let max = *PAYOUT_CENTS.end();
+        match self.payouts.iter().find(|(_, cents)| *cents > max) {
+            Some(&(popug, cents)) => Err(CloseRefusal::PayoutTooLarge { popug, cents, max }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -276,5 +301,20 @@ mod tests {
         assert_eq!(plan.payouts, vec![(c, 2_500)]);
         assert_eq!(plan.carried_over, vec![b]);
         assert_eq!(plan.total_cents(), 2_500);
+        assert_eq!(plan.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_payout_above_the_rules_bound_is_refused_not_paid() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(ClosePlan::new([(a, 100_000_000)]).check(), Ok(()));
+        assert_eq!(
+            ClosePlan::new([(a, 100), (b, 100_000_001)]).check(),
+            Err(CloseRefusal::PayoutTooLarge {
+                popug: b,
+                cents: 100_000_001,
+                max: 100_000_000
+            })
+        );
     }
 }

@@ -94,6 +94,7 @@ impl Ledger {
             .load(conn)
             .await?;
             let plan = ClosePlan::new(balances.iter().map(|b| (b.account_id, b.balance_cents)));
+            plan.check()?;
             let transfers: Vec<Transfer> = plan
                 .payouts
                 .iter()

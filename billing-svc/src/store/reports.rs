@@ -99,13 +99,13 @@ struct Sum {
 }
 
 impl Ledger {
-    /// An account's balance (zero if billing never heard of it) and its
-    /// entries of `day`, as booked.
+    /// An account's balance and its entries of `day`, as booked; `None` if
+    /// billing has never heard of the account.
     pub async fn account(
         &self,
         account_id: Uuid,
         day: Day,
-    ) -> Result<(i64, Vec<EntryLine>), Error> {
+    ) -> Result<Option<(i64, Vec<EntryLine>)>, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let balance: Option<i64> = accounts::table
             .find(account_id)
@@ -113,6 +113,9 @@ impl Ledger {
             .first(&mut conn)
             .await
             .optional()?;
+        let Some(balance) = balance else {
+            return Ok(None);
+        };
         let lines = diesel::sql_query(format!(
             "{ENTRY_LINES} WHERE e.account_id = $1 AND e.day = $2 ORDER BY e.seq"
         ))
@@ -120,7 +123,7 @@ impl Ledger {
         .bind::<Date, _>(day)
         .load(&mut conn)
         .await?;
-        Ok((balance.unwrap_or(0), lines))
+        Ok(Some((balance, lines)))
     }
 
     /// Up to `limit` entries of every account after the entry `after`, in

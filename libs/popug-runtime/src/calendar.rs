@@ -1,5 +1,9 @@
 //! Days in the company's time zone (`POPUG_TIMEZONE`): a billing day, a
 //! dashboard day and "today" all mean the same calendar date there.
+//!
+//! A request's day is parsed by `popug_input::day`, the rule events' days
+//! follow too: strict `YYYY-MM-DD` from 2000-01-01 to 2999-12-31, anything
+//! else `INVALID_ARGUMENT` naming the field.
 
 use chrono::{NaiveDate, TimeZone as _};
 
@@ -10,7 +14,7 @@ pub fn day_of(at: chrono::DateTime<chrono::Utc>, timezone: chrono_tz::Tz) -> Nai
     timezone.from_utc_datetime(&at.naive_utc()).date_naive()
 }
 
-/// Parses a request's `YYYY-MM-DD`, or `default` when empty.
+/// Parses a request's `YYYY-MM-DD` (`popug_input::day`), or `default` when empty.
 pub fn parse_day(
     field: &'static str,
     value: &str,
@@ -19,8 +23,7 @@ pub fn parse_day(
     if value.is_empty() {
         return Ok(default);
     }
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| ApiError::invalid(field, format!("`{value}` is not a date like 2026-11-22")))
+    Ok(popug_input::day::parse(field, value)?)
 }
 
 /// The next midnight after `now` in `timezone`, as an instant.
@@ -63,4 +66,59 @@ pub fn parse_range(
         ));
     }
     Ok((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(value: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(value, "%Y-%m-%d").expect("a day")
+    }
+
+    fn field_of<T: std::fmt::Debug>(result: Result<T, ApiError>) -> &'static str {
+        match result {
+            Err(ApiError::InvalidArgument { field, .. }) => field,
+            other => panic!("not an invalid argument: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn request_days_follow_the_one_day_rule() {
+        let today = day("2026-11-22");
+        assert_eq!(parse_day("date", "", today).ok(), Some(today));
+        assert_eq!(
+            parse_day("date", "2000-01-01", today).ok(),
+            Some(day("2000-01-01"))
+        );
+        for bad in [
+            "-5000-01-01",
+            "2026-99-99",
+            "1999-12-31",
+            "3000-01-01",
+            "2026-1-5",
+            "x\0",
+        ] {
+            assert_eq!(field_of(parse_day("date", bad, today)), "date", "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_name_the_field_at_fault() {
+        let today = day("2026-11-22");
+        assert_eq!(
+            parse_range("2026-11-01", "", today).ok(),
+            Some((day("2026-11-01"), today))
+        );
+        assert_eq!(field_of(parse_range("-5000-01-01", "", today)), "from");
+        assert_eq!(field_of(parse_range("", "+2026-11-22", today)), "to");
+        assert_eq!(
+            field_of(parse_range("2026-12-01", "2026-11-01", today)),
+            "from"
+        );
+        assert_eq!(
+            field_of(parse_range("2000-01-01", "2999-12-31", today)),
+            "to"
+        );
+    }
 }

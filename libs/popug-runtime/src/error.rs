@@ -53,6 +53,15 @@ impl ApiError {
     }
 }
 
+impl From<popug_input::Invalid> for ApiError {
+    fn from(invalid: popug_input::Invalid) -> Self {
+        ApiError::InvalidArgument {
+            field: invalid.field,
+            reason: invalid.reason,
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         if crate::database::is_transient(&error) {

@@ -20,8 +20,11 @@ pub struct Page<T> {
 }
 
 /// Parses a request's `page_size` (0 means the default) and `page_token`
-/// (empty for the first page, else a position from [`next_token`]).
+/// (empty for the first page, else a position from [`next_token`]). A
+/// token is text like any other: one line, no control character, so a NUL
+/// never reaches a query (`popug_input::text`).
 pub fn page<T: FromStr>(page_size: u32, page_token: &str) -> Result<Page<T>, ApiError> {
+    popug_input::text::single_line("page_token", page_token)?;
     let size = match page_size {
         0 => DEFAULT_PAGE_SIZE,
         n if n <= MAX_PAGE_SIZE => i64::from(n),
@@ -73,6 +76,15 @@ mod tests {
                 ..
             })
         ));
+        for hostile in ["kesha\0", "kesha\u{1b}[2J", "a\nb"] {
+            assert!(matches!(
+                page::<String>(10, hostile),
+                Err(ApiError::InvalidArgument {
+                    field: "page_token",
+                    ..
+                })
+            ));
+        }
         assert_eq!(next_token(&[1, 2], 2, |n| *n), "2");
         assert_eq!(next_token(&[1], 2, |n| *n), "");
     }

@@ -193,6 +193,67 @@ impl TestAuth {
     }
 }
 
+/// Day strings a hostile client sends to a date-taking method: the probes
+/// of issue 13 (`-5000-01-01` answered INTERNAL), days outside 2000..=2999,
+/// days not in the calendar, other forms, control characters, a long
+/// string, then 48 strings drawn from a fixed seed (day-shaped digits and
+/// arbitrary text). None is a day popug accepts.
+pub fn hostile_days() -> Vec<String> {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut days: Vec<String> = [
+        "-5000-01-01",
+        "+2026-11-22",
+        "-0001-12-31",
+        "0000-01-01",
+        "1999-12-31",
+        "3000-01-01",
+        "9999-12-31",
+        "2026-99-99",
+        "2026-02-30",
+        "2027-02-29",
+        "2026-00-01",
+        "2026-1-5",
+        " 2026-11-22",
+        "2026-11-22\n",
+        "2026-11-22\0",
+        "2026\u{1b}-11-22",
+        "22.11.2026",
+        "yesterday",
+        "２０２６-１１-２２",
+    ]
+    .map(String::from)
+    .into();
+    days.push("2".repeat(100_000));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    for _ in 0..24 {
+        // Day-shaped, but a year before 2000 or after 2999, or no such day.
+        let (year, month, day) = match rng.gen_range(0..3) {
+            0 => (
+                rng.gen_range(0..2000),
+                rng.gen_range(1..=12),
+                rng.gen_range(1..=28),
+            ),
+            1 => (
+                rng.gen_range(3000..=9999),
+                rng.gen_range(1..=12),
+                rng.gen_range(1..=28),
+            ),
+            _ => (
+                rng.gen_range(2000..=2999),
+                rng.gen_range(13..=99),
+                rng.gen_range(32..=99),
+            ),
+        };
+        days.push(format!("{year:04}-{month:02}-{day:02}"));
+    }
+    for _ in 0..24 {
+        let length = rng.gen_range(0..40);
+        days.push((0..length).map(|_| rng.r#gen::<char>()).collect());
+    }
+    days.retain(|day| !day.is_empty());
+    days
+}
+
 /// The tracker's events, as a test publishes them in the tracker's place.
 pub mod tracker_events {
     use popug_proto::pb::popug::events::tasks::{v1 as tasks_v1, v2 as tasks_v2};

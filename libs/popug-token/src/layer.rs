@@ -1,7 +1,7 @@
 //! The tower layer that authenticates every call of a server: a request with
 //! a valid `authorization: Bearer <token>` gets [`Claims`] in its extensions,
-//! with the caller's current role from the service's [`Directory`] if it has
-//! one (see [`crate::standing`]);
+//! with the caller's current role from the service's [`Standings`] if it has
+//! them (see [`crate::standing`]);
 //! one with a present but invalid token is answered `UNAUTHENTICATED` before
 //! any handler runs; one without a token passes on, and handlers that need a
 //! caller refuse it (see [`crate::authorize`]).
@@ -16,7 +16,7 @@ use tonic::Status;
 
 use crate::{
     claims::Claims,
-    standing::{Directory, Standings},
+    standing::Standings,
     verifier::{TokenError, Verifier},
 };
 
@@ -36,10 +36,10 @@ impl AuthLayer {
         }
     }
 
-    /// The same layer, judging every caller by its standing in `directory`.
+    /// The same layer, judging every caller by its current standing.
     #[must_use]
-    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
-        self.standings = Some(Standings::new(directory));
+    pub fn with_standings(mut self, standings: Standings) -> Self {
+        self.standings = Some(standings);
         self
     }
 }

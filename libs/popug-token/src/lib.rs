@@ -22,5 +22,5 @@ pub use authorize::{admins_only, check_role, require_role, require_role_in, requ
 pub use claims::{AUDIENCE, Claims, ISSUER};
 pub use layer::AuthLayer;
 pub use role::Role;
-pub use standing::{Directory, Standing};
+pub use standing::{Directory, Standing, Standings};
 pub use verifier::{GrpcJwks, JwksSource, TokenError, Verifier};

@@ -4,10 +4,13 @@
 //! until it expires; a deactivation or a demotion must not wait for that.
 //!
 //! Each service supplies a [`Directory`] over its records; the [`AuthLayer`]
-//! consults it on every authenticated call, through a cache that keeps an
-//! answer for at most [`STANDING_TTL`], and rewrites the claims' role (or
-//! refuses a deactivated caller) before any handler runs. So every role
-//! check, `require_role` and the ops API's alike, judges the current role.
+//! consults it on every authenticated call through [`Standings`], a cache
+//! that keeps an answer for at most [`STANDING_TTL`] and that the service's
+//! account handlers clear for an account they change, and rewrites the
+//! claims' role (or refuses a deactivated caller) before any handler runs.
+//! So every role check, `require_role` and the ops API's alike, judges the
+//! current role: at once on the replica that applied the change, within
+//! [`STANDING_TTL`] on the others.
 //!
 //! [`AuthLayer`]: crate::AuthLayer
 
@@ -51,19 +54,25 @@ pub trait Directory: Send + Sync + 'static {
 /// Standings looked up, with when.
 type Cache = HashMap<Uuid, (Instant, Option<Standing>)>;
 
-/// A [`Directory`] with a short-lived cache.
+/// A [`Directory`] with a short-lived cache; clones share it.
 #[derive(Clone)]
-pub(crate) struct Standings {
+pub struct Standings {
     directory: Arc<dyn Directory>,
     cache: Arc<Mutex<Cache>>,
 }
 
 impl Standings {
-    pub(crate) fn new(directory: Arc<dyn Directory>) -> Self {
+    /// Standings from `directory`.
+    pub fn new(directory: Arc<dyn Directory>) -> Self {
         Self {
             directory,
             cache: Arc::default(),
         }
+    }
+
+    /// Drops what is cached of `account_id`: its records just changed.
+    pub fn forget(&self, account_id: Uuid) {
+        self.lock().remove(&account_id);
     }
 
     /// `claims` with the caller's current role, or why the call is refused.

@@ -1,13 +1,15 @@
-//! Tasks and the newtypes their fields are parsed into at the edge. The title
-//! and jira-id rules are the event schema's own (`popug_proto::events::rules`),
-//! so a task the tracker accepts is always a valid `TaskCreated`.
+//! Tasks and the newtypes their fields are parsed into at the edge. The
+//! title, jira-id and description rules are the event schema's own
+//! (`popug_proto::events::rules`, whose text rules are `popug_input`'s), so
+//! a task the tracker accepts is always a valid `TaskCreated`: no NUL or
+//! control character anywhere, line feeds and tabs in descriptions only.
 
 use popug_proto::events::rules;
 use uuid::Uuid;
 
 use crate::error::Error;
 
-/// A task title: trimmed, 1 to 200 characters, no `[` or `]`.
+/// A task title: trimmed, 1 to 200 characters on one line, no `[` or `]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
@@ -46,17 +48,19 @@ impl JiraId {
     }
 }
 
-/// Free text, at most 10,000 characters.
+/// Free text, at most 10,000 characters; it may run over several lines
+/// (line feeds and tabs), the one task field that may. CRLF line endings
+/// are stored as line feeds; any other control character is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
 impl Description {
     /// Parses `value` as the field `field`.
     pub fn parse(field: &'static str, value: &str) -> Result<Self, Error> {
-        if value.chars().count() > 10_000 {
-            return Err(Error::invalid(field, "must be at most 10000 characters"));
-        }
-        Ok(Self(value.to_owned()))
+        let description = popug_input::text::normalize_line_endings(value);
+        rules::task_description(field, &description)
+            .map_err(|error| Error::invalid(field, error.reason))?;
+        Ok(Self(description.into_owned()))
     }
 
     /// The text.
@@ -143,6 +147,57 @@ mod tests {
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn no_field_holds_a_nul_or_a_control_character() {
+        for hostile in [
+            "Feed\0the chicks",
+            "Ring\u{7}",
+            "Red\u{1b}[31m",
+            "two\r\nlines",
+            "c1\u{9b}",
+        ] {
+            assert!(matches!(
+                Title::parse("title", hostile),
+                Err(Error::InvalidArgument { field: "title", .. })
+            ));
+            assert!(matches!(
+                JiraId::parse_optional("jira_id", &format!("UBERPOP-4{hostile}")),
+                Err(Error::InvalidArgument {
+                    field: "jira_id",
+                    ..
+                })
+            ));
+        }
+        for hostile in [
+            "nul\0",
+            "bell\u{7}",
+            "esc\u{1b}[2J",
+            "lone\rcr",
+            "c1\u{85}",
+            "\u{2028}",
+        ] {
+            assert!(matches!(
+                Description::parse("description", hostile),
+                Err(Error::InvalidArgument {
+                    field: "description",
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn descriptions_keep_their_lines_and_tabs() {
+        assert_eq!(
+            Description::parse("description", "Steps:\r\n\t1. feed\n\t2. water\r\n")
+                .map(|d| d.0)
+                .ok(),
+            Some("Steps:\n\t1. feed\n\t2. water\n".into())
+        );
+        assert!(Description::parse("description", &"x".repeat(10_000)).is_ok());
+        assert!(Description::parse("description", &"x".repeat(10_001)).is_err());
     }
 
     #[test]

@@ -1,5 +1,16 @@
 //! Business rules every event must satisfy before it leaves a producer and
-//! after it reaches a consumer. A rule is written once, here.
+//! after it reaches a consumer. A rule is written once, here; the rules of
+//! text and days are `popug_input`'s, the same ones requests meet, so what
+//! a producer accepts its consumers accept, and a forged event a producer
+//! would have refused is dead-lettered on arrival.
+//!
+//! Every number is bounded: prices by their ranges, ledger amounts by their
+//! kind, balances and totals by sane bounds far inside `i64`, so no sum a
+//! consumer computes over them can overflow.
+
+use std::ops::RangeInclusive;
+
+use popug_input::text::{self, quote};
 
 use crate::pb::popug::events::{
     accounts::v1 as accounts_v1,
@@ -15,6 +26,12 @@ pub struct InvalidEvent {
     pub field: &'static str,
     /// What is wrong with it.
     pub reason: String,
+}
+
+impl From<popug_input::Invalid> for InvalidEvent {
+    fn from(invalid: popug_input::Invalid) -> Self {
+        Self::new(invalid.field, invalid.reason)
+    }
 }
 
 impl InvalidEvent {
@@ -37,7 +54,10 @@ pub trait Validate {
 pub fn uuid(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
     match uuid::Uuid::try_parse(value) {
         Ok(id) if id.hyphenated().to_string() == value => Ok(()),
-        _ => Err(InvalidEvent::new(field, format!("`{value}` is not a UUID"))),
+        _ => Err(InvalidEvent::new(
+            field,
+            format!("{} is not a UUID", quote(value)),
+        )),
     }
 }
 
@@ -50,12 +70,19 @@ pub fn non_blank(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
     }
 }
 
+/// One line of text: no control character, no line separator
+/// (`popug_input::text::single_line`).
+pub fn one_line(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    Ok(text::single_line(field, value)?)
+}
+
 /// Longest task title, in characters.
 pub const TITLE_MAX: usize = 200;
 
-/// A task title: 1 to [`TITLE_MAX`] characters, trimmed, without `[` or `]`
-/// (jira ids have their own field since TaskCreated v2).
+/// A task title: 1 to [`TITLE_MAX`] characters on one line, trimmed,
+/// without `[` or `]` (jira ids have their own field since TaskCreated v2).
 pub fn task_title(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    one_line(field, value)?;
     if value != value.trim() {
         return Err(InvalidEvent::new(
             field,
@@ -73,6 +100,23 @@ pub fn task_title(field: &'static str, value: &str) -> Result<(), InvalidEvent> 
         return Err(InvalidEvent::new(
             field,
             "must not contain `[` or `]`; put the jira id in `jira_id`",
+        ));
+    }
+    Ok(())
+}
+
+/// Longest task description, in characters.
+pub const DESCRIPTION_MAX: usize = 10_000;
+
+/// A task description: free text of at most [`DESCRIPTION_MAX`] characters,
+/// the one field that may hold line feeds and tabs
+/// (`popug_input::text::multi_line`).
+pub fn task_description(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    text::multi_line(field, value)?;
+    if value.chars().count() > DESCRIPTION_MAX {
+        return Err(InvalidEvent::new(
+            field,
+            format!("must be at most {DESCRIPTION_MAX} characters"),
         ));
     }
     Ok(())
@@ -96,7 +140,7 @@ pub fn jira_id(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
     } else {
         Err(InvalidEvent::new(
             field,
-            format!("`{value}` is not a jira id like UBERPOP-42"),
+            format!("{} is not a jira id like UBERPOP-42", quote(value)),
         ))
     }
 }
@@ -113,17 +157,23 @@ fn task_key(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
         }
         _ => Err(InvalidEvent::new(
             field,
-            format!("`{value}` is not a key like POPUG-7"),
+            format!("{} is not a key like POPUG-7", quote(value)),
         )),
     }
 }
 
-/// An entity version: counts from 1.
+/// The highest entity version: what consumers store (`bigint`).
+pub const VERSION_MAX: u64 = i64::MAX as u64;
+
+/// An entity version: counts from 1, up to [`VERSION_MAX`].
 fn version(field: &'static str, value: u64) -> Result<(), InvalidEvent> {
-    if value == 0 {
-        Err(InvalidEvent::new(field, "must be at least 1"))
-    } else {
+    if (1..=VERSION_MAX).contains(&value) {
         Ok(())
+    } else {
+        Err(InvalidEvent::new(
+            field,
+            format!("{value} is outside 1..={VERSION_MAX}"),
+        ))
     }
 }
 
@@ -138,13 +188,15 @@ fn role(field: &'static str, value: i32) -> Result<(), InvalidEvent> {
     }
 }
 
-/// An email address, as far as an event can tell: something `@` something.
+/// An email address, as far as an event can tell: something `@` something,
+/// on one line.
 fn email(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
+    one_line(field, value)?;
     match value.split_once('@') {
         Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
         _ => Err(InvalidEvent::new(
             field,
-            format!("`{value}` is not an email address"),
+            format!("{} is not an email address", quote(value)),
         )),
     }
 }
@@ -153,7 +205,9 @@ impl Validate for accounts_v1::AccountCreated {
     fn validate(&self) -> Result<(), InvalidEvent> {
         uuid("account_id", &self.account_id)?;
         non_blank("login", &self.login)?;
+        one_line("login", &self.login)?;
         non_blank("name", &self.name)?;
+        one_line("name", &self.name)?;
         email("email", &self.email)?;
         role("role", self.role)?;
         version("version", self.version)
@@ -164,6 +218,7 @@ impl Validate for accounts_v1::AccountUpdated {
     fn validate(&self) -> Result<(), InvalidEvent> {
         uuid("account_id", &self.account_id)?;
         non_blank("name", &self.name)?;
+        one_line("name", &self.name)?;
         email("email", &self.email)?;
         version("version", self.version)
     }
@@ -188,7 +243,10 @@ impl Validate for accounts_v1::AccountDeactivated {
 impl Validate for tasks_v1::TaskCreated {
     fn validate(&self) -> Result<(), InvalidEvent> {
         uuid("task_id", &self.task_id)?;
-        non_blank("title", &self.title)
+        // A v1 title may still hold its `[ID]`: the upcast splits it out.
+        non_blank("title", &self.title)?;
+        one_line("title", &self.title)?;
+        task_description("description", &self.description)
     }
 }
 
@@ -197,6 +255,7 @@ impl Validate for tasks_v2::TaskCreated {
         uuid("task_id", &self.task_id)?;
         task_key("key", &self.key)?;
         task_title("title", &self.title)?;
+        task_description("description", &self.description)?;
         if self.jira_id.is_empty() {
             Ok(())
         } else {
@@ -236,46 +295,54 @@ impl Validate for tasks_v1::TaskCompleted {
 }
 
 /// Fees are 10..=20 dollars, in cents.
-pub const FEE_CENTS: std::ops::RangeInclusive<i64> = 1_000..=2_000;
+pub const FEE_CENTS: RangeInclusive<i64> = 1_000..=2_000;
 /// Rewards are 20..=40 dollars, in cents.
-pub const REWARD_CENTS: std::ops::RangeInclusive<i64> = 2_000..=4_000;
+pub const REWARD_CENTS: RangeInclusive<i64> = 2_000..=4_000;
+/// One popug's payout for one day: 1 cent to 1,000,000 dollars. More is a
+/// bug or a fraud, not a day's work (25,000 rewards); billing refuses to
+/// pay it rather than send a figure no consumer trusts.
+pub const PAYOUT_CENTS: RangeInclusive<i64> = 1..=100_000_000;
+/// A popug's balance: within 10 billion dollars either way, which no real
+/// ledger reaches (500 million fees on one popug) and which leaves `i64`
+/// room for millions of such balances in one sum.
+pub const BALANCE_CENTS: RangeInclusive<i64> = -1_000_000_000_000..=1_000_000_000_000;
+/// Accounts paid in one close: what consumers store (`integer`). With
+/// [`PAYOUT_CENTS`] a close's total stays below 2.2e17 cents, inside `i64`.
+pub const ACCOUNTS_PAID_MAX: u32 = i32::MAX as u32;
 
-/// A calendar day, `YYYY-MM-DD`.
+/// A calendar day, `YYYY-MM-DD`, as `popug_input::day` parses every day.
 fn day(field: &'static str, value: &str) -> Result<(), InvalidEvent> {
-    let valid = value.len() == 10
-        && value.char_indices().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == '-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if valid {
+    popug_input::day::parse(field, value)?;
+    Ok(())
+}
+
+/// `value` within `range`.
+fn within(
+    field: &'static str,
+    value: i64,
+    range: &RangeInclusive<i64>,
+) -> Result<(), InvalidEvent> {
+    if range.contains(&value) {
         Ok(())
     } else {
         Err(InvalidEvent::new(
             field,
-            format!("`{value}` is not a day like 2026-11-22"),
+            format!("{value} is outside {}..={}", range.start(), range.end()),
         ))
     }
+}
+
+/// The popug's side of a movement whose magnitude lies in `range`: negative
+/// for what is taken away (the constants are small, so negating cannot overflow).
+fn taken(range: &RangeInclusive<i64>) -> RangeInclusive<i64> {
+    -*range.end()..=-*range.start()
 }
 
 impl Validate for billing_v1::TaskPriced {
     fn validate(&self) -> Result<(), InvalidEvent> {
         uuid("task_id", &self.task_id)?;
-        if !FEE_CENTS.contains(&self.fee_cents) {
-            return Err(InvalidEvent::new(
-                "fee_cents",
-                format!("{} is outside 1000..=2000", self.fee_cents),
-            ));
-        }
-        if !REWARD_CENTS.contains(&self.reward_cents) {
-            return Err(InvalidEvent::new(
-                "reward_cents",
-                format!("{} is outside 2000..=4000", self.reward_cents),
-            ));
-        }
-        Ok(())
+        within("fee_cents", self.fee_cents, &FEE_CENTS)?;
+        within("reward_cents", self.reward_cents, &REWARD_CENTS)
     }
 }
 
@@ -287,21 +354,31 @@ impl Validate for billing_v1::TransactionApplied {
         let kind = billing_v1::EntryKind::try_from(self.kind).map_err(|_| {
             InvalidEvent::new("kind", format!("{} is not an entry kind", self.kind))
         })?;
-        let sign_ok = match kind {
-            billing_v1::EntryKind::AssignmentFee | billing_v1::EntryKind::Payout => {
-                self.amount_cents < 0
-            }
-            billing_v1::EntryKind::CompletionReward => self.amount_cents > 0,
+        // The amount's sign and size follow from the kind.
+        let amounts = match kind {
+            billing_v1::EntryKind::AssignmentFee => taken(&FEE_CENTS),
+            billing_v1::EntryKind::CompletionReward => REWARD_CENTS,
+            billing_v1::EntryKind::Payout => taken(&PAYOUT_CENTS),
             billing_v1::EntryKind::Unspecified => {
                 return Err(InvalidEvent::new("kind", "must be given"));
             }
         };
-        if !sign_ok {
+        if !amounts.contains(&self.amount_cents) {
             return Err(InvalidEvent::new(
                 "amount_cents",
-                format!("{} has the wrong sign for {kind:?}", self.amount_cents),
+                format!(
+                    "{} is outside {}..={} for {kind:?}",
+                    self.amount_cents,
+                    amounts.start(),
+                    amounts.end()
+                ),
             ));
         }
+        within(
+            "balance_after_cents",
+            self.balance_after_cents,
+            &BALANCE_CENTS,
+        )?;
         if kind == billing_v1::EntryKind::Payout {
             Ok(())
         } else {
@@ -313,10 +390,19 @@ impl Validate for billing_v1::TransactionApplied {
 impl Validate for billing_v1::BillingCycleClosed {
     fn validate(&self) -> Result<(), InvalidEvent> {
         day("day", &self.day)?;
-        if self.payouts_cents < 0 {
-            return Err(InvalidEvent::new("payouts_cents", "must not be negative"));
+        if self.accounts_paid > ACCOUNTS_PAID_MAX {
+            return Err(InvalidEvent::new(
+                "accounts_paid",
+                format!("{} is more than {ACCOUNTS_PAID_MAX}", self.accounts_paid),
+            ));
         }
-        Ok(())
+        // Each account paid got 1 cent at least and PAYOUT_CENTS at most.
+        let paid = i64::from(self.accounts_paid);
+        within(
+            "payouts_cents",
+            self.payouts_cents,
+            &(paid * PAYOUT_CENTS.start()..=paid * PAYOUT_CENTS.end()),
+        )
     }
 }
 
@@ -325,10 +411,7 @@ impl Validate for billing_v1::PaymentSent {
         uuid("payout_id", &self.payout_id)?;
         uuid("account_id", &self.account_id)?;
         day("day", &self.day)?;
-        if self.amount_cents <= 0 {
-            return Err(InvalidEvent::new("amount_cents", "must be positive"));
-        }
-        Ok(())
+        within("amount_cents", self.amount_cents, &PAYOUT_CENTS)
     }
 }
 
