@@ -36,7 +36,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     broker::{Backoff, Broker},
-    dead_letters::{self, REPLAYED_HEADER},
+    dead_letters::{
+        self, DEAD_LETTER_ID_HEADER, Failure, REPLAYED_HEADER, ROUTING_KEY_HEADER, bounded,
+    },
     envelope::{self, EventMeta},
     handlers::{HandlerError, Handlers},
     schema::inbox,
@@ -106,12 +108,14 @@ impl BatchReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Applied,
     Duplicate,
     Retry,
-    DeadLetter,
+    /// Recorded and to be sent to the dead-letter queue, for this reason
+    /// (already cut to a loggable length).
+    DeadLetter(String),
 }
 
 /// Why a batch must be applied again; nothing was committed.
@@ -152,15 +156,31 @@ enum FastPathError {
 /// A delivery, parsed before the transaction so that bad bytes cost no I/O.
 struct Item {
     delivery: Delivery,
-    parsed: Result<Parsed, String>,
+    parsed: Result<Parsed, Unusable>,
     /// Earlier deliveries of this message (the quorum queue's `x-delivery-count`).
     earlier_deliveries: u32,
-    replayed: bool,
+    /// Set when the replay moved this message back from the dead-letter queue.
+    replay: Option<Replay>,
+    /// The routing key the message was published with: the delivery's own,
+    /// or for a replay the one its dead-letter row kept (`None`: unknown).
+    routing_key: Option<String>,
 }
 
 struct Parsed {
     meta: EventMeta,
     decoded: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// A message that will never apply: why, and its envelope if it could be read.
+struct Unusable {
+    meta: Option<EventMeta>,
+    reason: String,
+}
+
+/// What the replay tells the consumer about a message it moved back.
+struct Replay {
+    /// The message's `failed_events` row.
+    dead_letter_id: Option<i64>,
 }
 
 struct Link {
@@ -281,7 +301,7 @@ impl Consumer {
                     error,
                     conflict: true,
                 }) => {
-                    tracing::debug!(consumer = %self.name, %error, "conflict with a concurrent transaction; retrying the batch");
+                    tracing::debug!(consumer = %self.name, error = %bounded(&error), "conflict with a concurrent transaction; retrying the batch");
                     metrics::counter!("popug_consumer_conflicts_total", "service" => self.name.clone())
                         .increment(1);
                     let jitter = u64::from(
@@ -295,10 +315,10 @@ impl Consumer {
                 Err(Retry { error, .. }) => {
                     let pause = backoff.next_pause();
                     if backoff.failures() >= 5 {
-                        tracing::error!(consumer = %self.name, %error, retry_in = ?pause, failures = backoff.failures(),
+                        tracing::error!(consumer = %self.name, error = %bounded(&error), retry_in = ?pause, failures = backoff.failures(),
                             "ALERT: a batch keeps failing; its deliveries wait unacknowledged");
                     } else {
-                        tracing::warn!(consumer = %self.name, %error, retry_in = ?pause, "transient failure; retrying the batch");
+                        tracing::warn!(consumer = %self.name, error = %bounded(&error), retry_in = ?pause, "transient failure; retrying the batch");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {},
@@ -312,28 +332,71 @@ impl Consumer {
     }
 
     fn parse(&self, delivery: Delivery) -> Item {
-        let headers = delivery.properties.headers().as_ref();
-        let earlier_deliveries = headers
-            .and_then(|headers| headers.inner().get("x-delivery-count"))
-            .and_then(integer)
-            .unwrap_or(0);
-        let replayed = headers.is_some_and(|headers| headers.inner().contains_key(REPLAYED_HEADER));
-        let parsed = envelope::open(&delivery.data)
-            .map_err(|error| error.to_string())
-            .and_then(|opened| {
-                let decoded = self
-                    .handlers
-                    .decode(&opened.meta.event_type, &opened.payload)?;
-                Ok(Parsed {
+        let headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(FieldTable::inner);
+        let header = |name: &str| headers.and_then(|headers| headers.get(name));
+        let earlier_deliveries = header("x-delivery-count").and_then(integer).unwrap_or(0);
+        // Only the replay puts messages into the live queue through the
+        // default exchange; replay marks on anything else are not believed.
+        let replayed = delivery.exchange.as_str().is_empty() && header(REPLAYED_HEADER).is_some();
+        let (replay, routing_key) = if replayed {
+            let replay = Replay {
+                dead_letter_id: header(DEAD_LETTER_ID_HEADER).and_then(long),
+            };
+            (Some(replay), header(ROUTING_KEY_HEADER).and_then(text))
+        } else {
+            (None, Some(delivery.routing_key.to_string()))
+        };
+        let parsed = match envelope::open(&delivery.data) {
+            Err(error) => Err(Unusable {
+                meta: None,
+                reason: error.to_string(),
+            }),
+            Ok(opened) => match self
+                .handlers
+                .decode(&opened.meta.event_type, &opened.payload)
+            {
+                Ok(decoded) => Ok(Parsed {
                     meta: opened.meta,
                     decoded,
-                })
-            });
+                }),
+                Err(reason) => Err(Unusable {
+                    meta: Some(opened.meta),
+                    reason,
+                }),
+            },
+        };
         Item {
             delivery,
             parsed,
             earlier_deliveries,
-            replayed,
+            replay,
+            routing_key,
+        }
+    }
+
+    /// The record of `item`'s failure.
+    fn failure<'a>(
+        &'a self,
+        item: &'a Item,
+        queue: &'a str,
+        meta: Option<&'a EventMeta>,
+        error: &'a str,
+    ) -> Failure<'a> {
+        Failure {
+            consumer: &self.name,
+            queue,
+            routing_key: item.routing_key.as_deref(),
+            dead_letter_id: item
+                .replay
+                .as_ref()
+                .and_then(|replay| replay.dead_letter_id),
+            meta,
+            body: &item.delivery.data,
+            error,
         }
     }
 
@@ -430,8 +493,14 @@ impl Consumer {
                 .await
                 .map_err(FastPathError::Handler)?;
             for (item, parsed) in items.iter().zip(&parsed) {
-                if item.replayed {
-                    dead_letters::resolve(conn, &self.name, parsed.meta.event_id).await?;
+                if let Some(replay) = &item.replay {
+                    dead_letters::resolve(
+                        conn,
+                        &self.name,
+                        parsed.meta.event_id,
+                        replay.dead_letter_id,
+                    )
+                    .await?;
                 }
             }
             // A handler that swallowed a database error leaves the transaction
@@ -479,10 +548,13 @@ impl Consumer {
     ) -> Result<Outcome, diesel::result::Error> {
         let parsed = match &item.parsed {
             Ok(parsed) => parsed,
-            Err(reason) => {
-                dead_letters::record(conn, &self.name, queue, None, &item.delivery.data, reason)
-                    .await?;
-                return Ok(Outcome::DeadLetter);
+            Err(unusable) => {
+                dead_letters::record(
+                    conn,
+                    self.failure(item, queue, unusable.meta.as_ref(), &unusable.reason),
+                )
+                .await?;
+                return Ok(Outcome::DeadLetter(bounded(&unusable.reason).into_owned()));
             }
         };
         let handlers = &self.handlers;
@@ -510,24 +582,24 @@ impl Consumer {
             Err(error) => {
                 let last_attempt = matches!(error, HandlerError::Rejected(_))
                     || item.earlier_deliveries + 1 >= self.config.attempts;
+                let error = error.to_string();
                 if !last_attempt {
-                    tracing::warn!(consumer = %self.name, event_id = %parsed.meta.event_id, %error, "handler failed; will retry");
+                    tracing::warn!(consumer = %self.name, event_id = %parsed.meta.event_id, error = %bounded(&error), "handler failed; will retry");
                     return Ok(Outcome::Retry);
                 }
-                dead_letters::record(
-                    conn,
-                    &self.name,
-                    queue,
-                    Some(&parsed.meta),
-                    &item.delivery.data,
-                    &error.to_string(),
-                )
-                .await?;
-                return Ok(Outcome::DeadLetter);
+                dead_letters::record(conn, self.failure(item, queue, Some(&parsed.meta), &error))
+                    .await?;
+                return Ok(Outcome::DeadLetter(bounded(&error).into_owned()));
             }
         };
-        if item.replayed {
-            dead_letters::resolve(conn, &self.name, parsed.meta.event_id).await?;
+        if let Some(replay) = &item.replay {
+            dead_letters::resolve(
+                conn,
+                &self.name,
+                parsed.meta.event_id,
+                replay.dead_letter_id,
+            )
+            .await?;
         }
         Ok(if fresh {
             Outcome::Applied
@@ -573,14 +645,18 @@ impl Consumer {
                             .await?,
                     )?;
                 }
-                Outcome::DeadLetter => {
+                Outcome::DeadLetter(reason) => {
                     report.dead_lettered += 1;
-                    let (event_id, reason) = match &item.parsed {
-                        Ok(parsed) => (Some(parsed.meta.event_id), None),
-                        Err(reason) => (None, Some(reason.as_str())),
+                    let meta = match &item.parsed {
+                        Ok(parsed) => Some(&parsed.meta),
+                        Err(unusable) => unusable.meta.as_ref(),
                     };
                     tracing::error!(
-                        consumer = %self.name, %queue, ?event_id, reason,
+                        consumer = %self.name, %queue,
+                        event_id = ?meta.map(|meta| meta.event_id),
+                        event_type = meta.map(|meta| meta.event_type.as_str()),
+                        routing_key = item.routing_key.as_deref(),
+                        %reason,
                         "ALERT: event dead-lettered; see ListDeadLetters, replay after the fix"
                     );
                     settled(
@@ -764,6 +840,25 @@ fn next_delivery(
         Some(Ok(delivery)) => Ok(delivery),
         Some(Err(error)) => Err(error.into()),
         None => Err(ConsumerError::Cancelled(queue.to_owned())),
+    }
+}
+
+/// A header's text, as the replay writes it.
+fn text(value: &AMQPValue) -> Option<String> {
+    match value {
+        AMQPValue::LongString(text) => Some(text.to_string()),
+        AMQPValue::ShortString(text) => Some(text.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// A header's integer, as the replay writes it.
+fn long(value: &AMQPValue) -> Option<i64> {
+    match value {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        _ => None,
     }
 }
 

@@ -2,15 +2,24 @@
 //! handle, and replay.
 //!
 //! A failed message lives in two places: its row in `failed_events` (queue,
-//! consumer, error, body, time: what an operator reads) and the message
-//! itself in the consumer's dead-letter queue. Replay moves messages from the
-//! dead-letter queue back to the live queue with a `x-popug-replayed` header;
-//! the normal idempotent consumer applies them and marks their rows resolved
-//! in the same transaction. Replaying twice is harmless: the inbox absorbs it.
+//! consumer, routing key, error, body, time: what an operator reads) and the
+//! message itself in the consumer's dead-letter queue. Replay moves messages
+//! from the dead-letter queue back to the live queue, marked with headers
+//! that name their row ([`DEAD_LETTER_ID_HEADER`]) and the routing key they
+//! were first published with ([`ROUTING_KEY_HEADER`]); the normal idempotent
+//! consumer applies them and resolves their row in the same transaction, or,
+//! if they fail again, counts the failure on that same row. Replaying twice
+//! is harmless: the inbox absorbs it.
+//!
+//! Errors are kept short ([`bounded`]) in rows, answers and log lines; the
+//! full body stays in the row.
+
+use std::borrow::Cow;
 
 use diesel::{
-    ExpressionMethods as _, QueryDsl as _, Queryable, Selectable, SelectableHelper as _,
-    sql_types::{Bytea, Nullable, Text},
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, QueryableByName,
+    Selectable, SelectableHelper as _,
+    sql_types::{BigInt, Bytea, Nullable, Text},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use lapin::{
@@ -21,54 +30,129 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable},
 };
+use popug_runtime::database::Pool;
 use uuid::Uuid;
 
 use crate::{broker::Broker, envelope::EventMeta, schema::failed_events};
 
 /// Header marking a message moved back from the dead-letter queue.
 pub const REPLAYED_HEADER: &str = "x-popug-replayed";
+/// Header of a replayed message: the id of its `failed_events` row.
+pub const DEAD_LETTER_ID_HEADER: &str = "x-popug-dead-letter-id";
+/// Header of a replayed message: the routing key it was first published with
+/// (a replayed message travels on the live queue's name instead).
+pub const ROUTING_KEY_HEADER: &str = "x-popug-routing-key";
 
-/// Records a failure; a second failure of the same event updates its open row.
+/// Most characters of an error kept in a row, an answer or a log line.
+pub const MAX_ERROR_CHARS: usize = 1_000;
+
+/// `text` cut to at most [`MAX_ERROR_CHARS`] characters, with a marker
+/// saying how much was cut. An error may quote the hostile payload that
+/// caused it (a ten-million-character field), and must not carry it into
+/// rows, answers and logs.
+pub fn bounded(text: &str) -> Cow<'_, str> {
+    let Some((cut_at, _)) = text.char_indices().nth(MAX_ERROR_CHARS) else {
+        return Cow::Borrowed(text);
+    };
+    // Room for the marker inside the limit.
+    let total = text.chars().count();
+    let marker = |kept: usize| format!("… [cut: {} more characters]", total - kept);
+    let room = MAX_ERROR_CHARS - marker(0).chars().count();
+    let kept_end = text.char_indices().nth(room).map_or(cut_at, |(at, _)| at);
+    Cow::Owned(format!("{}{}", &text[..kept_end], marker(room)))
+}
+
+/// What a consumer knows about a message that it dead-letters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failure<'a> {
+    /// The consumer that failed.
+    pub consumer: &'a str,
+    /// The queue the message came from.
+    pub queue: &'a str,
+    /// The routing key it was published with, when known.
+    pub routing_key: Option<&'a str>,
+    /// Its row, when it is a replay of an earlier failure.
+    pub dead_letter_id: Option<i64>,
+    /// The envelope, when it could be read.
+    pub meta: Option<&'a EventMeta>,
+    /// The message body as received.
+    pub body: &'a [u8],
+    /// Why it failed; cut to [`MAX_ERROR_CHARS`] here.
+    pub error: &'a str,
+}
+
+/// Records a failure. A replayed message that fails again counts on its row
+/// (found by the replay's [`DEAD_LETTER_ID_HEADER`], or else by event id), so
+/// one message has one open row however often it is replayed.
 pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
-    consumer: &str,
-    queue: &str,
-    meta: Option<&EventMeta>,
-    body: &[u8],
-    error: &str,
+    failure: Failure<'_>,
 ) -> Result<(), diesel::result::Error> {
+    // Postgres text cannot hold NUL, and the error may quote hostile bytes.
+    let error = bounded(failure.error).replace('\0', "\\0");
+    let event_id = failure.meta.map(|meta| meta.event_id);
+    let event_type = failure.meta.map(|meta| meta.event_type.as_str());
+    if let Some(id) = failure.dead_letter_id {
+        // The event id is filled in only when the row had none and no other
+        // open row holds it (one open row per event).
+        let updated = diesel::sql_query(
+            "UPDATE failed_events SET error = $3, queue = $4, failures = failures + 1, \
+                 failed_at = now(), routing_key = COALESCE(routing_key, $5), \
+                 event_type = COALESCE(event_type, $6), \
+                 event_id = COALESCE(event_id, (SELECT $7 WHERE NOT EXISTS ( \
+                     SELECT 1 FROM failed_events other WHERE other.consumer = $2 \
+                     AND other.event_id = $7 AND other.resolved_at IS NULL))) \
+             WHERE id = $1 AND consumer = $2 AND resolved_at IS NULL",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(failure.consumer)
+        .bind::<Text, _>(&error)
+        .bind::<Text, _>(failure.queue)
+        .bind::<Nullable<Text>, _>(failure.routing_key)
+        .bind::<Nullable<Text>, _>(event_type)
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(event_id)
+        .execute(conn)
+        .await?;
+        if updated == 1 {
+            return Ok(());
+        }
+    }
     diesel::sql_query(
-        "INSERT INTO failed_events (consumer, queue, event_id, event_type, error, body) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO failed_events (consumer, queue, routing_key, event_id, event_type, error, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (consumer, event_id) WHERE resolved_at IS NULL DO UPDATE \
          SET error = EXCLUDED.error, body = EXCLUDED.body, queue = EXCLUDED.queue, \
+             routing_key = COALESCE(failed_events.routing_key, EXCLUDED.routing_key), \
              failures = failed_events.failures + 1, failed_at = now()",
     )
-    .bind::<Text, _>(consumer)
-    .bind::<Text, _>(queue)
-    .bind::<Nullable<diesel::sql_types::Uuid>, _>(meta.map(|meta| meta.event_id))
-    .bind::<Nullable<Text>, _>(meta.map(|meta| meta.event_type.as_str()))
-    // Postgres text cannot hold NUL, and the error may quote hostile bytes.
-    .bind::<Text, _>(error.replace('\0', "\\0"))
-    .bind::<Bytea, _>(body)
+    .bind::<Text, _>(failure.consumer)
+    .bind::<Text, _>(failure.queue)
+    .bind::<Nullable<Text>, _>(failure.routing_key)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(event_id)
+    .bind::<Nullable<Text>, _>(event_type)
+    .bind::<Text, _>(&error)
+    .bind::<Bytea, _>(failure.body)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Marks the open failure of `event_id` resolved, after a replay applied it.
+/// Resolves the open failure of a replayed event that was applied (or found
+/// applied already): its row by id when the replay named it, and any open
+/// row of its event id.
 pub(crate) async fn resolve(
     conn: &mut AsyncPgConnection,
     consumer: &str,
     event_id: Uuid,
+    dead_letter_id: Option<i64>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::update(
-        failed_events::table
-            .filter(failed_events::consumer.eq(consumer))
-            .filter(failed_events::event_id.eq(event_id))
-            .filter(failed_events::resolved_at.is_null()),
+    diesel::sql_query(
+        "UPDATE failed_events SET resolved_at = now() \
+         WHERE consumer = $1 AND resolved_at IS NULL AND (event_id = $2 OR id = $3)",
     )
-    .set(failed_events::resolved_at.eq(diesel::dsl::now))
+    .bind::<Text, _>(consumer)
+    .bind::<diesel::sql_types::Uuid, _>(event_id)
+    .bind::<Nullable<BigInt>, _>(dead_letter_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -84,9 +168,12 @@ pub struct FailedEvent {
     pub consumer: String,
     /// The queue the message came from.
     pub queue: String,
-    /// The event id, when the message could be decoded.
+    /// The routing key the message was published with (unknown for rows
+    /// recorded before it was kept, and for replays of messages without a row).
+    pub routing_key: Option<String>,
+    /// The event id, when the envelope could be read.
     pub event_id: Option<Uuid>,
-    /// The payload type, when the message could be decoded.
+    /// The payload type, when the envelope could be read.
     pub event_type: Option<String>,
     /// Why it failed (the last time).
     pub error: String,
@@ -152,13 +239,20 @@ pub enum ReplayError {
     /// The live queue did not accept a message; it stays in the dead-letter queue.
     #[error("the live queue {0} did not accept a replayed message")]
     Refused(String),
+    /// The message's row could not be looked up; it stays in the dead-letter queue.
+    #[error("database error: {0}")]
+    Database(String),
 }
 
 /// Moves up to `limit` messages (all present when the call starts, if
 /// `None`) from `consumer`'s dead-letter queue back to its live queue. Each
 /// is acknowledged in the dead-letter queue only after the live queue
-/// confirmed it, so a failure mid-way loses nothing. Returns how many moved.
+/// confirmed it, so a failure mid-way loses nothing. Each carries the id and
+/// original routing key of its `failed_events` row, looked up in `pool`
+/// afresh (headers the message brought along are not believed). Returns how
+/// many moved.
 pub async fn replay(
+    pool: &Pool,
     broker: &Broker,
     consumer: &str,
     limit: Option<u32>,
@@ -191,12 +285,40 @@ pub async fn replay(
             break;
         };
         let delivery = &message.delivery;
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let row = match row_of(pool, consumer, &delivery.data).await {
+            Ok(row) => row,
+            Err(error) => {
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await?;
+                return Err(error);
+            }
+        };
+        let mut inner = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(|headers| headers.inner().clone())
+            .unwrap_or_default();
         // A fresh start on the live queue: the consumer counts attempts anew.
-        let mut inner = headers.inner().clone();
         inner.remove("x-delivery-count");
-        headers = FieldTable::from(inner);
+        inner.remove(DEAD_LETTER_ID_HEADER);
+        inner.remove(ROUTING_KEY_HEADER);
+        let mut headers = FieldTable::from(inner);
         headers.insert(REPLAYED_HEADER.into(), AMQPValue::Boolean(true));
+        if let Some(row) = &row {
+            headers.insert(DEAD_LETTER_ID_HEADER.into(), AMQPValue::LongLongInt(row.id));
+            if let Some(routing_key) = &row.routing_key {
+                headers.insert(
+                    ROUTING_KEY_HEADER.into(),
+                    AMQPValue::LongString(routing_key.as_str().into()),
+                );
+            }
+        }
         let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
         let confirmation = channel
             .basic_publish(
@@ -231,4 +353,49 @@ pub async fn replay(
     connection.close(200, "replayed".into()).await.ok();
     tracing::info!(%consumer, moved, "dead letters replayed");
     Ok(moved)
+}
+
+#[derive(QueryableByName)]
+struct RowOf {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    routing_key: Option<String>,
+}
+
+/// The open `failed_events` row of a dead-lettered message: by its event id
+/// when its envelope reads, else by its exact body (the rows of messages
+/// whose envelope could not be read have no event id).
+async fn row_of(pool: &Pool, consumer: &str, body: &[u8]) -> Result<Option<RowOf>, ReplayError> {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|error| ReplayError::Database(error.to_string()))?;
+    if let Ok(opened) = crate::envelope::open(body) {
+        let by_event = diesel::sql_query(
+            "SELECT id, routing_key FROM failed_events \
+             WHERE consumer = $1 AND event_id = $2 AND resolved_at IS NULL",
+        )
+        .bind::<Text, _>(consumer)
+        .bind::<diesel::sql_types::Uuid, _>(opened.meta.event_id)
+        .get_result::<RowOf>(&mut conn)
+        .await
+        .optional()
+        .map_err(|error| ReplayError::Database(error.to_string()))?;
+        if by_event.is_some() {
+            return Ok(by_event);
+        }
+    }
+    // `body = $2` compares lengths before contents, so other rows cost little.
+    diesel::sql_query(
+        "SELECT id, routing_key FROM failed_events \
+         WHERE consumer = $1 AND resolved_at IS NULL AND body = $2 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind::<Text, _>(consumer)
+    .bind::<Bytea, _>(body)
+    .get_result::<RowOf>(&mut conn)
+    .await
+    .optional()
+    .map_err(|error| ReplayError::Database(error.to_string()))
 }

@@ -100,7 +100,7 @@ impl OpsService for Ops {
                     queue: row.queue,
                     event_id: row.event_id.map(|id| id.to_string()).unwrap_or_default(),
                     event_type: row.event_type.unwrap_or_default(),
-                    error: row.error,
+                    error: dead_letters::bounded(&row.error).into_owned(),
                     failures: u32::try_from(row.failures).unwrap_or(0),
                     failed_at: Some(timestamp(row.failed_at)),
                     resolved_at: row.resolved_at.map(timestamp),
@@ -125,7 +125,7 @@ impl OpsService for Ops {
             0 => None,
             n => Some(n),
         };
-        let replayed = dead_letters::replay(&self.broker, consumer, limit)
+        let replayed = dead_letters::replay(&self.pool, &self.broker, consumer, limit)
             .await
             .map_err(|error| broker_error(&error))?;
         Ok(Response::new(ReplayDeadLettersResponse { replayed }))

@@ -31,5 +31,6 @@ diesel::table! {
         failures -> Int4,
         failed_at -> Timestamptz,
         resolved_at -> Nullable<Timestamptz>,
+        routing_key -> Nullable<Text>,
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE failed_events DROP COLUMN routing_key;
