@@ -11,9 +11,10 @@
 //! Failures:
 //! - *Transient* (the database or broker briefly away): the batch is retried
 //!   with backoff, holding its deliveries; no delivery attempt is spent.
-//! - *Permanent* (bytes that do not decode, an unknown type or version, a
-//!   failed validation, [`HandlerError::Rejected`]): recorded in
-//!   `failed_events` and nacked to the dead-letter queue on first delivery.
+//! - *Permanent* (bytes that do not decode, an unknown type or version, an
+//!   incoherent delivery (see [`crate::trust`]), a failed validation,
+//!   [`HandlerError::Rejected`]): recorded in `failed_events` and nacked to
+//!   the dead-letter queue on first delivery, never applied.
 //! - *Handler failures* ([`HandlerError::Failed`], database errors that are
 //!   not transient): requeued, and dead-lettered on the last allowed attempt,
 //!   well within the queue's delivery limit.
@@ -39,10 +40,11 @@ use crate::{
     dead_letters::{
         self, DEAD_LETTER_ID_HEADER, Failure, REPLAYED_HEADER, ROUTING_KEY_HEADER, bounded,
     },
-    envelope::{self, EventMeta},
+    envelope::EventMeta,
     handlers::{HandlerError, Handlers},
     schema::inbox,
     topology::{self, QueueSpec},
+    trust::{self, Received},
 };
 
 /// Tuning of a consumer.
@@ -350,12 +352,25 @@ impl Consumer {
         } else {
             (None, Some(delivery.routing_key.to_string()))
         };
-        let parsed = match envelope::open(&delivery.data) {
-            Err(error) => Err(Unusable {
-                meta: None,
-                reason: error.to_string(),
+        let received = Received {
+            routing_key: routing_key.as_deref(),
+            amqp_type: delivery
+                .properties
+                .kind()
+                .as_ref()
+                .map(|kind| kind.as_str()),
+            app_id: delivery
+                .properties
+                .app_id()
+                .as_ref()
+                .map(|app| app.as_str()),
+        };
+        let parsed = match trust::admit(&delivery.data, &received) {
+            Err(refused) => Err(Unusable {
+                meta: refused.meta.map(|meta| *meta),
+                reason: refused.reason,
             }),
-            Ok(opened) => match self
+            Ok((opened, _)) => match self
                 .handlers
                 .decode(&opened.meta.event_type, &opened.payload)
             {

@@ -5,6 +5,7 @@
 //! the modules below hold those of dead letters and of trust on the bus.
 
 mod dead_letter_rows;
+mod trust;
 
 use std::{
     sync::{
@@ -159,6 +160,16 @@ impl World {
 
     /// Publishes raw bytes as if a producer had.
     async fn publish_raw(&self, routing_key: &str, body: &[u8], message_id: &str) {
+        self.publish_with(
+            routing_key,
+            body,
+            BasicProperties::default().with_message_id(message_id.into()),
+        )
+        .await;
+    }
+
+    /// Publishes raw bytes with `properties`, as if a producer had.
+    async fn publish_with(&self, routing_key: &str, body: &[u8], properties: BasicProperties) {
         let channel = self.channel().await;
         let confirm = channel
             .basic_publish(
@@ -169,7 +180,7 @@ impl World {
                     ..BasicPublishOptions::default()
                 },
                 body,
-                BasicProperties::default().with_message_id(message_id.into()),
+                properties,
             )
             .await
             .expect("publish")
