@@ -136,9 +136,10 @@ impl TestApp {
         account
     }
 
-    /// Publishes `event` as the tracker would, as of `at`; returns its bytes.
+    /// Publishes `event` as its producer would (the tracker, or auth for
+    /// account events), as of `at`; returns its bytes.
     async fn publish<E: Event>(&self, event: &E, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-        let body = popug_bus::envelope::wrap(event, "tracker", at).encode_to_vec();
+        let body = popug_bus::envelope::wrap(event, E::PRODUCER, at).encode_to_vec();
         self.publish_bytes(E::ROUTING_KEY, &body).await;
         body
     }
