@@ -185,21 +185,121 @@ pub struct FailedEvent {
     pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Failures, newest first.
+/// About how many bytes of errors and bodies one page of failures holds.
+/// A gRPC client accepts 4 MiB by default; a page stays well below.
+pub const MAX_PAGE_BYTES: u64 = 1 << 20;
+
+/// Bytes a listed row costs beside its error and body (ids, names, times).
+const ROW_OVERHEAD: u64 = 256;
+
+/// Which failures to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Most rows.
+    pub size: i64,
+    /// List only rows older than this id (the previous page's last).
+    pub after: Option<i64>,
+    /// Also rows already resolved.
+    pub include_resolved: bool,
+    /// Also the bodies.
+    pub include_bodies: bool,
+}
+
+/// One listed failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The row, its error cut to [`MAX_ERROR_CHARS`].
+    pub failure: FailedEvent,
+    /// Size of the body in bytes.
+    pub body_size: u64,
+    /// The body, when asked for and it fits the page.
+    pub body: Option<Vec<u8>>,
+    /// The body was asked for but alone exceeds [`MAX_PAGE_BYTES`].
+    pub body_omitted: bool,
+}
+
+/// A page of failures, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// The failures.
+    pub rows: Vec<Listed>,
+    /// Where the next page starts (pass it as [`ListQuery::after`]), if any.
+    pub next_after: Option<i64>,
+}
+
+/// Failures, newest first, a page at a time: at most `query.size` rows, and
+/// no more than fit [`MAX_PAGE_BYTES`] with their errors and (if asked)
+/// bodies. A page always holds at least one row; a body that alone is larger
+/// than a page is left out and marked so. Bodies are read only for the rows
+/// that fit.
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    limit: i64,
-    include_resolved: bool,
-) -> Result<Vec<FailedEvent>, diesel::result::Error> {
-    let mut query = failed_events::table
-        .select(FailedEvent::as_select())
+    query: ListQuery,
+) -> Result<ListPage, diesel::result::Error> {
+    use diesel::dsl::sql;
+    let mut rows = failed_events::table
+        .select((
+            FailedEvent::as_select(),
+            // The stored size: no body is read for it.
+            sql::<BigInt>("octet_length(body)::bigint"),
+        ))
         .order(failed_events::id.desc())
-        .limit(limit)
+        .limit(query.size.saturating_add(1))
         .into_boxed();
-    if !include_resolved {
-        query = query.filter(failed_events::resolved_at.is_null());
+    if !query.include_resolved {
+        rows = rows.filter(failed_events::resolved_at.is_null());
     }
-    query.load(conn).await
+    if let Some(after) = query.after {
+        rows = rows.filter(failed_events::id.lt(after));
+    }
+    let found: Vec<(FailedEvent, i64)> = rows.load(conn).await?;
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    for (mut failure, body_size) in found
+        .iter()
+        .take(usize::try_from(query.size).unwrap_or(0))
+        .cloned()
+    {
+        failure.error = bounded(&failure.error).into_owned();
+        let body_size = u64::try_from(body_size).unwrap_or(0);
+        let cost = ROW_OVERHEAD + failure.error.len() as u64;
+        let wanted = if query.include_bodies { body_size } else { 0 };
+        if !page.is_empty() && bytes + cost + wanted > MAX_PAGE_BYTES {
+            break;
+        }
+        let body_omitted = query.include_bodies && cost + body_size > MAX_PAGE_BYTES;
+        bytes += cost + if body_omitted { 0 } else { wanted };
+        page.push(Listed {
+            failure,
+            body_size,
+            body: None,
+            body_omitted,
+        });
+    }
+    let next_after = (page.len() < found.len())
+        .then(|| page.last().map(|listed| listed.failure.id))
+        .flatten();
+    if query.include_bodies {
+        let ids: Vec<i64> = page
+            .iter()
+            .filter(|listed| !listed.body_omitted)
+            .map(|listed| listed.failure.id)
+            .collect();
+        let bodies: std::collections::HashMap<i64, Vec<u8>> = failed_events::table
+            .select((failed_events::id, failed_events::body))
+            .filter(failed_events::id.eq_any(&ids))
+            .load::<(i64, Vec<u8>)>(conn)
+            .await?
+            .into_iter()
+            .collect();
+        for listed in &mut page {
+            listed.body = bodies.get(&listed.failure.id).cloned();
+        }
+    }
+    Ok(ListPage {
+        rows: page,
+        next_after,
+    })
 }
 
 /// How many failures are not resolved.

@@ -245,3 +245,108 @@ fn errors_are_cut_to_a_bounded_length_with_a_marker() {
         "the marker counts what was cut"
     );
 }
+
+#[tokio::test]
+async fn list_dead_letters_pages_by_count_and_size_and_sends_bodies_only_when_asked() {
+    use popug_proto::pb::popug::ops::v1::{ListDeadLettersRequest, ListDeadLettersResponse};
+    let world = World::new().await;
+    let mut consumer = world
+        .declared_consumer(
+            recording_handlers(Arc::default(), Arc::default())
+                .on::<TaskCreated, _>(|_, _, _| Box::pin(async { Ok(()) })),
+        )
+        .await;
+    // Oldest first: a ten-million-character jira id, then four accounts of
+    // about 300 kB each (an invalid id, and a very long name).
+    let huge = envelope::wrap(&task("X".repeat(10_000_000)), "tracker", chrono::Utc::now());
+    world
+        .publish_raw("task.created.v2", &huge.encode_to_vec(), &huge.event_id)
+        .await;
+    for i in 0..4 {
+        let mut big = account(&format!("big{i}"));
+        big.account_id = "42".into();
+        big.name = "N".repeat(300_000);
+        world.publish_account(&big).await;
+    }
+    assert_eq!(consume(&mut consumer, 5).await.dead_lettered, 5);
+    let (mut client, _server) = serve_ops(&world).await;
+
+    let mut list = async |request: ListDeadLettersRequest| -> ListDeadLettersResponse {
+        client
+            .list_dead_letters(request)
+            .await
+            .expect("list")
+            .into_inner()
+    };
+    // Without bodies: everything on one small page.
+    let small = list(ListDeadLettersRequest::default()).await;
+    assert_eq!(small.dead_letters.len(), 5);
+    assert!(small.next_page_token.is_empty());
+    assert!(
+        prost::Message::encoded_len(&small) < 20_000,
+        "{} bytes",
+        prost::Message::encoded_len(&small)
+    );
+    let oldest = &small.dead_letters[4];
+    assert_eq!(oldest.event_id, huge.event_id);
+    assert_eq!(oldest.routing_key, "task.created.v2");
+    assert!(oldest.body_size > 10_000_000);
+    assert!(oldest.error.chars().count() <= dead_letters::MAX_ERROR_CHARS);
+    assert!(
+        small
+            .dead_letters
+            .iter()
+            .all(|dead| dead.body.is_empty() && !dead.body_omitted)
+    );
+
+    // By count: 2, 2, 1.
+    let mut token = String::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page = list(ListDeadLettersRequest {
+            page_size: 2,
+            page_token: token,
+            ..ListDeadLettersRequest::default()
+        })
+        .await;
+        sizes.push(page.dead_letters.len());
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+
+    // With bodies: pages end by size, and the body too large for any page is
+    // left out, marked.
+    let mut token = String::new();
+    let mut pages = Vec::new();
+    loop {
+        let page = list(ListDeadLettersRequest {
+            include_bodies: true,
+            page_token: token,
+            ..ListDeadLettersRequest::default()
+        })
+        .await;
+        let bytes = prost::Message::encoded_len(&page);
+        assert!(bytes <= 1_100_000, "a page of {bytes} bytes");
+        token = page.next_page_token.clone();
+        pages.push(page);
+        if token.is_empty() {
+            break;
+        }
+    }
+    let shape: Vec<usize> = pages.iter().map(|page| page.dead_letters.len()).collect();
+    assert_eq!(shape, [3, 1, 1]);
+    let listed: Vec<_> = pages.iter().flat_map(|page| &page.dead_letters).collect();
+    let mut ids: Vec<i64> = listed.iter().map(|dead| dead.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "every row once");
+    for dead in &listed[..4] {
+        assert_eq!(dead.body.len() as u64, dead.body_size);
+        envelope::open(&dead.body).expect("the body is the envelope");
+    }
+    let last = listed[4];
+    assert!(last.body_omitted && last.body.is_empty());
+    assert_eq!(last.event_id, huge.event_id);
+}

@@ -795,6 +795,45 @@ async fn outage_the_relay_survives_the_broker_going_away_and_loses_nothing() {
     assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 0);
 }
 
+/// Serves `world`'s ops API, for consumer `accounts-test`, with a guard
+/// that lets everyone in, on a free port; it stops when the guard drops.
+async fn serve_ops(
+    world: &World,
+) -> (
+    popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient<
+        tonic::transport::Channel,
+    >,
+    tokio_util::sync::DropGuard,
+) {
+    let ops = popug_bus::Ops::new(
+        world.pool.clone(),
+        world.broker.clone(),
+        Some("accounts-test".into()),
+        world.relay().health(),
+        Arc::new(|_| Ok(())),
+    );
+    let settings = popug_runtime::Settings::load(
+        popug_runtime::Service::Auth,
+        &popug_runtime::Env::from_pairs([("POPUG_AUTH_ADDR", "127.0.0.1:0")]),
+    )
+    .expect("settings");
+    let app = popug_runtime::Application::build(
+        &settings,
+        popug_runtime::Services::new().with(ops.into_server()),
+        Vec::new(),
+    )
+    .await
+    .expect("build");
+    let addr = app.local_addr();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
+    let client = popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient::new(
+        grpc_channel(addr).await,
+    );
+    (client, stop.drop_guard())
+}
+
 async fn grpc_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel {
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
@@ -932,6 +971,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .list_dead_letters(ListDeadLettersRequest {
             page_size: 0,
             include_resolved: false,
+            ..ListDeadLettersRequest::default()
         })
         .await
         .expect("list")
@@ -947,6 +987,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .list_dead_letters(ListDeadLettersRequest {
             page_size: 5000,
             include_resolved: false,
+            ..ListDeadLettersRequest::default()
         })
         .await
         .expect_err("page too large");
@@ -964,6 +1005,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .list_dead_letters(ListDeadLettersRequest {
             page_size: 10,
             include_resolved: true,
+            ..ListDeadLettersRequest::default()
         })
         .await
         .expect("list")
