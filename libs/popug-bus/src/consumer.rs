@@ -38,7 +38,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     broker::{Backoff, Broker},
     dead_letters::{
-        self, DEAD_LETTER_ID_HEADER, Failure, REPLAYED_HEADER, ROUTING_KEY_HEADER, bounded,
+        self, DEAD_LETTER_ID_HEADER, Failure, REPLAYED_HEADER, ROUTING_KEY_HEADER, USER_ID_HEADER,
+        bounded,
     },
     envelope::EventMeta,
     handlers::{HandlerError, Handlers},
@@ -177,6 +178,8 @@ struct Parsed {
 struct Unusable {
     meta: Option<EventMeta>,
     reason: String,
+    /// Its producer's broker user did not publish it.
+    unauthenticated: bool,
 }
 
 /// What the replay tells the consumer about a message it moved back.
@@ -341,16 +344,32 @@ impl Consumer {
             .map(FieldTable::inner);
         let header = |name: &str| headers.and_then(|headers| headers.get(name));
         let earlier_deliveries = header("x-delivery-count").and_then(integer).unwrap_or(0);
-        // Only the replay puts messages into the live queue through the
-        // default exchange; replay marks on anything else are not believed.
-        let replayed = delivery.exchange.as_str().is_empty() && header(REPLAYED_HEADER).is_some();
-        let (replay, routing_key) = if replayed {
+        let published_by = delivery
+            .properties
+            .user_id()
+            .as_ref()
+            .map(|user| user.as_str());
+        // Only our own replay puts messages into the live queue through the
+        // default exchange, as our own broker user (which the broker vouches
+        // for); replay marks on anything else are not believed.
+        let replayed = delivery.exchange.as_str().is_empty()
+            && header(REPLAYED_HEADER).is_some()
+            && published_by == Some(self.broker.user());
+        let (replay, routing_key, user_id) = if replayed {
             let replay = Replay {
                 dead_letter_id: header(DEAD_LETTER_ID_HEADER).and_then(long),
             };
-            (Some(replay), header(ROUTING_KEY_HEADER).and_then(text))
+            (
+                Some(replay),
+                header(ROUTING_KEY_HEADER).and_then(text),
+                header(USER_ID_HEADER).and_then(text),
+            )
         } else {
-            (None, Some(delivery.routing_key.to_string()))
+            (
+                None,
+                Some(delivery.routing_key.to_string()),
+                published_by.map(str::to_owned),
+            )
         };
         let received = Received {
             routing_key: routing_key.as_deref(),
@@ -364,11 +383,13 @@ impl Consumer {
                 .app_id()
                 .as_ref()
                 .map(|app| app.as_str()),
+            user_id: user_id.as_deref(),
         };
-        let parsed = match trust::admit(&delivery.data, &received) {
+        let parsed = match trust::admit(&delivery.data, &received, self.broker.producer_users()) {
             Err(refused) => Err(Unusable {
                 meta: refused.meta.map(|meta| *meta),
                 reason: refused.reason,
+                unauthenticated: refused.unauthenticated,
             }),
             Ok((opened, _)) => match self
                 .handlers
@@ -381,6 +402,7 @@ impl Consumer {
                 Err(reason) => Err(Unusable {
                     meta: Some(opened.meta),
                     reason,
+                    unauthenticated: false,
                 }),
             },
         };
@@ -662,18 +684,32 @@ impl Consumer {
                 }
                 Outcome::DeadLetter(reason) => {
                     report.dead_lettered += 1;
-                    let meta = match &item.parsed {
-                        Ok(parsed) => Some(&parsed.meta),
-                        Err(unusable) => unusable.meta.as_ref(),
+                    let (meta, unauthenticated) = match &item.parsed {
+                        Ok(parsed) => (Some(&parsed.meta), false),
+                        Err(unusable) => (unusable.meta.as_ref(), unusable.unauthenticated),
                     };
-                    tracing::error!(
-                        consumer = %self.name, %queue,
-                        event_id = ?meta.map(|meta| meta.event_id),
-                        event_type = meta.map(|meta| meta.event_type.as_str()),
-                        routing_key = item.routing_key.as_deref(),
-                        %reason,
-                        "ALERT: event dead-lettered; see ListDeadLetters, replay after the fix"
-                    );
+                    let event_id = meta.map(|meta| meta.event_id);
+                    let event_type = meta.map(|meta| meta.event_type.as_str());
+                    let routing_key = item.routing_key.as_deref();
+                    if unauthenticated {
+                        let user_id = item
+                            .delivery
+                            .properties
+                            .user_id()
+                            .as_ref()
+                            .map(|user| user.as_str());
+                        tracing::error!(
+                            consumer = %self.name, %queue, ?event_id, event_type, routing_key, user_id,
+                            %reason,
+                            "ALERT: event not published by its producer's broker user (forged, or a producer misconfigured) dead-lettered"
+                        );
+                    } else {
+                        tracing::error!(
+                            consumer = %self.name, %queue, ?event_id, event_type, routing_key,
+                            %reason,
+                            "ALERT: event dead-lettered; see ListDeadLetters, replay after the fix"
+                        );
+                    }
                     settled(
                         item.delivery
                             .acker

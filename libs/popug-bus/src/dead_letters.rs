@@ -6,7 +6,9 @@
 //! message itself in the consumer's dead-letter queue. Replay moves messages
 //! from the dead-letter queue back to the live queue, marked with headers
 //! that name their row ([`DEAD_LETTER_ID_HEADER`]) and the routing key they
-//! were first published with ([`ROUTING_KEY_HEADER`]); the normal idempotent
+//! were first published with ([`ROUTING_KEY_HEADER`]) and by whom
+//! ([`USER_ID_HEADER`]: the broker lets the replay publish only as its own
+//! user); the normal idempotent
 //! consumer applies them and resolves their row in the same transaction, or,
 //! if they fail again, counts the failure on that same row. Replaying twice
 //! is harmless: the inbox absorbs it.
@@ -42,6 +44,9 @@ pub const DEAD_LETTER_ID_HEADER: &str = "x-popug-dead-letter-id";
 /// Header of a replayed message: the routing key it was first published with
 /// (a replayed message travels on the live queue's name instead).
 pub const ROUTING_KEY_HEADER: &str = "x-popug-routing-key";
+/// Header of a replayed message: the broker user that first published it
+/// (its `user_id` is now the replaying service's own, as the broker demands).
+pub const USER_ID_HEADER: &str = "x-popug-user-id";
 
 /// Most characters of an error kept in a row, an answer or a log line.
 pub const MAX_ERROR_CHARS: usize = 1_000;
@@ -404,12 +409,33 @@ pub async fn replay(
             .as_ref()
             .map(|headers| headers.inner().clone())
             .unwrap_or_default();
+        // Who first published it: the broker-validated `user_id`, unless we
+        // replayed it before (then it is our own user, and our header says).
+        let published_by = delivery
+            .properties
+            .user_id()
+            .as_ref()
+            .map(|user| user.to_string());
+        let first_published_by = if published_by.as_deref() == Some(broker.user())
+            && inner.contains_key(REPLAYED_HEADER)
+        {
+            match inner.get(USER_ID_HEADER) {
+                Some(AMQPValue::LongString(user)) => Some(user.to_string()),
+                _ => None,
+            }
+        } else {
+            published_by
+        };
         // A fresh start on the live queue: the consumer counts attempts anew.
         inner.remove("x-delivery-count");
         inner.remove(DEAD_LETTER_ID_HEADER);
         inner.remove(ROUTING_KEY_HEADER);
+        inner.remove(USER_ID_HEADER);
         let mut headers = FieldTable::from(inner);
         headers.insert(REPLAYED_HEADER.into(), AMQPValue::Boolean(true));
+        if let Some(user) = first_published_by {
+            headers.insert(USER_ID_HEADER.into(), AMQPValue::LongString(user.into()));
+        }
         if let Some(row) = &row {
             headers.insert(DEAD_LETTER_ID_HEADER.into(), AMQPValue::LongLongInt(row.id));
             if let Some(routing_key) = &row.routing_key {
@@ -419,7 +445,12 @@ pub async fn replay(
                 );
             }
         }
-        let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
+        // The broker accepts only our own user as `user_id`.
+        let properties: BasicProperties = delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_user_id(broker.user().into());
         let confirmation = channel
             .basic_publish(
                 "".into(),

@@ -21,8 +21,19 @@
 //! Coherence stops mix-ups and crude forgeries (a `TaskCompleted` sent as a
 //! `TaskAssigned`, or on `account.created.v1`), never a publisher that tells
 //! one consistent lie: that takes knowing who published.
+//!
+//! A delivery is **authentic** when it was published by its catalogued
+//! producer's broker user. When the producers' users are configured
+//! ([`ProducerUsers`]), the delivery's AMQP `user_id` must be that user: the
+//! relay sets it on every publish, and the broker refuses any `user_id` that
+//! is not the publishing connection's own user, so it is the one fact about
+//! a message that its publisher cannot choose. (For a replayed message it is
+//! the original publisher's, which the replay carries along; see
+//! [`crate::dead_letters`].) Without producer users (the local default, one
+//! shared user) every publisher looks alike and only coherence is checked.
 
 use popug_proto::events::{EventInfo, lookup};
+use popug_runtime::ProducerUsers;
 
 use crate::envelope::{self, EventMeta, Opened};
 
@@ -36,6 +47,9 @@ pub struct Received<'a> {
     pub amqp_type: Option<&'a str>,
     /// The AMQP `app_id` property, if set.
     pub app_id: Option<&'a str>,
+    /// The broker user that published it (the AMQP `user_id`, validated by
+    /// the broker; for a replay, the original publisher's), if any.
+    pub user_id: Option<&'a str>,
 }
 
 /// Why a delivery is not what it claims to be.
@@ -84,6 +98,22 @@ pub enum Incoherent {
         /// The event's catalogued producer.
         expected: &'static str,
     },
+    /// Not published by the event's producer's broker user: a forgery, or a
+    /// producer misconfigured.
+    #[error(
+        "unauthenticated: only `{producer}` produces {full_name}, as broker user `{expected_user}`, but this was published {}",
+        user_id.as_ref().map_or_else(|| "without a user_id".to_owned(), |user| format!("by `{user}`"))
+    )]
+    Unauthenticated {
+        /// The payload's type.
+        full_name: String,
+        /// The event's catalogued producer.
+        producer: &'static str,
+        /// That producer's broker user.
+        expected_user: String,
+        /// Who published it, if known.
+        user_id: Option<String>,
+    },
     /// An AMQP property contradicts the envelope.
     #[error(
         "incoherent message: AMQP property `{property}` is `{value}`, but the envelope says `{expected}`"
@@ -98,11 +128,36 @@ pub enum Incoherent {
     },
 }
 
-/// Holds an opened envelope against the catalog and `received`; returns the
-/// event's catalog row when every part agrees.
-pub fn check(meta: &EventMeta, received: &Received<'_>) -> Result<&'static EventInfo, Incoherent> {
+impl Incoherent {
+    /// Whether the broker's word says someone other than the producer
+    /// published it (rather than its parts disagreeing).
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(self, Incoherent::Unauthenticated { .. })
+    }
+}
+
+/// Holds an opened envelope against the catalog, `received` and, when set,
+/// the producers' broker users; returns the event's catalog row when the
+/// delivery is coherent and authentic.
+pub fn check(
+    meta: &EventMeta,
+    received: &Received<'_>,
+    producer_users: Option<&ProducerUsers>,
+) -> Result<&'static EventInfo, Incoherent> {
     let info =
         lookup(&meta.event_type).ok_or_else(|| Incoherent::UnknownType(meta.event_type.clone()))?;
+    if let Some(users) = producer_users {
+        // A producer missing from the map has no user, so nothing of its passes.
+        let expected_user = users.user_of(info.producer);
+        if expected_user.is_none() || received.user_id != expected_user {
+            return Err(Incoherent::Unauthenticated {
+                full_name: info.full_name.clone(),
+                producer: info.producer,
+                expected_user: expected_user.unwrap_or_default().to_owned(),
+                user_id: received.user_id.map(str::to_owned),
+            });
+        }
+    }
     if meta.event_name != info.name || meta.event_version != info.version {
         return Err(Incoherent::Name {
             name: meta.event_name.clone(),
@@ -148,6 +203,8 @@ pub fn check(meta: &EventMeta, received: &Received<'_>) -> Result<&'static Event
 /// A message refused before any handler saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
+    /// Refused because the broker's word says its producer did not publish it.
+    pub unauthenticated: bool,
     /// The envelope, when it could be read (boxed: refusals are rare, and
     /// the happy path's result stays small).
     pub meta: Option<Box<EventMeta>>,
@@ -155,20 +212,23 @@ pub struct Refused {
     pub reason: String,
 }
 
-/// Reads `body` as an envelope and holds it against the catalog and
-/// `received`: the consumer's first step for every delivery. Never panics,
-/// whatever the bytes.
+/// Reads `body` as an envelope and holds it against the catalog,
+/// `received` and the producers' users ([`check`]): the consumer's first
+/// step for every delivery. Never panics, whatever the bytes.
 pub fn admit(
     body: &[u8],
     received: &Received<'_>,
+    producer_users: Option<&ProducerUsers>,
 ) -> Result<(Opened, &'static EventInfo), Refused> {
     let opened = envelope::open(body).map_err(|error| Refused {
+        unauthenticated: false,
         meta: None,
         reason: error.to_string(),
     })?;
-    match check(&opened.meta, received) {
+    match check(&opened.meta, received, producer_users) {
         Ok(info) => Ok((opened, info)),
         Err(error) => Err(Refused {
+            unauthenticated: error.is_unauthenticated(),
             meta: Some(Box::new(opened.meta)),
             reason: error.to_string(),
         }),
@@ -280,6 +340,7 @@ mod tests {
             routing_key: parts.routing_key.as_deref(),
             amqp_type: parts.amqp_type.as_deref(),
             app_id: parts.app_id.as_deref(),
+            user_id: None,
         }
     }
 
@@ -331,7 +392,7 @@ mod tests {
             payload in proptest::collection::vec(any::<u8>(), 0..64),
         ) {
             let good = coherent(index, payload);
-            prop_assert!(admit(&encode(&good), &received(&good)).is_ok());
+            prop_assert!(admit(&encode(&good), &received(&good), None).is_ok());
             let rows = catalog();
             let mut bad = good.clone();
             match which {
@@ -347,12 +408,12 @@ mod tests {
                 _ => bad.app_id = Some(value(&other, &rows, |row| row.producer.to_owned())),
             }
             let changed = format!("{bad:?}") != format!("{good:?}");
-            prop_assert_eq!(admit(&encode(&bad), &received(&bad)).is_ok(), !changed, "{:?}", bad);
+            prop_assert_eq!(admit(&encode(&bad), &received(&bad), None).is_ok(), !changed, "{:?}", bad);
         }
 
         #[test]
         fn an_envelope_is_admitted_exactly_when_its_parts_agree(parts in parts()) {
-            let admitted = admit(&encode(&parts), &received(&parts));
+            let admitted = admit(&encode(&parts), &received(&parts), None);
             prop_assert_eq!(admitted.is_ok(), agree(&parts), "{:?} -> {:?}", parts, admitted);
             if let Ok((opened, info)) = admitted {
                 prop_assert_eq!(&opened.meta.event_type, &info.full_name);
@@ -366,7 +427,7 @@ mod tests {
             parts in parts(),
         ) {
             // Whatever the bytes say, an admitted one agrees with itself.
-            if let Ok((opened, info)) = admit(&body, &received(&parts)) {
+            if let Ok((opened, info)) = admit(&body, &received(&parts), None) {
                 prop_assert_eq!(opened.meta.event_name, info.name);
                 prop_assert_eq!(opened.meta.event_version, info.version);
                 prop_assert_eq!(opened.meta.producer, info.producer);
@@ -386,11 +447,47 @@ mod tests {
                 body[at] = *byte;
             }
             body.truncate(cut.index(body.len() + 1));
-            if let Ok((opened, info)) = admit(&body, &received(&parts)) {
+            if let Ok((opened, info)) = admit(&body, &received(&parts), None) {
                 prop_assert_eq!(opened.meta.event_name, info.name);
                 prop_assert_eq!(opened.meta.event_version, info.version);
                 prop_assert_eq!(opened.meta.producer, info.producer);
                 prop_assert!(parts.routing_key.as_deref().is_none_or(|key| key == info.routing_key));
+            }
+        }
+    }
+
+    fn users() -> ProducerUsers {
+        "auth=u-auth,tracker=u-tracker,billing=u-billing"
+            .parse()
+            .expect("a valid map")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        #[test]
+        fn with_producer_users_only_the_producers_user_is_believed(
+            parts in parts(),
+            user in proptest::option::of(prop_oneof![
+                Just("u-auth".to_owned()),
+                Just("u-tracker".to_owned()),
+                Just("u-billing".to_owned()),
+                Just("guest".to_owned()),
+                "[a-z-]{0,12}",
+            ]),
+        ) {
+            let users = users();
+            let received = Received { user_id: user.as_deref(), ..received(&parts) };
+            let admitted = admit(&encode(&parts), &received, Some(&users));
+            let authentic = lookup(&parts.payload_type)
+                .is_some_and(|row| user.as_deref() == users.user_of(row.producer));
+            prop_assert_eq!(admitted.is_ok(), agree(&parts) && authentic, "{:?} by {:?}", parts, user);
+            if let Err(refused) = admitted {
+                // Who published is judged once the envelope reads.
+                prop_assert_eq!(
+                    refused.unauthenticated,
+                    refused.meta.is_some() && lookup(&parts.payload_type).is_some() && !authentic
+                );
             }
         }
     }
@@ -413,7 +510,7 @@ mod tests {
             "account.created.v1",
             "task.completed.v1",
         ] {
-            let refused = admit(&body, &on(routing_key)).expect_err(routing_key);
+            let refused = admit(&body, &on(routing_key), None).expect_err(routing_key);
             assert!(
                 refused.reason.contains("names TaskAssigned v1"),
                 "{}",
@@ -424,13 +521,13 @@ mod tests {
         envelope.event_name = "TaskCompleted".into();
         let body = envelope.encode_to_vec();
         for routing_key in ["task.assigned.v1", "account.created.v1"] {
-            let refused = admit(&body, &on(routing_key)).expect_err(routing_key);
+            let refused = admit(&body, &on(routing_key), None).expect_err(routing_key);
             assert!(
                 refused.reason.contains("travels on `task.completed.v1`"),
                 "{}",
                 refused.reason
             );
         }
-        admit(&body, &on("task.completed.v1")).expect("coherent");
+        admit(&body, &on("task.completed.v1"), None).expect("coherent");
     }
 }
