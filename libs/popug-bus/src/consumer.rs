@@ -37,10 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     broker::{Backoff, Broker},
-    dead_letters::{
-        self, DEAD_LETTER_ID_HEADER, Failure, REPLAYED_HEADER, ROUTING_KEY_HEADER, USER_ID_HEADER,
-        bounded,
-    },
+    dead_letters::{self, DEAD_LETTER_ID_HEADER, Failure, Origin, REPLAYED_HEADER, bounded},
     envelope::EventMeta,
     handlers::{HandlerError, Handlers},
     schema::inbox,
@@ -167,6 +164,9 @@ struct Item {
     /// The routing key the message was published with: the delivery's own,
     /// or for a replay the one its dead-letter row kept (`None`: unknown).
     routing_key: Option<String>,
+    /// The broker user that published it: the delivery's `user_id`, or for a
+    /// replay the one its dead-letter row kept.
+    user_id: Option<String>,
 }
 
 struct Parsed {
@@ -290,10 +290,14 @@ impl Consumer {
                 None => break,
             }
         }
-        let items: Vec<Item> = deliveries
-            .into_iter()
-            .map(|delivery| self.parse(delivery))
-            .collect();
+        let mut items: Vec<Item> = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let Some(origin) = self.replay_origin(&delivery, token).await else {
+                // Cancelled: unsettled deliveries go back to the queue.
+                return Ok(None);
+            };
+            items.push(self.parse(delivery, origin));
+        }
 
         let mut backoff = self.config.backoff.clone();
         let outcomes = loop {
@@ -336,40 +340,83 @@ impl Consumer {
         self.settle(&items, &outcomes, &queue).await.map(Some)
     }
 
-    fn parse(&self, delivery: Delivery) -> Item {
+    /// For a delivery that says it is a replay, the origin its dead-letter
+    /// row recorded, if that row holds exactly this body (a mark without
+    /// such a row is not believed). `None` when `token` was cancelled while
+    /// the database was away.
+    async fn replay_origin(
+        &self,
+        delivery: &Delivery,
+        token: &CancellationToken,
+    ) -> Option<Option<Origin>> {
         let headers = delivery
             .properties
             .headers()
             .as_ref()
             .map(FieldTable::inner);
         let header = |name: &str| headers.and_then(|headers| headers.get(name));
-        let earlier_deliveries = header("x-delivery-count").and_then(integer).unwrap_or(0);
-        let published_by = delivery
-            .properties
-            .user_id()
-            .as_ref()
-            .map(|user| user.as_str());
-        // Only our own replay puts messages into the live queue through the
-        // default exchange, as our own broker user (which the broker vouches
-        // for); replay marks on anything else are not believed.
-        let replayed = delivery.exchange.as_str().is_empty()
-            && header(REPLAYED_HEADER).is_some()
-            && published_by == Some(self.broker.user());
-        let (replay, routing_key, user_id) = if replayed {
-            let replay = Replay {
-                dead_letter_id: header(DEAD_LETTER_ID_HEADER).and_then(long),
+        // The replay publishes through the default exchange.
+        let claimed = match header(DEAD_LETTER_ID_HEADER).and_then(long) {
+            Some(id)
+                if delivery.exchange.as_str().is_empty() && header(REPLAYED_HEADER).is_some() =>
+            {
+                id
+            }
+            _ => return Some(None),
+        };
+        let mut backoff = self.config.backoff.clone();
+        loop {
+            let looked_up = match self.pool.get().await {
+                Ok(mut conn) => {
+                    dead_letters::origin_of(&mut conn, &self.name, claimed, &delivery.data)
+                        .await
+                        .map_err(|error| error.to_string())
+                }
+                Err(error) => Err(error.to_string()),
             };
-            (
-                Some(replay),
-                header(ROUTING_KEY_HEADER).and_then(text),
-                header(USER_ID_HEADER).and_then(text),
-            )
-        } else {
-            (
+            match looked_up {
+                Ok(origin) => return Some(origin),
+                Err(error) => {
+                    let pause = backoff.next_pause();
+                    tracing::warn!(consumer = %self.name, error = %bounded(&error), retry_in = ?pause, "cannot look up a replayed message's row; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {},
+                        () = token.cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    fn parse(&self, delivery: Delivery, origin: Option<Origin>) -> Item {
+        let headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(FieldTable::inner);
+        let earlier_deliveries = headers
+            .and_then(|headers| headers.get("x-delivery-count"))
+            .and_then(integer)
+            .unwrap_or(0);
+        // A replay is held against where the message first came from, as its
+        // row recorded it; anything else against the broker's own word.
+        let (replay, routing_key, user_id) = match origin {
+            Some(origin) => (
+                Some(Replay {
+                    dead_letter_id: Some(origin.id),
+                }),
+                origin.routing_key,
+                origin.user_id,
+            ),
+            None => (
                 None,
                 Some(delivery.routing_key.to_string()),
-                published_by.map(str::to_owned),
-            )
+                delivery
+                    .properties
+                    .user_id()
+                    .as_ref()
+                    .map(|user| user.to_string()),
+            ),
         };
         let received = Received {
             routing_key: routing_key.as_deref(),
@@ -412,6 +459,7 @@ impl Consumer {
             earlier_deliveries,
             replay,
             routing_key,
+            user_id,
         }
     }
 
@@ -427,6 +475,7 @@ impl Consumer {
             consumer: &self.name,
             queue,
             routing_key: item.routing_key.as_deref(),
+            user_id: item.user_id.as_deref(),
             dead_letter_id: item
                 .replay
                 .as_ref()
@@ -692,12 +741,7 @@ impl Consumer {
                     let event_type = meta.map(|meta| meta.event_type.as_str());
                     let routing_key = item.routing_key.as_deref();
                     if unauthenticated {
-                        let user_id = item
-                            .delivery
-                            .properties
-                            .user_id()
-                            .as_ref()
-                            .map(|user| user.as_str());
+                        let user_id = item.user_id.as_deref();
                         tracing::error!(
                             consumer = %self.name, %queue, ?event_id, event_type, routing_key, user_id,
                             %reason,
@@ -891,15 +935,6 @@ fn next_delivery(
         Some(Ok(delivery)) => Ok(delivery),
         Some(Err(error)) => Err(error.into()),
         None => Err(ConsumerError::Cancelled(queue.to_owned())),
-    }
-}
-
-/// A header's text, as the replay writes it.
-fn text(value: &AMQPValue) -> Option<String> {
-    match value {
-        AMQPValue::LongString(text) => Some(text.to_string()),
-        AMQPValue::ShortString(text) => Some(text.as_str().to_owned()),
-        _ => None,
     }
 }
 

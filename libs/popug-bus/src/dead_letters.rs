@@ -2,16 +2,23 @@
 //! handle, and replay.
 //!
 //! A failed message lives in two places: its row in `failed_events` (queue,
-//! consumer, routing key, error, body, time: what an operator reads) and the
+//! consumer, error, body, time, and where it came from: the routing key it
+//! was published with and the broker user that published it) and the
 //! message itself in the consumer's dead-letter queue. Replay moves messages
-//! from the dead-letter queue back to the live queue, marked with headers
-//! that name their row ([`DEAD_LETTER_ID_HEADER`]) and the routing key they
-//! were first published with ([`ROUTING_KEY_HEADER`]) and by whom
-//! ([`USER_ID_HEADER`]: the broker lets the replay publish only as its own
-//! user); the normal idempotent
-//! consumer applies them and resolves their row in the same transaction, or,
-//! if they fail again, counts the failure on that same row. Replaying twice
-//! is harmless: the inbox absorbs it.
+//! from the dead-letter queue back to the live queue, each marked with the
+//! id of its row ([`DEAD_LETTER_ID_HEADER`]). A replayed message travels
+//! under the live queue's name and as the replaying service's own user, so
+//! the consumer holds it against the origin its row recorded instead, and
+//! believes the mark only when the row's body is the message's body: replay
+//! marks let nobody, not even a holder of the consumer's own credentials,
+//! claim an origin for a message the consumer never saw. The normal
+//! idempotent consumer applies a replayed message and resolves its row in
+//! the same transaction, or, if it fails again, counts the failure on that
+//! same row. Replaying twice is harmless: the inbox absorbs it.
+//!
+//! One row holds one message: a second failure of the same bytes counts on
+//! it; a different message claiming an event id that an open row holds gets
+//! a row of its own, without the id.
 //!
 //! Errors are kept short ([`bounded`]) in rows, answers and log lines; the
 //! full body stays in the row.
@@ -41,12 +48,6 @@ use crate::{broker::Broker, envelope::EventMeta, schema::failed_events};
 pub const REPLAYED_HEADER: &str = "x-popug-replayed";
 /// Header of a replayed message: the id of its `failed_events` row.
 pub const DEAD_LETTER_ID_HEADER: &str = "x-popug-dead-letter-id";
-/// Header of a replayed message: the routing key it was first published with
-/// (a replayed message travels on the live queue's name instead).
-pub const ROUTING_KEY_HEADER: &str = "x-popug-routing-key";
-/// Header of a replayed message: the broker user that first published it
-/// (its `user_id` is now the replaying service's own, as the broker demands).
-pub const USER_ID_HEADER: &str = "x-popug-user-id";
 
 /// Most characters of an error kept in a row, an answer or a log line.
 pub const MAX_ERROR_CHARS: usize = 1_000;
@@ -76,6 +77,8 @@ pub(crate) struct Failure<'a> {
     pub queue: &'a str,
     /// The routing key it was published with, when known.
     pub routing_key: Option<&'a str>,
+    /// The broker user that published it, when known.
+    pub user_id: Option<&'a str>,
     /// Its row, when it is a replay of an earlier failure.
     pub dead_letter_id: Option<i64>,
     /// The envelope, when it could be read.
@@ -86,9 +89,9 @@ pub(crate) struct Failure<'a> {
     pub error: &'a str,
 }
 
-/// Records a failure. A replayed message that fails again counts on its row
-/// (found by the replay's [`DEAD_LETTER_ID_HEADER`], or else by event id), so
-/// one message has one open row however often it is replayed.
+/// Records a failure. The same message failing again (a replay that names
+/// its row, or the same bytes under an open row of its event id) counts on
+/// that row, so one message has one open row however often it is replayed.
 pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     failure: Failure<'_>,
@@ -97,42 +100,44 @@ pub(crate) async fn record(
     let error = bounded(failure.error).replace('\0', "\\0");
     let event_id = failure.meta.map(|meta| meta.event_id);
     let event_type = failure.meta.map(|meta| meta.event_type.as_str());
-    if let Some(id) = failure.dead_letter_id {
-        // The event id is filled in only when the row had none and no other
-        // open row holds it (one open row per event).
-        let updated = diesel::sql_query(
-            "UPDATE failed_events SET error = $3, queue = $4, failures = failures + 1, \
-                 failed_at = now(), routing_key = COALESCE(routing_key, $5), \
-                 event_type = COALESCE(event_type, $6), \
-                 event_id = COALESCE(event_id, (SELECT $7 WHERE NOT EXISTS ( \
-                     SELECT 1 FROM failed_events other WHERE other.consumer = $2 \
-                     AND other.event_id = $7 AND other.resolved_at IS NULL))) \
-             WHERE id = $1 AND consumer = $2 AND resolved_at IS NULL",
-        )
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(failure.consumer)
-        .bind::<Text, _>(&error)
-        .bind::<Text, _>(failure.queue)
-        .bind::<Nullable<Text>, _>(failure.routing_key)
-        .bind::<Nullable<Text>, _>(event_type)
-        .bind::<Nullable<diesel::sql_types::Uuid>, _>(event_id)
-        .execute(conn)
-        .await?;
-        if updated == 1 {
-            return Ok(());
-        }
+    // Its own row: by id after a replay, else by event id; the body must be
+    // the same, or it is another message.
+    let again = diesel::sql_query(
+        "UPDATE failed_events SET error = $4, queue = $5, failures = failures + 1, \
+             failed_at = now(), event_type = COALESCE(event_type, $6) \
+         WHERE consumer = $1 AND resolved_at IS NULL AND body = $7 \
+           AND (id = $2 OR event_id = $3)",
+    )
+    .bind::<Text, _>(failure.consumer)
+    .bind::<Nullable<BigInt>, _>(failure.dead_letter_id)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(event_id)
+    .bind::<Text, _>(&error)
+    .bind::<Text, _>(failure.queue)
+    .bind::<Nullable<Text>, _>(event_type)
+    .bind::<Bytea, _>(failure.body)
+    .execute(conn)
+    .await?;
+    if again > 0 {
+        return Ok(());
     }
+    // A new row; if an open row holds this event id for other bytes, this
+    // one keeps no id (one open row per event id), and says so.
     diesel::sql_query(
-        "INSERT INTO failed_events (consumer, queue, routing_key, event_id, event_type, error, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (consumer, event_id) WHERE resolved_at IS NULL DO UPDATE \
-         SET error = EXCLUDED.error, body = EXCLUDED.body, queue = EXCLUDED.queue, \
-             routing_key = COALESCE(failed_events.routing_key, EXCLUDED.routing_key), \
-             failures = failed_events.failures + 1, failed_at = now()",
+        "INSERT INTO failed_events \
+             (consumer, queue, routing_key, user_id, event_id, event_type, error, body) \
+         SELECT $1, $2, $3, $4, taken.free_id, $6, \
+                CASE WHEN taken.free_id IS NULL AND $5 IS NOT NULL \
+                     THEN 'another dead letter holds event id ' || $5 || '; ' || $7 \
+                     ELSE $7 END, \
+                $8 \
+         FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM failed_events \
+                   WHERE consumer = $1 AND event_id = $5 AND resolved_at IS NULL) \
+               THEN NULL ELSE $5 END AS free_id) AS taken",
     )
     .bind::<Text, _>(failure.consumer)
     .bind::<Text, _>(failure.queue)
     .bind::<Nullable<Text>, _>(failure.routing_key)
+    .bind::<Nullable<Text>, _>(failure.user_id)
     .bind::<Nullable<diesel::sql_types::Uuid>, _>(event_id)
     .bind::<Nullable<Text>, _>(event_type)
     .bind::<Text, _>(&error)
@@ -140,6 +145,40 @@ pub(crate) async fn record(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Where a dead-lettered message came from, as its row recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub(crate) struct Origin {
+    /// Its row.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The routing key it was first published with.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub routing_key: Option<String>,
+    /// The broker user that first published it.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub user_id: Option<String>,
+}
+
+/// The origin that row `id` of `consumer` recorded, if the row holds exactly
+/// `body`: what makes a replay mark believable.
+pub(crate) async fn origin_of(
+    conn: &mut AsyncPgConnection,
+    consumer: &str,
+    id: i64,
+    body: &[u8],
+) -> Result<Option<Origin>, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT id, routing_key, user_id FROM failed_events \
+         WHERE consumer = $1 AND id = $2 AND body = $3",
+    )
+    .bind::<Text, _>(consumer)
+    .bind::<BigInt, _>(id)
+    .bind::<Bytea, _>(body)
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Resolves the open failure of a replayed event that was applied (or found
@@ -174,8 +213,10 @@ pub struct FailedEvent {
     /// The queue the message came from.
     pub queue: String,
     /// The routing key the message was published with (unknown for rows
-    /// recorded before it was kept, and for replays of messages without a row).
+    /// recorded before it was kept).
     pub routing_key: Option<String>,
+    /// The broker user that published it (the AMQP `user_id`), when known.
+    pub user_id: Option<String>,
     /// The event id, when the envelope could be read.
     pub event_id: Option<Uuid>,
     /// The payload type, when the envelope could be read.
@@ -390,7 +431,7 @@ pub async fn replay(
             break;
         };
         let delivery = &message.delivery;
-        let row = match row_of(pool, consumer, &delivery.data).await {
+        let row = match row_of(pool, consumer, &live_queue, delivery).await {
             Ok(row) => row,
             Err(error) => {
                 delivery
@@ -409,43 +450,16 @@ pub async fn replay(
             .as_ref()
             .map(|headers| headers.inner().clone())
             .unwrap_or_default();
-        // Who first published it: the broker-validated `user_id`, unless we
-        // replayed it before (then it is our own user, and our header says).
-        let published_by = delivery
-            .properties
-            .user_id()
-            .as_ref()
-            .map(|user| user.to_string());
-        let first_published_by = if published_by.as_deref() == Some(broker.user())
-            && inner.contains_key(REPLAYED_HEADER)
-        {
-            match inner.get(USER_ID_HEADER) {
-                Some(AMQPValue::LongString(user)) => Some(user.to_string()),
-                _ => None,
-            }
-        } else {
-            published_by
-        };
         // A fresh start on the live queue: the consumer counts attempts anew.
         inner.remove("x-delivery-count");
         inner.remove(DEAD_LETTER_ID_HEADER);
-        inner.remove(ROUTING_KEY_HEADER);
-        inner.remove(USER_ID_HEADER);
         let mut headers = FieldTable::from(inner);
         headers.insert(REPLAYED_HEADER.into(), AMQPValue::Boolean(true));
-        if let Some(user) = first_published_by {
-            headers.insert(USER_ID_HEADER.into(), AMQPValue::LongString(user.into()));
+        if let Some(id) = row {
+            headers.insert(DEAD_LETTER_ID_HEADER.into(), AMQPValue::LongLongInt(id));
         }
-        if let Some(row) = &row {
-            headers.insert(DEAD_LETTER_ID_HEADER.into(), AMQPValue::LongLongInt(row.id));
-            if let Some(routing_key) = &row.routing_key {
-                headers.insert(
-                    ROUTING_KEY_HEADER.into(),
-                    AMQPValue::LongString(routing_key.as_str().into()),
-                );
-            }
-        }
-        // The broker accepts only our own user as `user_id`.
+        // The broker accepts only our own user as `user_id`; the first
+        // publisher stays in the row.
         let properties: BasicProperties = delivery
             .properties
             .clone()
@@ -487,46 +501,102 @@ pub async fn replay(
 }
 
 #[derive(QueryableByName)]
-struct RowOf {
+struct RowId {
     #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    routing_key: Option<String>,
 }
 
-/// The open `failed_events` row of a dead-lettered message: by its event id
-/// when its envelope reads, else by its exact body (the rows of messages
-/// whose envelope could not be read have no event id).
-async fn row_of(pool: &Pool, consumer: &str, body: &[u8]) -> Result<Option<RowOf>, ReplayError> {
+/// The `failed_events` row of a dead-lettered message: the one holding its
+/// exact body (open first). A message that has none (the broker dead-letters
+/// by itself at the queue's delivery limit) is recorded now, from what the
+/// broker says of it: the routing key of its dead-lettering from the live
+/// queue (`x-death`) and its validated `user_id`.
+async fn row_of(
+    pool: &Pool,
+    consumer: &str,
+    live_queue: &str,
+    delivery: &lapin::message::Delivery,
+) -> Result<Option<i64>, ReplayError> {
+    let database = |error: diesel::result::Error| ReplayError::Database(error.to_string());
     let mut conn = pool
         .get()
         .await
         .map_err(|error| ReplayError::Database(error.to_string()))?;
-    if let Ok(opened) = crate::envelope::open(body) {
-        let by_event = diesel::sql_query(
-            "SELECT id, routing_key FROM failed_events \
-             WHERE consumer = $1 AND event_id = $2 AND resolved_at IS NULL",
-        )
-        .bind::<Text, _>(consumer)
-        .bind::<diesel::sql_types::Uuid, _>(opened.meta.event_id)
-        .get_result::<RowOf>(&mut conn)
-        .await
-        .optional()
-        .map_err(|error| ReplayError::Database(error.to_string()))?;
-        if by_event.is_some() {
-            return Ok(by_event);
-        }
-    }
     // `body = $2` compares lengths before contents, so other rows cost little.
-    diesel::sql_query(
-        "SELECT id, routing_key FROM failed_events \
-         WHERE consumer = $1 AND resolved_at IS NULL AND body = $2 \
+    let found = diesel::sql_query(
+        "SELECT id FROM failed_events WHERE consumer = $1 AND body = $2 \
+         ORDER BY resolved_at IS NULL DESC, id DESC LIMIT 1",
+    )
+    .bind::<Text, _>(consumer)
+    .bind::<Bytea, _>(&delivery.data)
+    .get_result::<RowId>(&mut conn)
+    .await
+    .optional()
+    .map_err(database)?;
+    if let Some(row) = found {
+        return Ok(Some(row.id));
+    }
+    let opened = crate::envelope::open(&delivery.data).ok();
+    let user_id = delivery
+        .properties
+        .user_id()
+        .as_ref()
+        .map(|user| user.to_string());
+    record(
+        &mut conn,
+        Failure {
+            consumer,
+            queue: live_queue,
+            routing_key: first_routing_key(delivery, live_queue).as_deref(),
+            user_id: user_id.as_deref(),
+            dead_letter_id: None,
+            meta: opened.as_ref().map(|opened| &opened.meta),
+            body: &delivery.data,
+            error: "dead-lettered by the broker without a record (at the queue's delivery limit?); recorded at replay",
+        },
+    )
+    .await
+    .map_err(database)?;
+    Ok(diesel::sql_query(
+        "SELECT id FROM failed_events WHERE consumer = $1 AND body = $2 \
          ORDER BY id DESC LIMIT 1",
     )
     .bind::<Text, _>(consumer)
-    .bind::<Bytea, _>(body)
-    .get_result::<RowOf>(&mut conn)
+    .bind::<Bytea, _>(&delivery.data)
+    .get_result::<RowId>(&mut conn)
     .await
     .optional()
-    .map_err(|error| ReplayError::Database(error.to_string()))
+    .map_err(database)?
+    .map(|row| row.id))
+}
+
+/// The routing key a message had when the broker dead-lettered it from
+/// `live_queue` (its `x-death` entry for that queue).
+fn first_routing_key(delivery: &lapin::message::Delivery, live_queue: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    deaths.as_slice().iter().find_map(|death| {
+        let AMQPValue::FieldTable(death) = death else {
+            return None;
+        };
+        let death = death.inner();
+        let queue = match death.get("queue")? {
+            AMQPValue::LongString(queue) => queue.to_string(),
+            AMQPValue::ShortString(queue) => queue.to_string(),
+            _ => return None,
+        };
+        if queue != live_queue {
+            return None;
+        }
+        let AMQPValue::FieldArray(keys) = death.get("routing-keys")? else {
+            return None;
+        };
+        keys.as_slice().iter().find_map(|key| match key {
+            AMQPValue::LongString(key) => Some(key.to_string()),
+            AMQPValue::ShortString(key) => Some(key.to_string()),
+            _ => None,
+        })
+    })
 }

@@ -32,5 +32,6 @@ diesel::table! {
         failed_at -> Timestamptz,
         resolved_at -> Nullable<Timestamptz>,
         routing_key -> Nullable<Text>,
+        user_id -> Nullable<Text>,
     }
 }

@@ -27,10 +27,11 @@
 //! ([`ProducerUsers`]), the delivery's AMQP `user_id` must be that user: the
 //! relay sets it on every publish, and the broker refuses any `user_id` that
 //! is not the publishing connection's own user, so it is the one fact about
-//! a message that its publisher cannot choose. (For a replayed message it is
-//! the original publisher's, which the replay carries along; see
-//! [`crate::dead_letters`].) Without producer users (the local default, one
-//! shared user) every publisher looks alike and only coherence is checked.
+//! a message that its publisher cannot choose. (A replayed message is held
+//! against the routing key and user its dead-letter row recorded when it
+//! first arrived; see [`crate::dead_letters`].) Without producer users (the
+//! local default, one shared user) every publisher looks alike and only
+//! coherence is checked.
 
 use popug_proto::events::{EventInfo, lookup};
 use popug_runtime::ProducerUsers;

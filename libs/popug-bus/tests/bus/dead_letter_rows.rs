@@ -220,6 +220,88 @@ async fn a_row_without_an_event_id_is_resolved_by_the_replay_that_applies_it() {
     assert!(rows[0].resolved, "found by its body, resolved by its id");
 }
 
+#[tokio::test]
+async fn a_dead_letter_without_a_row_is_recorded_at_replay_from_the_brokers_word() {
+    let world = World::new().await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let mut consumer = world
+        .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
+        .await;
+    world.publish_account(&account("poison-unrecorded")).await;
+    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    // As when the broker dead-letters by itself at the queue's delivery limit.
+    let mut conn = world.pool.get().await.expect("connection");
+    diesel::sql_query("DELETE FROM failed_events")
+        .execute(&mut conn)
+        .await
+        .expect("forget the row");
+    drop(conn);
+
+    broken.store(false, Ordering::SeqCst);
+    assert_eq!(world.replay().await, 1);
+    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    let rows = world.dead_letter_rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows[0].routing_key.as_deref(),
+        Some("account.created.v1"),
+        "the routing key of the broker's own record (x-death)"
+    );
+    assert!(
+        rows[0].error.contains("without a record"),
+        "{}",
+        rows[0].error
+    );
+    assert!(rows[0].resolved);
+}
+
+#[tokio::test]
+async fn other_bytes_under_a_dead_letters_event_id_get_a_row_of_their_own() {
+    let world = World::new().await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let mut consumer = world
+        .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
+        .await;
+    let (event_id, _) = world.publish_account(&account("poison-original")).await;
+    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    // Another message under the same event id: it must not take over the
+    // row (and with it the original's recorded origin).
+    let mut impostor = envelope::wrap(&account("x"), "auth", chrono::Utc::now());
+    impostor.event_id.clone_from(&event_id);
+    if let Some(payload) = impostor.payload.as_mut() {
+        let mut invalid = account("impostor");
+        invalid.account_id = "42".into();
+        payload.value = invalid.encode_to_vec();
+    }
+    world
+        .publish_raw("account.created.v1", &impostor.encode_to_vec(), &event_id)
+        .await;
+    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    let rows = world.dead_letter_rows().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0].event_id.map(|id| id.to_string()),
+        Some(event_id.clone())
+    );
+    assert_eq!(rows[0].failures, 1);
+    assert_eq!(rows[1].event_id, None);
+    assert!(
+        rows[1]
+            .error
+            .starts_with(&format!("another dead letter holds event id {event_id}")),
+        "{}",
+        rows[1].error
+    );
+
+    broken.store(false, Ordering::SeqCst);
+    assert_eq!(world.replay().await, 2);
+    let report = consume(&mut consumer, 2).await;
+    assert_eq!((report.applied, report.dead_lettered), (1, 1));
+    let rows = world.dead_letter_rows().await;
+    assert!(rows[0].resolved, "the original applied");
+    assert!(!rows[1].resolved && rows[1].failures == 2, "{rows:?}");
+}
+
 #[test]
 fn errors_are_cut_to_a_bounded_length_with_a_marker() {
     assert_eq!(dead_letters::bounded("short"), "short");

@@ -187,32 +187,62 @@ async fn a_replayed_incoherent_event_is_held_against_its_original_routing_key() 
     );
 }
 
-#[tokio::test]
-async fn replay_marks_on_a_message_from_the_exchange_are_not_believed() {
-    let world = World::new().await;
-    let calls = Arc::new(AtomicUsize::new(0));
-    let mut consumer = world.declared_consumer(counting_handlers(&calls)).await;
-    // A completion on the assignment key that claims to be a replay of a
-    // completion: the claim is ignored, the key it came on is checked.
-    let envelope = completed_envelope();
+/// Replay marks: the replay's header naming a dead letter's row.
+fn replay_marks(dead_letter_id: i64) -> lapin::types::FieldTable {
     let mut headers = lapin::types::FieldTable::default();
     headers.insert(
         dead_letters::REPLAYED_HEADER.into(),
         lapin::types::AMQPValue::Boolean(true),
     );
     headers.insert(
-        dead_letters::ROUTING_KEY_HEADER.into(),
-        lapin::types::AMQPValue::LongString("task.completed.v1".into()),
+        dead_letters::DEAD_LETTER_ID_HEADER.into(),
+        lapin::types::AMQPValue::LongLongInt(dead_letter_id),
     );
+    headers
+}
+
+#[tokio::test]
+async fn a_replay_mark_is_believed_only_for_the_body_its_row_holds() {
+    let world = World::new().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut consumer = world.declared_consumer(counting_handlers(&calls)).await;
+    let envelope = completed_envelope();
     world
-        .publish_with(
-            "task.assigned.v1",
-            &envelope.encode_to_vec(),
-            properties(&envelope).with_headers(headers),
-        )
+        .publish_raw("task.completed.v1", b"not an envelope", &envelope.event_id)
         .await;
     assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    let row = world.dead_letter_rows().await[0].id;
+
+    // Another completion, put straight into the queue (as only a replay
+    // should) and marked as the replay of that row, or of a row that does
+    // not exist: neither mark is believed, and without it the message came
+    // on the queue's name, which no event travels on.
+    let queue = world.broker.topology().queue("accounts-test");
+    for claimed in [row, row + 1_000] {
+        let forged = completed_envelope();
+        let channel = world.channel().await;
+        channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &forged.encode_to_vec(),
+                properties(&forged).with_headers(replay_marks(claimed)),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+    }
+    let report = consume(&mut consumer, 2).await;
+    assert_eq!((report.applied, report.dead_lettered), (0, 2));
     assert_eq!(AtomicUsize::load(&calls, Ordering::SeqCst), 0);
+    let rows = world.dead_letter_rows().await;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].failures, 1, "the claimed row is untouched");
+    for forged in &rows[1..] {
+        assert!(forged.error.contains("published on `"), "{}", forged.error);
+    }
 }
 
 /// A RabbitMQ user made for one test, deleted when dropped.
@@ -552,22 +582,49 @@ async fn a_replay_carries_the_first_publisher_so_a_forgery_stays_refused_and_a_r
     .await
     .expect("routed");
     assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    // The consumer's own user (what its replay publishes as) marks another
+    // completion as the replay of the real one's row: the row holds other
+    // bytes, so the mark is not believed.
+    let real_row = world.dead_letter_rows().await[0].id;
+    let disguised = completed_envelope();
+    let confirmed = try_publish(
+        &world.broker,
+        "",
+        &world.broker.topology().queue("accounts-test"),
+        &disguised.encode_to_vec(),
+        as_the_relay_would(&disguised)
+            .with_user_id(world.broker.user().into())
+            .with_headers(replay_marks(real_row)),
+    )
+    .await;
+    assert_eq!(confirmed.expect("routed"), lapin::Confirmation::Ack(None));
+    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
 
     // After the fix, a replay (as the consumer's own user) applies the real
-    // one and refuses the forgery again, twice over.
+    // one and refuses the others again, twice over.
     broken.store(false, Ordering::SeqCst);
     for round in 1..=2 {
         let replayed = dead_letters::replay(&world.pool, &world.broker, "accounts-test", None)
             .await
             .expect("replay");
-        assert_eq!(replayed, if round == 1 { 2 } else { 1 });
+        assert_eq!(replayed, if round == 1 { 3 } else { 2 });
         let report = consume(&mut consumer, usize::try_from(replayed).expect("few")).await;
-        assert_eq!(report.dead_lettered, 1, "round {round}");
+        assert_eq!(report.dead_lettered, 2, "round {round}");
         assert_eq!(report.applied, usize::from(round == 1), "round {round}");
     }
     assert_eq!(AtomicUsize::load(&applied, Ordering::SeqCst), 1);
     let rows = world.dead_letter_rows().await;
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
+    let disguised_row = rows
+        .iter()
+        .find(|row| row.event_id.map(|id| id.to_string()) == Some(disguised.event_id.clone()))
+        .expect("the disguised one's row");
+    assert!(
+        disguised_row.error.contains("by `guest`"),
+        "{}",
+        disguised_row.error
+    );
+    assert_eq!(disguised_row.failures, 3);
     let forged_row = rows
         .iter()
         .find(|row| row.event_id.map(|id| id.to_string()) == Some(forged.event_id.clone()))
