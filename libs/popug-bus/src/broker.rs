@@ -130,7 +130,7 @@ impl Broker {
 }
 
 /// Growing pauses between retries: 1, 3, 5, 10, 30 s, then every 30 s
-/// (REQUIREMENTS.md, Failure handling).
+/// (as the business asked for publishing).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     schedule: Vec<Duration>,

@@ -1,5 +1,5 @@
-//! Typed settings from `POPUG_*` environment variables (CONTRACT.md,
-//! Settings), with defaults that need no configuration on a machine with
+//! Typed settings from `POPUG_*` environment variables (their names are
+//! part of popug's contract), with defaults that need no configuration on a machine with
 //! Postgres and RabbitMQ on their standard local ports.
 //!
 //! Settings are parsed once, at start; a bad value is an error that names the
@@ -49,7 +49,7 @@ impl Service {
         }
     }
 
-    /// Local default listen address (CONTRACT.md ports 50051..50054).
+    /// Local default listen address (the contract's ports 50051..50054).
     pub fn default_addr(self) -> SocketAddr {
         let port = match self {
             Service::Auth => 50051,

@@ -42,10 +42,10 @@ pub trait Event: prost::Message + prost::Name + Validate + Default + Clone + 'st
     const ROUTING_KEY: &'static str;
     /// CUD or business event.
     const KIND: EventKind;
-    /// The one service that may produce it (CONTRACT.md, event catalog);
+    /// The one service that may produce it (the contract's event catalog);
     /// consumers dead-letter a copy from anyone else.
     const PRODUCER: &'static str;
-    /// The services that consume it (CONTRACT.md, event catalog); their
+    /// The services that consume it (the contract's event catalog); their
     /// queues are bound to [`Event::ROUTING_KEY`] before anything is published.
     const CONSUMERS: &'static [&'static str];
 }
