@@ -153,13 +153,15 @@ enum FastPathError {
     Handler(HandlerError),
 }
 
-/// A delivery, parsed before the transaction so that bad bytes cost no I/O.
+/// A delivery, parsed before the transaction so that bad bytes cost no I/O
+/// (a replayed one costs a look-up of its dead-letter row).
 struct Item {
     delivery: Delivery,
     parsed: Result<Parsed, Unusable>,
     /// Earlier deliveries of this message (the quorum queue's `x-delivery-count`).
     earlier_deliveries: u32,
-    /// Set when the replay moved this message back from the dead-letter queue.
+    /// Set when the replay moved this message back from the dead-letter
+    /// queue (its mark believed: its row holds exactly its bytes).
     replay: Option<Replay>,
     /// The routing key the message was published with: the delivery's own,
     /// or for a replay the one its dead-letter row kept (`None`: unknown).
@@ -182,10 +184,10 @@ struct Unusable {
     unauthenticated: bool,
 }
 
-/// What the replay tells the consumer about a message it moved back.
+/// A replayed message whose mark was believed (see `replay_origin`).
 struct Replay {
     /// The message's `failed_events` row.
-    dead_letter_id: Option<i64>,
+    dead_letter_id: i64,
 }
 
 struct Link {
@@ -403,7 +405,7 @@ impl Consumer {
         let (replay, routing_key, user_id) = match origin {
             Some(origin) => (
                 Some(Replay {
-                    dead_letter_id: Some(origin.id),
+                    dead_letter_id: origin.id,
                 }),
                 origin.routing_key,
                 origin.user_id,
@@ -476,10 +478,7 @@ impl Consumer {
             queue,
             routing_key: item.routing_key.as_deref(),
             user_id: item.user_id.as_deref(),
-            dead_letter_id: item
-                .replay
-                .as_ref()
-                .and_then(|replay| replay.dead_letter_id),
+            dead_letter_id: item.replay.as_ref().map(|replay| replay.dead_letter_id),
             meta,
             body: &item.delivery.data,
             error,
@@ -584,7 +583,7 @@ impl Consumer {
                         conn,
                         &self.name,
                         parsed.meta.event_id,
-                        replay.dead_letter_id,
+                        Some(replay.dead_letter_id),
                     )
                     .await?;
                 }
@@ -683,7 +682,7 @@ impl Consumer {
                 conn,
                 &self.name,
                 parsed.meta.event_id,
-                replay.dead_letter_id,
+                Some(replay.dead_letter_id),
             )
             .await?;
         }
