@@ -69,7 +69,8 @@ SERVICES = ("auth-svc", "tracker-svc", "billing-svc", "analytics-svc")
 # Values that may only come from a Secret.
 SENSITIVE = re.compile(r"PASSWORD|_DATABASE_URL$|^POPUG_POSTGRES_URL$|^POPUG_AMQP_URL$|^POPUG_SMTP_URL$")
 # Secrets operators create for overlays that do not generate them (README.md).
-EXTERNAL_SECRETS = {"popug-postgres", "popug-rabbitmq", "popug-admin", "popug-signing-keys", "popug-smtp"}
+EXTERNAL_SECRETS = {"popug-postgres", "popug-rabbitmq", "popug-admin", "popug-signing-keys", "popug-smtp",
+                    "popug-amqp-auth", "popug-amqp-tracker", "popug-amqp-billing", "popug-amqp-analytics"}
 SELF_CONTAINED = overlay == "dev"
 
 by_kind = {}

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, RelayHealth, Topology};
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, RelayHealth};
 use popug_proto::pb::popug::analytics::v1::analytics_service_server::AnalyticsServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
@@ -35,11 +35,9 @@ impl Application {
         let standings = popug_token::Standings::new(std::sync::Arc::new(
             popug_runtime::directory::AccountsDirectory::new(pool.clone()),
         ));
-        let broker = Broker::new(
-            common.amqp_url.clone(),
-            Topology::from_settings(common),
-            name,
-        );
+        // Its own broker user, and whose events it believes from which user.
+        let broker = Broker::from_settings(common)
+            .map_err(|error| StartupError::Setting(error.to_string()))?;
         let consumer = Consumer::new(
             pool.clone(),
             broker.clone(),

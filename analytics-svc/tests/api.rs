@@ -190,7 +190,7 @@ impl TestApp {
     }
 
     async fn publish<E: Event>(&mut self, event: &E, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-        let body = popug_bus::envelope::wrap(event, "tracker", at).encode_to_vec();
+        let body = popug_bus::envelope::wrap(event, E::PRODUCER, at).encode_to_vec();
         self.publish_bytes(E::ROUTING_KEY, &body).await;
         body
     }

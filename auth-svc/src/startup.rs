@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Topology};
+use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig};
 use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, Role, Verifier, admins_only};
@@ -50,11 +50,9 @@ impl Application {
         let keys = Arc::new(KeyRing::load(&settings, &store).await?);
         ensure_first_admin(&store, &settings).await?;
 
-        let broker = Broker::new(
-            common.amqp_url.clone(),
-            Topology::from_settings(common),
-            common.service.name(),
-        );
+        // Its own broker user, and whose events it believes from which user.
+        let broker = Broker::from_settings(common)
+            .map_err(|error| StartupError::Setting(error.to_string()))?;
         let relay = Relay::new(
             pool.clone(),
             broker.clone(),

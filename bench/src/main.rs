@@ -297,8 +297,8 @@ async fn bus(
     let topology = Topology::new(Some(format!("bench-{}", &id[..12])))
         .with_queue_expiry(std::time::Duration::from_secs(300));
     let broker = Broker::new(amqp.clone(), topology.clone(), "bench");
-    let sample =
-        popug_bus::envelope::wrap(&account(0), "bench", chrono::Utc::now()).encode_to_vec();
+    // Account events come from auth; consumers refuse them from anyone else.
+    let sample = popug_bus::envelope::wrap(&account(0), "auth", chrono::Utc::now()).encode_to_vec();
     println!(
         "bus benchmark: {events} events of {} bytes, {window} confirms in flight",
         sample.len()
@@ -335,7 +335,7 @@ async fn bus(
     let mut relay = Relay::new(
         pool.clone(),
         broker.clone(),
-        "bench",
+        "auth",
         RelayConfig {
             batch_size: i64::try_from(window)?,
             ..RelayConfig::default()
@@ -358,7 +358,7 @@ async fn bus(
         &["bench"],
     )
     .await?;
-    let outbox = Outbox::new("bench");
+    let outbox = Outbox::new("auth");
     let batch: Vec<AccountCreated> = (0..events).map(account).collect();
     let mut conn = pool.get().await?;
     conn.transaction::<_, OutboxError, _>(async |conn| outbox.enqueue_all(conn, &batch).await)

@@ -148,9 +148,16 @@ pub fn handlers(ledger: &Ledger, standings: &Standings) -> Handlers {
                 ledger.book(conn, &bookings).await
             })
         })
-        // The account replica's rows, written by competing workers and
-        // replicas. Money batches need no such keys: they move balances in
-        // one upsert that locks accounts in id order (see `store`).
+        // What competing workers and replicas write: the account replica's
+        // rows and balances, and tasks' display fields. Each batch takes
+        // these keys as sorted advisory locks before anything else, so
+        // batches that meet the same accounts take turns in one order and
+        // can never wait for each other in a circle (prices are stored in
+        // a transaction of their own; see `Ledger::ensure_tasks`).
+        .locking::<tasks_v2::TaskCreated, _>(|event| vec![task_key(&event.task_id)])
+        .locking::<tasks_v1::TaskCreated, _>(|event| vec![task_key(&event.task_id)])
+        .locking::<tasks_v1::TaskAssigned, _>(|event| vec![account_key(&event.assignee_id)])
+        .locking::<tasks_v1::TaskCompleted, _>(|event| vec![account_key(&event.assignee_id)])
         .locking::<accounts_v1::AccountCreated, _>(|event| vec![account_key(&event.account_id)])
         .locking::<accounts_v1::AccountUpdated, _>(|event| vec![account_key(&event.account_id)])
         .locking::<accounts_v1::AccountRoleChanged, _>(|event| vec![account_key(&event.account_id)])
@@ -179,6 +186,10 @@ fn booking(
         source_event_id: meta.event_id,
         at: meta.occurred_at,
     })
+}
+
+fn task_key(task_id: &str) -> String {
+    format!("task:{task_id}")
 }
 
 fn account_key(account_id: &str) -> String {

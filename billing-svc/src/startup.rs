@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Topology};
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig};
 use popug_proto::pb::popug::billing::v1::billing_service_server::BillingServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
@@ -64,15 +64,13 @@ impl Application {
             &settings.mail_dir,
             from,
         );
-        let broker = Broker::new(
-            common.amqp_url.clone(),
-            Topology::from_settings(common),
-            name,
-        );
+        // Its own broker user, and whose events it believes from which user.
+        let broker = Broker::from_settings(common)
+            .map_err(|error| StartupError::Setting(error.to_string()))?;
         let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
-        // Workers and replicas compete for the queue safely: a batch books
-        // its events set-based and moves balances last, locking accounts in
-        // id order (see `store`), so batches overlap in everything else.
+        // Workers and replicas compete for the queue safely: a batch first
+        // takes sorted advisory locks on the accounts it books (see
+        // `handlers`), then books its events set-based (see `store`).
         let consumer = Consumer::new(
             pool.clone(),
             broker.clone(),

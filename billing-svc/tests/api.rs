@@ -150,9 +150,10 @@ impl TestApp {
         account
     }
 
-    /// Publishes `event` as the tracker would, as of `at`; returns its bytes.
+    /// Publishes `event` as its producer would (the tracker, or auth for
+    /// account events), as of `at`; returns its bytes.
     async fn publish<E: Event>(&self, event: &E, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-        let body = popug_bus::envelope::wrap(event, "tracker", at).encode_to_vec();
+        let body = popug_bus::envelope::wrap(event, E::PRODUCER, at).encode_to_vec();
         self.publish_bytes(E::ROUTING_KEY, &body).await;
         body
     }
@@ -1154,54 +1155,37 @@ async fn an_account_update_and_a_day_close_wait_for_each_other_without_deadlock(
     app.assert_invariants().await;
 }
 
-/// Two workers (or replicas) meet a new task at once: the second waits on the
-/// first one's insert and, once that commits, prices the task as it did.
+/// Two workers (or replicas) meet a new task at once, each inside its batch:
+/// the task is priced once (in a short transaction of its own, so neither
+/// batch holds the task's row while it goes on) and both read that price.
 #[tokio::test]
-async fn a_task_priced_by_a_concurrent_transaction_is_read_not_failed() {
+async fn a_task_met_by_two_batches_at_once_is_priced_once() {
     use diesel_async::RunQueryDsl as _;
     let app = spawn_app(None).await;
     let task = uuid::Uuid::new_v4();
     let pool = app.ledger.pool().clone();
-    let mut first = pool.get().await.expect("connection");
-    diesel::sql_query("BEGIN")
-        .execute(&mut first)
-        .await
-        .expect("begin");
-    let priced = app
-        .ledger
-        .ensure_tasks(&mut first, &[task])
-        .await
-        .expect("first prices the task");
-
-    let ledger = app.ledger.clone();
-    let second = tokio::spawn(async move {
+    let meet = |ledger: billing_svc::store::Ledger| async move {
         let mut conn = ledger.pool().get().await.expect("connection");
         diesel::sql_query("BEGIN")
             .execute(&mut conn)
             .await
             .expect("begin");
         let prices = ledger.ensure_tasks(&mut conn, &[task]).await;
+        // The batch is still open while the other one prices the task.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         diesel::sql_query("COMMIT")
             .execute(&mut conn)
             .await
             .expect("commit");
-        prices
-    });
-    // The second insert waits on the first transaction's row.
-    awaiting_a_lock(&pool).await;
-    diesel::sql_query("COMMIT")
-        .execute(&mut first)
-        .await
-        .expect("commit");
-    let read = second
-        .await
-        .expect("joined")
-        .expect("the second reads the committed prices");
-    assert_eq!(read, priced);
+        prices.expect("priced")
+    };
+    let (first, second) = tokio::join!(meet(app.ledger.clone()), meet(app.ledger.clone()));
+    assert_eq!(first, second);
+    let mut conn = pool.get().await.expect("connection");
     let announced: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
         "(SELECT count(*) FROM outbox WHERE event_type LIKE '%TaskPriced')",
     ))
-    .get_result(&mut first)
+    .get_result(&mut conn)
     .await
     .expect("count");
     assert_eq!(announced, 1, "the price is announced once");

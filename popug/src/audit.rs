@@ -123,6 +123,7 @@ impl Snapshot {
                 .list_dead_letters(ops::ListDeadLettersRequest {
                     page_size: 100,
                     include_resolved: false,
+                    ..ops::ListDeadLettersRequest::default()
                 })
                 .await
                 .map_err(rpc_error)?

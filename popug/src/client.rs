@@ -33,7 +33,7 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// From `POPUG_<SERVICE>_URL`, or the local defaults (CONTRACT.md ports).
+    /// From `POPUG_<SERVICE>_URL`, or the local defaults (the contract's ports).
     pub fn from_env() -> Self {
         let url = |service: Service| {
             let variable = format!("POPUG_{}_URL", service.name().to_uppercase());

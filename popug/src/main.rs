@@ -1240,14 +1240,27 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
             );
         }
         OpsCommand::DeadLetters { all, .. } => {
-            let listed = client
-                .list_dead_letters(ops::ListDeadLettersRequest {
-                    page_size: 1000,
-                    include_resolved: all,
-                })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
+            // Pages end by count or by size; read them all.
+            let mut listed = ops::ListDeadLettersResponse::default();
+            loop {
+                let page = client
+                    .list_dead_letters(ops::ListDeadLettersRequest {
+                        page_size: 1000,
+                        include_resolved: all,
+                        page_token: listed.next_page_token.clone(),
+                        ..ops::ListDeadLettersRequest::default()
+                    })
+                    .await
+                    .map_err(rpc_error)?
+                    .into_inner();
+                listed.dead_letters.extend(page.dead_letters);
+                listed.unresolved = page.unresolved;
+                listed.dead_letter_queue_depth = page.dead_letter_queue_depth;
+                listed.next_page_token = page.next_page_token;
+                if listed.next_page_token.is_empty() {
+                    break;
+                }
+            }
             let rows: Vec<Value> = listed
                 .dead_letters
                 .iter()

@@ -194,3 +194,103 @@ fn manifests_set_only_what_the_binaries_read_on_the_ports_they_serve() {
         }
     }
 }
+
+/// The broker's definitions with the namespace filled in.
+fn definitions(namespace: &str) -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../k8s/base/rabbitmq-definitions.json"
+    );
+    let text = std::fs::read_to_string(path).expect("the definitions");
+    serde_json::from_str(&text.replace("@NS@", namespace)).expect("JSON")
+}
+
+#[test]
+fn every_service_has_its_broker_user_and_each_producer_publishes_only_its_own_events() {
+    let definitions = definitions("popug");
+    let users: BTreeSet<&str> = definitions["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|user| user["name"].as_str())
+        .collect();
+    let catalog = popug_proto::events::catalog();
+    for overlay in ["dev", "prod"] {
+        let objects = render(overlay);
+        let configmaps = sources(&objects, "ConfigMap");
+        let secrets = sources(&objects, "Secret");
+        let config = configmaps
+            .iter()
+            .find(|(name, _)| name.starts_with("popug-config"))
+            .map(|(_, data)| data)
+            .expect("popug-config");
+        let producer_users: popug_runtime::ProducerUsers = config
+            .get("POPUG_AMQP_PRODUCER_USERS")
+            .expect("the producers' users are configured")
+            .parse()
+            .expect("a valid map");
+        for (producer, user) in producer_users.iter() {
+            assert_eq!(user, format!("popug-{producer}"), "{overlay}");
+        }
+        for service in popug_runtime::Service::ALL {
+            let user = format!("popug-{service}");
+            assert!(users.contains(user.as_str()), "{user} is not defined");
+            // Each Deployment connects with its own Secret's URL...
+            let deployment = objects
+                .iter()
+                .find(|object| {
+                    str_of(object, &["kind"]) == Some("Deployment")
+                        && str_of(object, &["metadata", "name"])
+                            == Some(format!("{service}-svc").as_str())
+                })
+                .expect("a Deployment");
+            let amqp = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .find(|variable| str_of(variable, &["name"]) == Some("POPUG_AMQP_URL"))
+                .expect("POPUG_AMQP_URL is set");
+            let secret = str_of(amqp, &["valueFrom", "secretKeyRef", "name"]).expect("a Secret");
+            assert!(
+                secret.starts_with(&format!("popug-amqp-{service}")),
+                "{overlay}/{service}: {secret}"
+            );
+            // ...whose user (in dev, where the Secret is rendered) is its own.
+            if let Some((_, data)) = secrets.iter().find(|(name, _)| name.as_str() == secret)
+                && let Some(url) = data.get("url")
+            {
+                use base64::Engine as _;
+                let url = String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(url.split_whitespace().collect::<String>())
+                        .expect("Secret data is base64"),
+                )
+                .expect("text");
+                let parsed: url::Url = url.parse().expect("a URL");
+                assert_eq!(parsed.username(), user, "{overlay}/{service}");
+            }
+        }
+    }
+    // Topic permissions: each producer's user may publish exactly the routing
+    // keys the catalog gives it, on the namespace's exchange.
+    for service in popug_runtime::Service::ALL {
+        let user = format!("popug-{service}");
+        let permission = definitions["topic_permissions"]
+            .as_array()
+            .expect("topic permissions")
+            .iter()
+            .find(|permission| permission["user"] == user.as_str())
+            .unwrap_or_else(|| panic!("{user} has no topic permission"));
+        assert_eq!(permission["exchange"], "popug.popug.events");
+        let write =
+            regex::Regex::new(permission["write"].as_str().expect("a pattern")).expect("a regex");
+        for info in &catalog {
+            assert_eq!(
+                write.is_match(info.routing_key),
+                info.producer == service.name(),
+                "{user} and {}",
+                info.routing_key
+            );
+        }
+    }
+}

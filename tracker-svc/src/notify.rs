@@ -1,4 +1,4 @@
-//! Telling assignees about their new tasks (REQUIREMENTS.md, Notifications):
+//! Telling assignees about their new tasks:
 //! after the commit, one message per assignee per operation, written to the
 //! mail directory where a person can read it, and logged. Never silently
 //! nothing: a failure to write is logged as an error.

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Topology};
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig};
 use popug_proto::pb::popug::tracker::v1::tracker_service_server::TrackerServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
@@ -44,11 +44,9 @@ impl Application {
             Outbox::new(name).with_clock(common.clock.clone()),
             common.clock.clone(),
         );
-        let broker = Broker::new(
-            common.amqp_url.clone(),
-            Topology::from_settings(common),
-            name,
-        );
+        // Its own broker user, and whose events it believes from which user.
+        let broker = Broker::from_settings(common)
+            .map_err(|error| StartupError::Setting(error.to_string()))?;
         let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
         let consumer = Consumer::new(
             pool.clone(),

@@ -1,4 +1,4 @@
-//! The event each account change produces (REQUIREMENTS.md, Auth 6).
+//! The event each account change produces.
 
 use popug_proto::pb::popug::events::accounts::v1 as events;
 use popug_token::Role;

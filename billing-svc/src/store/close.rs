@@ -60,7 +60,12 @@ impl Ledger {
         ledger::may_close(day, today, None)?;
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
         conn.transaction::<_, Error, _>(async |conn| {
-            // One closer at a time, and no entry is booked meanwhile.
+            // One closer at a time, and no entry is booked meanwhile. The
+            // close waits for the batches in flight (each bounded in time)
+            // longer than a batch would wait for a lock.
+            diesel::sql_query("SET LOCAL lock_timeout = '60s'")
+                .execute(conn)
+                .await?;
             diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CLOSE_LOCK})"))
                 .execute(conn)
                 .await?;

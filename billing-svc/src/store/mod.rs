@@ -5,9 +5,9 @@
 //!
 //! Booking is set-based: a batch of events of one kind is priced, placed in
 //! its days and booked with a fixed number of statements, whatever its size.
-//! Balances move in one upsert that locks the popugs' rows in id order, the
-//! last thing before the commit, so competing workers and replicas overlap
-//! in everything else and never deadlock on accounts.
+//! Balances move in one upsert per batch, in account id order; competing
+//! workers and replicas take turns on the accounts they share through the
+//! sorted advisory locks their batches take first (see `handlers`).
 //!
 //! Booking takes the close lock shared and closing a day takes it
 //! exclusively, so no entry lands in a day while it closes; an entry whose
@@ -26,7 +26,7 @@ use diesel::{
     QueryableByName,
     sql_types::{Array, BigInt, Date, Nullable, Text},
 };
-use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::{HandlerError, Outbox, OutboxError};
 use popug_runtime::{Clock, database::Pool};
 use rand::rngs::StdRng;
@@ -148,73 +148,87 @@ impl Ledger {
     }
 
     /// The prices of `task_ids`, drawing and storing them (and enqueuing
-    /// `TaskPriced`) for tasks billing hears of for the first time. Three
-    /// statements at most, whatever the number of tasks.
+    /// `TaskPriced`) for tasks billing hears of for the first time.
+    ///
+    /// New prices are stored and announced in a short transaction of their
+    /// own, committed before the caller's batch goes on: a price is set once
+    /// whether or not the batch that first met the task commits, and a batch
+    /// never holds a new task's row while it waits for accounts, so two
+    /// batches meeting the same tasks and accounts cannot wait for each
+    /// other in a circle. The caller's connection then reads every price.
     pub async fn ensure_tasks(
         &self,
         conn: &mut AsyncPgConnection,
         task_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Prices>, HandlerError> {
         let mut ids = task_ids.to_vec();
-        // Sorted, so competing transactions insert the same tasks in one order.
         ids.sort_unstable();
         ids.dedup();
+        let known: Vec<TaskPrices> = diesel::sql_query(
+            "SELECT task_id, fee_cents, reward_cents FROM tasks WHERE task_id = ANY($1)",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+        .load(conn)
+        .await?;
+        if known.len() == ids.len() {
+            return Ok(prices_of(known));
+        }
+        let new: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !known.iter().any(|row| row.task_id == **id))
+            .copied()
+            .collect();
+        self.price(&new).await?;
+        let stored: Vec<TaskPrices> = diesel::sql_query(
+            "SELECT task_id, fee_cents, reward_cents FROM tasks WHERE task_id = ANY($1)",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+        .load(conn)
+        .await?;
+        Ok(prices_of(stored))
+    }
+
+    /// Draws, stores and announces prices of the tasks of `task_ids` that no
+    /// one priced yet, in a transaction of its own (see [`Self::ensure_tasks`]).
+    async fn price(&self, task_ids: &[Uuid]) -> Result<(), HandlerError> {
         let drawn: Vec<Prices> = {
             let mut rng = self
                 .rng
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            ids.iter().map(|_| Prices::draw(&mut *rng)).collect()
+            task_ids.iter().map(|_| Prices::draw(&mut *rng)).collect()
         };
-        let new: Vec<TaskPrices> = diesel::sql_query(
-            "INSERT INTO tasks (task_id, fee_cents, reward_cents) \
-             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[]) \
-             ON CONFLICT (task_id) DO NOTHING RETURNING task_id, fee_cents, reward_cents",
-        )
-        .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
-        .bind::<Array<BigInt>, _>(drawn.iter().map(|p| p.fee_cents).collect::<Vec<_>>())
-        .bind::<Array<BigInt>, _>(drawn.iter().map(|p| p.reward_cents).collect::<Vec<_>>())
-        .load(conn)
-        .await?;
-        if !new.is_empty() {
-            let priced: Vec<_> = new
-                .iter()
-                .map(|row| {
-                    events::priced(
-                        row.task_id,
-                        Prices {
-                            fee_cents: row.fee_cents,
-                            reward_cents: row.reward_cents,
-                        },
-                    )
-                })
-                .collect();
-            self.outbox.enqueue_all(conn, &priced).await?;
-        }
-        // A new statement: it also sees tasks that a competing transaction
-        // priced and committed while our insert waited for it.
-        let stored: Vec<TaskPrices> = if new.len() == ids.len() {
-            new
-        } else {
-            diesel::sql_query(
-                "SELECT task_id, fee_cents, reward_cents FROM tasks WHERE task_id = ANY($1)",
+        // No connection in time is as transient as a lost one: the batch is
+        // retried, never dead-lettered.
+        let mut conn = self.pool.get().await.map_err(|error| {
+            HandlerError::Database(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                Box::new(format!("no connection to price tasks: {error}")),
+            ))
+        })?;
+        let outbox = &self.outbox;
+        conn.transaction::<_, HandlerError, _>(async |conn| {
+            // Sorted, so competing pricings insert the same tasks in one order.
+            let new: Vec<TaskPrices> = diesel::sql_query(
+                "INSERT INTO tasks (task_id, fee_cents, reward_cents) \
+                 SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[]) \
+                 ON CONFLICT (task_id) DO NOTHING RETURNING task_id, fee_cents, reward_cents",
             )
-            .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+            .bind::<Array<diesel::sql_types::Uuid>, _>(task_ids)
+            .bind::<Array<BigInt>, _>(drawn.iter().map(|p| p.fee_cents).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(drawn.iter().map(|p| p.reward_cents).collect::<Vec<_>>())
             .load(conn)
-            .await?
-        };
-        Ok(stored
-            .into_iter()
-            .map(|row| {
-                (
-                    row.task_id,
-                    Prices {
-                        fee_cents: row.fee_cents,
-                        reward_cents: row.reward_cents,
-                    },
-                )
-            })
-            .collect())
+            .await?;
+            let priced: Vec<_> = prices_of(new)
+                .into_iter()
+                .map(|(task_id, prices)| events::priced(task_id, prices))
+                .collect();
+            if !priced.is_empty() {
+                outbox.enqueue_all(conn, &priced).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Fills in tasks' display fields (from TaskCreated, v2 or upcast v1),
@@ -303,6 +317,20 @@ impl Ledger {
         self.outbox.enqueue_all(conn, &applied).await?;
         Ok(())
     }
+}
+
+fn prices_of(rows: Vec<TaskPrices>) -> HashMap<Uuid, Prices> {
+    rows.into_iter()
+        .map(|row| {
+            (
+                row.task_id,
+                Prices {
+                    fee_cents: row.fee_cents,
+                    reward_cents: row.reward_cents,
+                },
+            )
+        })
+        .collect()
 }
 
 /// Takes the close lock shared and reads the last closed day after it is

@@ -11,9 +11,10 @@
 //! Failures:
 //! - *Transient* (the database or broker briefly away): the batch is retried
 //!   with backoff, holding its deliveries; no delivery attempt is spent.
-//! - *Permanent* (bytes that do not decode, an unknown type or version, a
-//!   failed validation, [`HandlerError::Rejected`]): recorded in
-//!   `failed_events` and nacked to the dead-letter queue on first delivery.
+//! - *Permanent* (bytes that do not decode, an unknown type or version, an
+//!   incoherent delivery (see [`crate::trust`]), a failed validation,
+//!   [`HandlerError::Rejected`]): recorded in `failed_events` and nacked to
+//!   the dead-letter queue on first delivery, never applied.
 //! - *Handler failures* ([`HandlerError::Failed`], database errors that are
 //!   not transient): requeued, and dead-lettered on the last allowed attempt,
 //!   well within the queue's delivery limit.
@@ -36,11 +37,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     broker::{Backoff, Broker},
-    dead_letters::{self, REPLAYED_HEADER},
-    envelope::{self, EventMeta},
+    dead_letters::{self, DEAD_LETTER_ID_HEADER, Failure, Origin, REPLAYED_HEADER, bounded},
+    envelope::EventMeta,
     handlers::{HandlerError, Handlers},
     schema::inbox,
     topology::{self, QueueSpec},
+    trust::{self, Received},
 };
 
 /// Tuning of a consumer.
@@ -106,12 +108,14 @@ impl BatchReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Applied,
     Duplicate,
     Retry,
-    DeadLetter,
+    /// Recorded and to be sent to the dead-letter queue, for this reason
+    /// (already cut to a loggable length).
+    DeadLetter(String),
 }
 
 /// Why a batch must be applied again; nothing was committed.
@@ -130,12 +134,20 @@ impl From<&diesel::result::Error> for Retry {
     }
 }
 
-/// A deadlock or a serialization failure between concurrent transactions.
+/// A deadlock, a serialization failure or a lock wait that timed out
+/// between concurrent transactions.
 fn is_conflict(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     match error {
         Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
-        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        // A lock wait that ran out of time is a collision too: the holder
+        // is slow or hung, and the server ends a hung one's transaction.
+        Error::DatabaseError(_, info) => {
+            info.message().contains("deadlock detected")
+                || info
+                    .message()
+                    .contains("canceling statement due to lock timeout")
+        }
         _ => false,
     }
 }
@@ -149,18 +161,41 @@ enum FastPathError {
     Handler(HandlerError),
 }
 
-/// A delivery, parsed before the transaction so that bad bytes cost no I/O.
+/// A delivery, parsed before the transaction so that bad bytes cost no I/O
+/// (a replayed one costs a look-up of its dead-letter row).
 struct Item {
     delivery: Delivery,
-    parsed: Result<Parsed, String>,
+    parsed: Result<Parsed, Unusable>,
     /// Earlier deliveries of this message (the quorum queue's `x-delivery-count`).
     earlier_deliveries: u32,
-    replayed: bool,
+    /// Set when the replay moved this message back from the dead-letter
+    /// queue (its mark believed: its row holds exactly its bytes).
+    replay: Option<Replay>,
+    /// The routing key the message was published with: the delivery's own,
+    /// or for a replay the one its dead-letter row kept (`None`: unknown).
+    routing_key: Option<String>,
+    /// The broker user that published it: the delivery's `user_id`, or for a
+    /// replay the one its dead-letter row kept.
+    user_id: Option<String>,
 }
 
 struct Parsed {
     meta: EventMeta,
     decoded: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// A message that will never apply: why, and its envelope if it could be read.
+struct Unusable {
+    meta: Option<EventMeta>,
+    reason: String,
+    /// Its producer's broker user did not publish it.
+    unauthenticated: bool,
+}
+
+/// A replayed message whose mark was believed (see `replay_origin`).
+struct Replay {
+    /// The message's `failed_events` row.
+    dead_letter_id: i64,
 }
 
 struct Link {
@@ -268,10 +303,14 @@ impl Consumer {
         metrics::histogram!("popug_consumer_batch_size", "service" => self.name.clone())
             .record(deliveries.len() as f64);
         tracing::debug!(consumer = %self.name, deliveries = deliveries.len(), "batch");
-        let items: Vec<Item> = deliveries
-            .into_iter()
-            .map(|delivery| self.parse(delivery))
-            .collect();
+        let mut items: Vec<Item> = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let Some(origin) = self.replay_origin(&delivery, token).await else {
+                // Cancelled: unsettled deliveries go back to the queue.
+                return Ok(None);
+            };
+            items.push(self.parse(delivery, origin));
+        }
 
         let mut backoff = self.config.backoff.clone();
         let outcomes = loop {
@@ -284,7 +323,7 @@ impl Consumer {
                     error,
                     conflict: true,
                 }) => {
-                    tracing::debug!(consumer = %self.name, %error, "conflict with a concurrent transaction; retrying the batch");
+                    tracing::debug!(consumer = %self.name, error = %bounded(&error), "conflict with a concurrent transaction; retrying the batch");
                     metrics::counter!("popug_consumer_conflicts_total", "service" => self.name.clone())
                         .increment(1);
                     let jitter = u64::from(
@@ -298,10 +337,10 @@ impl Consumer {
                 Err(Retry { error, .. }) => {
                     let pause = backoff.next_pause();
                     if backoff.failures() >= 5 {
-                        tracing::error!(consumer = %self.name, %error, retry_in = ?pause, failures = backoff.failures(),
+                        tracing::error!(consumer = %self.name, error = %bounded(&error), retry_in = ?pause, failures = backoff.failures(),
                             "ALERT: a batch keeps failing; its deliveries wait unacknowledged");
                     } else {
-                        tracing::warn!(consumer = %self.name, %error, retry_in = ?pause, "transient failure; retrying the batch");
+                        tracing::warn!(consumer = %self.name, error = %bounded(&error), retry_in = ?pause, "transient failure; retrying the batch");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {},
@@ -314,29 +353,146 @@ impl Consumer {
         self.settle(&items, &outcomes, &queue).await.map(Some)
     }
 
-    fn parse(&self, delivery: Delivery) -> Item {
-        let headers = delivery.properties.headers().as_ref();
+    /// For a delivery that says it is a replay, the origin its dead-letter
+    /// row recorded, if that row holds exactly this body (a mark without
+    /// such a row is not believed). `None` when `token` was cancelled while
+    /// the database was away.
+    async fn replay_origin(
+        &self,
+        delivery: &Delivery,
+        token: &CancellationToken,
+    ) -> Option<Option<Origin>> {
+        let headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(FieldTable::inner);
+        let header = |name: &str| headers.and_then(|headers| headers.get(name));
+        // The replay publishes through the default exchange.
+        let claimed = match header(DEAD_LETTER_ID_HEADER).and_then(long) {
+            Some(id)
+                if delivery.exchange.as_str().is_empty() && header(REPLAYED_HEADER).is_some() =>
+            {
+                id
+            }
+            _ => return Some(None),
+        };
+        let mut backoff = self.config.backoff.clone();
+        loop {
+            let looked_up = match self.pool.get().await {
+                Ok(mut conn) => {
+                    dead_letters::origin_of(&mut conn, &self.name, claimed, &delivery.data)
+                        .await
+                        .map_err(|error| error.to_string())
+                }
+                Err(error) => Err(error.to_string()),
+            };
+            match looked_up {
+                Ok(origin) => return Some(origin),
+                Err(error) => {
+                    let pause = backoff.next_pause();
+                    tracing::warn!(consumer = %self.name, error = %bounded(&error), retry_in = ?pause, "cannot look up a replayed message's row; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {},
+                        () = token.cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    fn parse(&self, delivery: Delivery, origin: Option<Origin>) -> Item {
+        let headers = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(FieldTable::inner);
         let earlier_deliveries = headers
-            .and_then(|headers| headers.inner().get("x-delivery-count"))
+            .and_then(|headers| headers.get("x-delivery-count"))
             .and_then(integer)
             .unwrap_or(0);
-        let replayed = headers.is_some_and(|headers| headers.inner().contains_key(REPLAYED_HEADER));
-        let parsed = envelope::open(&delivery.data)
-            .map_err(|error| error.to_string())
-            .and_then(|opened| {
-                let decoded = self
-                    .handlers
-                    .decode(&opened.meta.event_type, &opened.payload)?;
-                Ok(Parsed {
+        // A replay is held against where the message first came from, as its
+        // row recorded it; anything else against the broker's own word.
+        let (replay, routing_key, user_id) = match origin {
+            Some(origin) => (
+                Some(Replay {
+                    dead_letter_id: origin.id,
+                }),
+                origin.routing_key,
+                origin.user_id,
+            ),
+            None => (
+                None,
+                Some(delivery.routing_key.to_string()),
+                delivery
+                    .properties
+                    .user_id()
+                    .as_ref()
+                    .map(|user| user.to_string()),
+            ),
+        };
+        let received = Received {
+            routing_key: routing_key.as_deref(),
+            amqp_type: delivery
+                .properties
+                .kind()
+                .as_ref()
+                .map(|kind| kind.as_str()),
+            app_id: delivery
+                .properties
+                .app_id()
+                .as_ref()
+                .map(|app| app.as_str()),
+            user_id: user_id.as_deref(),
+        };
+        let parsed = match trust::admit(&delivery.data, &received, self.broker.producer_users()) {
+            Err(refused) => Err(Unusable {
+                meta: refused.meta.map(|meta| *meta),
+                reason: refused.reason,
+                unauthenticated: refused.unauthenticated,
+            }),
+            Ok((opened, _)) => match self
+                .handlers
+                .decode(&opened.meta.event_type, &opened.payload)
+            {
+                Ok(decoded) => Ok(Parsed {
                     meta: opened.meta,
                     decoded,
-                })
-            });
+                }),
+                Err(reason) => Err(Unusable {
+                    meta: Some(opened.meta),
+                    reason,
+                    unauthenticated: false,
+                }),
+            },
+        };
         Item {
             delivery,
             parsed,
             earlier_deliveries,
-            replayed,
+            replay,
+            routing_key,
+            user_id,
+        }
+    }
+
+    /// The record of `item`'s failure.
+    fn failure<'a>(
+        &'a self,
+        item: &'a Item,
+        queue: &'a str,
+        meta: Option<&'a EventMeta>,
+        error: &'a str,
+    ) -> Failure<'a> {
+        Failure {
+            consumer: &self.name,
+            queue,
+            routing_key: item.routing_key.as_deref(),
+            user_id: item.user_id.as_deref(),
+            dead_letter_id: item.replay.as_ref().map(|replay| replay.dead_letter_id),
+            meta,
+            body: &item.delivery.data,
+            error,
         }
     }
 
@@ -433,8 +589,14 @@ impl Consumer {
                 .await
                 .map_err(FastPathError::Handler)?;
             for (item, parsed) in items.iter().zip(&parsed) {
-                if item.replayed {
-                    dead_letters::resolve(conn, &self.name, parsed.meta.event_id).await?;
+                if let Some(replay) = &item.replay {
+                    dead_letters::resolve(
+                        conn,
+                        &self.name,
+                        parsed.meta.event_id,
+                        Some(replay.dead_letter_id),
+                    )
+                    .await?;
                 }
             }
             // A handler that swallowed a database error leaves the transaction
@@ -482,10 +644,13 @@ impl Consumer {
     ) -> Result<Outcome, diesel::result::Error> {
         let parsed = match &item.parsed {
             Ok(parsed) => parsed,
-            Err(reason) => {
-                dead_letters::record(conn, &self.name, queue, None, &item.delivery.data, reason)
-                    .await?;
-                return Ok(Outcome::DeadLetter);
+            Err(unusable) => {
+                dead_letters::record(
+                    conn,
+                    self.failure(item, queue, unusable.meta.as_ref(), &unusable.reason),
+                )
+                .await?;
+                return Ok(Outcome::DeadLetter(bounded(&unusable.reason).into_owned()));
             }
         };
         let handlers = &self.handlers;
@@ -513,24 +678,24 @@ impl Consumer {
             Err(error) => {
                 let last_attempt = matches!(error, HandlerError::Rejected(_))
                     || item.earlier_deliveries + 1 >= self.config.attempts;
+                let error = error.to_string();
                 if !last_attempt {
-                    tracing::warn!(consumer = %self.name, event_id = %parsed.meta.event_id, %error, "handler failed; will retry");
+                    tracing::warn!(consumer = %self.name, event_id = %parsed.meta.event_id, error = %bounded(&error), "handler failed; will retry");
                     return Ok(Outcome::Retry);
                 }
-                dead_letters::record(
-                    conn,
-                    &self.name,
-                    queue,
-                    Some(&parsed.meta),
-                    &item.delivery.data,
-                    &error.to_string(),
-                )
-                .await?;
-                return Ok(Outcome::DeadLetter);
+                dead_letters::record(conn, self.failure(item, queue, Some(&parsed.meta), &error))
+                    .await?;
+                return Ok(Outcome::DeadLetter(bounded(&error).into_owned()));
             }
         };
-        if item.replayed {
-            dead_letters::resolve(conn, &self.name, parsed.meta.event_id).await?;
+        if let Some(replay) = &item.replay {
+            dead_letters::resolve(
+                conn,
+                &self.name,
+                parsed.meta.event_id,
+                Some(replay.dead_letter_id),
+            )
+            .await?;
         }
         Ok(if fresh {
             Outcome::Applied
@@ -576,16 +741,29 @@ impl Consumer {
                             .await?,
                     )?;
                 }
-                Outcome::DeadLetter => {
+                Outcome::DeadLetter(reason) => {
                     report.dead_lettered += 1;
-                    let (event_id, reason) = match &item.parsed {
-                        Ok(parsed) => (Some(parsed.meta.event_id), None),
-                        Err(reason) => (None, Some(reason.as_str())),
+                    let (meta, unauthenticated) = match &item.parsed {
+                        Ok(parsed) => (Some(&parsed.meta), false),
+                        Err(unusable) => (unusable.meta.as_ref(), unusable.unauthenticated),
                     };
-                    tracing::error!(
-                        consumer = %self.name, %queue, ?event_id, reason,
-                        "ALERT: event dead-lettered; see ListDeadLetters, replay after the fix"
-                    );
+                    let event_id = meta.map(|meta| meta.event_id);
+                    let event_type = meta.map(|meta| meta.event_type.as_str());
+                    let routing_key = item.routing_key.as_deref();
+                    if unauthenticated {
+                        let user_id = item.user_id.as_deref();
+                        tracing::error!(
+                            consumer = %self.name, %queue, ?event_id, event_type, routing_key, user_id,
+                            %reason,
+                            "ALERT: event not published by its producer's broker user (forged, or a producer misconfigured) dead-lettered"
+                        );
+                    } else {
+                        tracing::error!(
+                            consumer = %self.name, %queue, ?event_id, event_type, routing_key,
+                            %reason,
+                            "ALERT: event dead-lettered; see ListDeadLetters, replay after the fix"
+                        );
+                    }
                     settled(
                         item.delivery
                             .acker
@@ -767,6 +945,16 @@ fn next_delivery(
         Some(Ok(delivery)) => Ok(delivery),
         Some(Err(error)) => Err(error.into()),
         None => Err(ConsumerError::Cancelled(queue.to_owned())),
+    }
+}
+
+/// A header's integer, as the replay writes it.
+fn long(value: &AMQPValue) -> Option<i64> {
+    match value {
+        AMQPValue::LongLongInt(v) => Some(*v),
+        AMQPValue::LongInt(v) => Some(i64::from(*v)),
+        AMQPValue::LongUInt(v) => Some(i64::from(*v)),
+        _ => None,
     }
 }
 

@@ -2,15 +2,33 @@
 //! handle, and replay.
 //!
 //! A failed message lives in two places: its row in `failed_events` (queue,
-//! consumer, error, body, time: what an operator reads) and the message
-//! itself in the consumer's dead-letter queue. Replay moves messages from the
-//! dead-letter queue back to the live queue with a `x-popug-replayed` header;
-//! the normal idempotent consumer applies them and marks their rows resolved
-//! in the same transaction. Replaying twice is harmless: the inbox absorbs it.
+//! consumer, error, body, time, and where it came from: the routing key it
+//! was published with and the broker user that published it) and the
+//! message itself in the consumer's dead-letter queue. Replay moves messages
+//! from the dead-letter queue back to the live queue, each marked with the
+//! id of its row ([`DEAD_LETTER_ID_HEADER`]). A replayed message travels
+//! under the live queue's name and as the replaying service's own user, so
+//! the consumer holds it against the origin its row recorded instead, and
+//! believes the mark only when the row's body is the message's body: replay
+//! marks let nobody, not even a holder of the consumer's own credentials,
+//! claim an origin for a message the consumer never saw. The normal
+//! idempotent consumer applies a replayed message and resolves its row in
+//! the same transaction, or, if it fails again, counts the failure on that
+//! same row. Replaying twice is harmless: the inbox absorbs it.
+//!
+//! One row holds one message: a second failure of the same bytes counts on
+//! it; a different message claiming an event id that an open row holds gets
+//! a row of its own, without the id.
+//!
+//! Errors are kept short ([`bounded`]) in rows, answers and log lines; the
+//! full body stays in the row.
+
+use std::borrow::Cow;
 
 use diesel::{
-    ExpressionMethods as _, QueryDsl as _, Queryable, Selectable, SelectableHelper as _,
-    sql_types::{Bytea, Nullable, Text},
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, QueryableByName,
+    Selectable, SelectableHelper as _,
+    sql_types::{BigInt, Bytea, Nullable, Text},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use lapin::{
@@ -21,54 +39,164 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable},
 };
+use popug_runtime::database::Pool;
 use uuid::Uuid;
 
 use crate::{broker::Broker, envelope::EventMeta, schema::failed_events};
 
 /// Header marking a message moved back from the dead-letter queue.
 pub const REPLAYED_HEADER: &str = "x-popug-replayed";
+/// Header of a replayed message: the id of its `failed_events` row.
+pub const DEAD_LETTER_ID_HEADER: &str = "x-popug-dead-letter-id";
 
-/// Records a failure; a second failure of the same event updates its open row.
+/// Most characters of an error kept in a row, an answer or a log line.
+pub const MAX_ERROR_CHARS: usize = 1_000;
+
+/// `text` cut to at most [`MAX_ERROR_CHARS`] characters, with a marker
+/// saying how much was cut. An error may quote the hostile payload that
+/// caused it (a ten-million-character field), and must not carry it into
+/// rows, answers and logs.
+pub fn bounded(text: &str) -> Cow<'_, str> {
+    let Some((cut_at, _)) = text.char_indices().nth(MAX_ERROR_CHARS) else {
+        return Cow::Borrowed(text);
+    };
+    // Room for the marker inside the limit.
+    let total = text.chars().count();
+    let marker = |kept: usize| format!("… [cut: {} more characters]", total - kept);
+    let room = MAX_ERROR_CHARS - marker(0).chars().count();
+    let kept_end = text.char_indices().nth(room).map_or(cut_at, |(at, _)| at);
+    Cow::Owned(format!("{}{}", &text[..kept_end], marker(room)))
+}
+
+/// What a consumer knows about a message that it dead-letters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failure<'a> {
+    /// The consumer that failed.
+    pub consumer: &'a str,
+    /// The queue the message came from.
+    pub queue: &'a str,
+    /// The routing key it was published with, when known.
+    pub routing_key: Option<&'a str>,
+    /// The broker user that published it, when known.
+    pub user_id: Option<&'a str>,
+    /// Its row, when it is a replay of an earlier failure.
+    pub dead_letter_id: Option<i64>,
+    /// The envelope, when it could be read.
+    pub meta: Option<&'a EventMeta>,
+    /// The message body as received.
+    pub body: &'a [u8],
+    /// Why it failed; cut to [`MAX_ERROR_CHARS`] here.
+    pub error: &'a str,
+}
+
+/// Records a failure. The same message failing again (a replay that names
+/// its row, or the same bytes under an open row of its event id) counts on
+/// that row, so one message has one open row however often it is replayed.
 pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
-    consumer: &str,
-    queue: &str,
-    meta: Option<&EventMeta>,
-    body: &[u8],
-    error: &str,
+    failure: Failure<'_>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
-        "INSERT INTO failed_events (consumer, queue, event_id, event_type, error, body) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (consumer, event_id) WHERE resolved_at IS NULL DO UPDATE \
-         SET error = EXCLUDED.error, body = EXCLUDED.body, queue = EXCLUDED.queue, \
-             failures = failed_events.failures + 1, failed_at = now()",
-    )
-    .bind::<Text, _>(consumer)
-    .bind::<Text, _>(queue)
-    .bind::<Nullable<diesel::sql_types::Uuid>, _>(meta.map(|meta| meta.event_id))
-    .bind::<Nullable<Text>, _>(meta.map(|meta| meta.event_type.as_str()))
     // Postgres text cannot hold NUL, and the error may quote hostile bytes.
-    .bind::<Text, _>(error.replace('\0', "\\0"))
-    .bind::<Bytea, _>(body)
+    let error = bounded(failure.error).replace('\0', "\\0");
+    let event_id = failure.meta.map(|meta| meta.event_id);
+    let event_type = failure.meta.map(|meta| meta.event_type.as_str());
+    // Its own row: by id after a replay, else by event id; the body must be
+    // the same, or it is another message.
+    let again = diesel::sql_query(
+        "UPDATE failed_events SET error = $4, queue = $5, failures = failures + 1, \
+             failed_at = now(), event_type = COALESCE(event_type, $6) \
+         WHERE consumer = $1 AND resolved_at IS NULL AND body = $7 \
+           AND (id = $2 OR event_id = $3)",
+    )
+    .bind::<Text, _>(failure.consumer)
+    .bind::<Nullable<BigInt>, _>(failure.dead_letter_id)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(event_id)
+    .bind::<Text, _>(&error)
+    .bind::<Text, _>(failure.queue)
+    .bind::<Nullable<Text>, _>(event_type)
+    .bind::<Bytea, _>(failure.body)
+    .execute(conn)
+    .await?;
+    if again > 0 {
+        return Ok(());
+    }
+    // A new row; if an open row holds this event id for other bytes, this
+    // one keeps no id (one open row per event id), and says so.
+    diesel::sql_query(
+        "INSERT INTO failed_events \
+             (consumer, queue, routing_key, user_id, event_id, event_type, error, body) \
+         SELECT $1, $2, $3, $4, taken.free_id, $6, \
+                CASE WHEN taken.free_id IS NULL AND $5 IS NOT NULL \
+                     THEN 'another dead letter holds event id ' || $5 || '; ' || $7 \
+                     ELSE $7 END, \
+                $8 \
+         FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM failed_events \
+                   WHERE consumer = $1 AND event_id = $5 AND resolved_at IS NULL) \
+               THEN NULL ELSE $5 END AS free_id) AS taken",
+    )
+    .bind::<Text, _>(failure.consumer)
+    .bind::<Text, _>(failure.queue)
+    .bind::<Nullable<Text>, _>(failure.routing_key)
+    .bind::<Nullable<Text>, _>(failure.user_id)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(event_id)
+    .bind::<Nullable<Text>, _>(event_type)
+    .bind::<Text, _>(&error)
+    .bind::<Bytea, _>(failure.body)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Marks the open failure of `event_id` resolved, after a replay applied it.
+/// Where a dead-lettered message came from, as its row recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub(crate) struct Origin {
+    /// Its row.
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    /// The routing key it was first published with.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub routing_key: Option<String>,
+    /// The broker user that first published it.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub user_id: Option<String>,
+}
+
+/// The origin that row `id` of `consumer` recorded, if the row holds exactly
+/// `body`: what makes a replay mark believable.
+pub(crate) async fn origin_of(
+    conn: &mut AsyncPgConnection,
+    consumer: &str,
+    id: i64,
+    body: &[u8],
+) -> Result<Option<Origin>, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT id, routing_key, user_id FROM failed_events \
+         WHERE consumer = $1 AND id = $2 AND body = $3",
+    )
+    .bind::<Text, _>(consumer)
+    .bind::<BigInt, _>(id)
+    .bind::<Bytea, _>(body)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Resolves the open failure of a replayed event that was applied (or found
+/// applied already): its row by id when the replay named it, and any open
+/// row of its event id.
 pub(crate) async fn resolve(
     conn: &mut AsyncPgConnection,
     consumer: &str,
     event_id: Uuid,
+    dead_letter_id: Option<i64>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::update(
-        failed_events::table
-            .filter(failed_events::consumer.eq(consumer))
-            .filter(failed_events::event_id.eq(event_id))
-            .filter(failed_events::resolved_at.is_null()),
+    diesel::sql_query(
+        "UPDATE failed_events SET resolved_at = now() \
+         WHERE consumer = $1 AND resolved_at IS NULL AND (event_id = $2 OR id = $3)",
     )
-    .set(failed_events::resolved_at.eq(diesel::dsl::now))
+    .bind::<Text, _>(consumer)
+    .bind::<diesel::sql_types::Uuid, _>(event_id)
+    .bind::<Nullable<BigInt>, _>(dead_letter_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -84,9 +212,14 @@ pub struct FailedEvent {
     pub consumer: String,
     /// The queue the message came from.
     pub queue: String,
-    /// The event id, when the message could be decoded.
+    /// The routing key the message was published with (unknown for rows
+    /// recorded before it was kept).
+    pub routing_key: Option<String>,
+    /// The broker user that published it (the AMQP `user_id`), when known.
+    pub user_id: Option<String>,
+    /// The event id, when the envelope could be read.
     pub event_id: Option<Uuid>,
-    /// The payload type, when the message could be decoded.
+    /// The payload type, when the envelope could be read.
     pub event_type: Option<String>,
     /// Why it failed (the last time).
     pub error: String,
@@ -98,21 +231,121 @@ pub struct FailedEvent {
     pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Failures, newest first.
+/// About how many bytes of errors and bodies one page of failures holds.
+/// A gRPC client accepts 4 MiB by default; a page stays well below.
+pub const MAX_PAGE_BYTES: u64 = 1 << 20;
+
+/// Bytes a listed row costs beside its error and body (ids, names, times).
+const ROW_OVERHEAD: u64 = 256;
+
+/// Which failures to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Most rows.
+    pub size: i64,
+    /// List only rows older than this id (the previous page's last).
+    pub after: Option<i64>,
+    /// Also rows already resolved.
+    pub include_resolved: bool,
+    /// Also the bodies.
+    pub include_bodies: bool,
+}
+
+/// One listed failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The row, its error cut to [`MAX_ERROR_CHARS`].
+    pub failure: FailedEvent,
+    /// Size of the body in bytes.
+    pub body_size: u64,
+    /// The body, when asked for and it fits the page.
+    pub body: Option<Vec<u8>>,
+    /// The body was asked for but alone exceeds [`MAX_PAGE_BYTES`].
+    pub body_omitted: bool,
+}
+
+/// A page of failures, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// The failures.
+    pub rows: Vec<Listed>,
+    /// Where the next page starts (pass it as [`ListQuery::after`]), if any.
+    pub next_after: Option<i64>,
+}
+
+/// Failures, newest first, a page at a time: at most `query.size` rows, and
+/// no more than fit [`MAX_PAGE_BYTES`] with their errors and (if asked)
+/// bodies. A page always holds at least one row; a body that alone is larger
+/// than a page is left out and marked so. Bodies are read only for the rows
+/// that fit.
 pub async fn list(
     conn: &mut AsyncPgConnection,
-    limit: i64,
-    include_resolved: bool,
-) -> Result<Vec<FailedEvent>, diesel::result::Error> {
-    let mut query = failed_events::table
-        .select(FailedEvent::as_select())
+    query: ListQuery,
+) -> Result<ListPage, diesel::result::Error> {
+    use diesel::dsl::sql;
+    let mut rows = failed_events::table
+        .select((
+            FailedEvent::as_select(),
+            // The stored size: no body is read for it.
+            sql::<BigInt>("octet_length(body)::bigint"),
+        ))
         .order(failed_events::id.desc())
-        .limit(limit)
+        .limit(query.size.saturating_add(1))
         .into_boxed();
-    if !include_resolved {
-        query = query.filter(failed_events::resolved_at.is_null());
+    if !query.include_resolved {
+        rows = rows.filter(failed_events::resolved_at.is_null());
     }
-    query.load(conn).await
+    if let Some(after) = query.after {
+        rows = rows.filter(failed_events::id.lt(after));
+    }
+    let found: Vec<(FailedEvent, i64)> = rows.load(conn).await?;
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    for (mut failure, body_size) in found
+        .iter()
+        .take(usize::try_from(query.size).unwrap_or(0))
+        .cloned()
+    {
+        failure.error = bounded(&failure.error).into_owned();
+        let body_size = u64::try_from(body_size).unwrap_or(0);
+        let cost = ROW_OVERHEAD + failure.error.len() as u64;
+        let wanted = if query.include_bodies { body_size } else { 0 };
+        if !page.is_empty() && bytes + cost + wanted > MAX_PAGE_BYTES {
+            break;
+        }
+        let body_omitted = query.include_bodies && cost + body_size > MAX_PAGE_BYTES;
+        bytes += cost + if body_omitted { 0 } else { wanted };
+        page.push(Listed {
+            failure,
+            body_size,
+            body: None,
+            body_omitted,
+        });
+    }
+    let next_after = (page.len() < found.len())
+        .then(|| page.last().map(|listed| listed.failure.id))
+        .flatten();
+    if query.include_bodies {
+        let ids: Vec<i64> = page
+            .iter()
+            .filter(|listed| !listed.body_omitted)
+            .map(|listed| listed.failure.id)
+            .collect();
+        let bodies: std::collections::HashMap<i64, Vec<u8>> = failed_events::table
+            .select((failed_events::id, failed_events::body))
+            .filter(failed_events::id.eq_any(&ids))
+            .load::<(i64, Vec<u8>)>(conn)
+            .await?
+            .into_iter()
+            .collect();
+        for listed in &mut page {
+            listed.body = bodies.get(&listed.failure.id).cloned();
+        }
+    }
+    Ok(ListPage {
+        rows: page,
+        next_after,
+    })
 }
 
 /// How many failures are not resolved.
@@ -152,13 +385,20 @@ pub enum ReplayError {
     /// The live queue did not accept a message; it stays in the dead-letter queue.
     #[error("the live queue {0} did not accept a replayed message")]
     Refused(String),
+    /// The message's row could not be looked up; it stays in the dead-letter queue.
+    #[error("database error: {0}")]
+    Database(String),
 }
 
 /// Moves up to `limit` messages (all present when the call starts, if
 /// `None`) from `consumer`'s dead-letter queue back to its live queue. Each
 /// is acknowledged in the dead-letter queue only after the live queue
-/// confirmed it, so a failure mid-way loses nothing. Returns how many moved.
+/// confirmed it, so a failure mid-way loses nothing. Each carries the id and
+/// original routing key of its `failed_events` row, looked up in `pool`
+/// afresh (headers the message brought along are not believed). Returns how
+/// many moved.
 pub async fn replay(
+    pool: &Pool,
     broker: &Broker,
     consumer: &str,
     limit: Option<u32>,
@@ -191,13 +431,40 @@ pub async fn replay(
             break;
         };
         let delivery = &message.delivery;
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let row = match row_of(pool, consumer, &live_queue, delivery).await {
+            Ok(row) => row,
+            Err(error) => {
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await?;
+                return Err(error);
+            }
+        };
+        let mut inner = delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(|headers| headers.inner().clone())
+            .unwrap_or_default();
         // A fresh start on the live queue: the consumer counts attempts anew.
-        let mut inner = headers.inner().clone();
         inner.remove("x-delivery-count");
-        headers = FieldTable::from(inner);
+        inner.remove(DEAD_LETTER_ID_HEADER);
+        let mut headers = FieldTable::from(inner);
         headers.insert(REPLAYED_HEADER.into(), AMQPValue::Boolean(true));
-        let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
+        if let Some(id) = row {
+            headers.insert(DEAD_LETTER_ID_HEADER.into(), AMQPValue::LongLongInt(id));
+        }
+        // The broker accepts only our own user as `user_id`; the first
+        // publisher stays in the row.
+        let properties: BasicProperties = delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_user_id(broker.user().into());
         let confirmation = channel
             .basic_publish(
                 "".into(),
@@ -231,4 +498,105 @@ pub async fn replay(
     connection.close(200, "replayed".into()).await.ok();
     tracing::info!(%consumer, moved, "dead letters replayed");
     Ok(moved)
+}
+
+#[derive(QueryableByName)]
+struct RowId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The `failed_events` row of a dead-lettered message: the one holding its
+/// exact body (open first). A message that has none (the broker dead-letters
+/// by itself at the queue's delivery limit) is recorded now, from what the
+/// broker says of it: the routing key of its dead-lettering from the live
+/// queue (`x-death`) and its validated `user_id`.
+async fn row_of(
+    pool: &Pool,
+    consumer: &str,
+    live_queue: &str,
+    delivery: &lapin::message::Delivery,
+) -> Result<Option<i64>, ReplayError> {
+    let database = |error: diesel::result::Error| ReplayError::Database(error.to_string());
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|error| ReplayError::Database(error.to_string()))?;
+    // `body = $2` compares lengths before contents, so other rows cost little.
+    let found = diesel::sql_query(
+        "SELECT id FROM failed_events WHERE consumer = $1 AND body = $2 \
+         ORDER BY resolved_at IS NULL DESC, id DESC LIMIT 1",
+    )
+    .bind::<Text, _>(consumer)
+    .bind::<Bytea, _>(&delivery.data)
+    .get_result::<RowId>(&mut conn)
+    .await
+    .optional()
+    .map_err(database)?;
+    if let Some(row) = found {
+        return Ok(Some(row.id));
+    }
+    let opened = crate::envelope::open(&delivery.data).ok();
+    let user_id = delivery
+        .properties
+        .user_id()
+        .as_ref()
+        .map(|user| user.to_string());
+    record(
+        &mut conn,
+        Failure {
+            consumer,
+            queue: live_queue,
+            routing_key: first_routing_key(delivery, live_queue).as_deref(),
+            user_id: user_id.as_deref(),
+            dead_letter_id: None,
+            meta: opened.as_ref().map(|opened| &opened.meta),
+            body: &delivery.data,
+            error: "dead-lettered by the broker without a record (at the queue's delivery limit?); recorded at replay",
+        },
+    )
+    .await
+    .map_err(database)?;
+    Ok(diesel::sql_query(
+        "SELECT id FROM failed_events WHERE consumer = $1 AND body = $2 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind::<Text, _>(consumer)
+    .bind::<Bytea, _>(&delivery.data)
+    .get_result::<RowId>(&mut conn)
+    .await
+    .optional()
+    .map_err(database)?
+    .map(|row| row.id))
+}
+
+/// The routing key a message had when the broker dead-lettered it from
+/// `live_queue` (its `x-death` entry for that queue).
+fn first_routing_key(delivery: &lapin::message::Delivery, live_queue: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    deaths.as_slice().iter().find_map(|death| {
+        let AMQPValue::FieldTable(death) = death else {
+            return None;
+        };
+        let death = death.inner();
+        let queue = match death.get("queue")? {
+            AMQPValue::LongString(queue) => queue.to_string(),
+            AMQPValue::ShortString(queue) => queue.to_string(),
+            _ => return None,
+        };
+        if queue != live_queue {
+            return None;
+        }
+        let AMQPValue::FieldArray(keys) = death.get("routing-keys")? else {
+            return None;
+        };
+        keys.as_slice().iter().find_map(|key| match key {
+            AMQPValue::LongString(key) => Some(key.to_string()),
+            AMQPValue::ShortString(key) => Some(key.to_string()),
+            _ => None,
+        })
+    })
 }

@@ -9,6 +9,8 @@
 //!   going away and runs correctly on several replicas.
 //! - [`consumer`] and [`handlers`]: typed handlers applied exactly once in
 //!   effect, through an inbox that commits with the handler's effects.
+//! - [`trust`]: what every delivery is checked against before it is applied:
+//!   its routing key, envelope and payload type agree with the catalog.
 //! - [`dead_letters`] and [`ops`]: what could not be handled, and its replay.
 //!
 //! The bus's tables come with their migrations, [`MIGRATIONS`], which every
@@ -24,6 +26,7 @@ pub mod outbox;
 pub mod relay;
 mod schema;
 pub mod topology;
+pub mod trust;
 
 pub use broker::{Backoff, Broker};
 pub use consumer::{BatchReport, Consumer, ConsumerConfig};

@@ -11,7 +11,13 @@ use popug_proto::pb::popug::ops::v1::{
 use popug_runtime::database::Pool;
 use tonic::{Request, Response, Status};
 
-use crate::{broker::Broker, dead_letters, envelope::timestamp, outbox, relay::RelayHealth};
+use crate::{
+    broker::Broker,
+    dead_letters::{self, ListQuery},
+    envelope::timestamp,
+    outbox,
+    relay::RelayHealth,
+};
 
 /// Decides whether a request may use the ops API (admins only); the token
 /// verification layer supplies the real check, tests their own.
@@ -77,11 +83,19 @@ impl OpsService for Ops {
     ) -> Result<Response<ListDeadLettersResponse>, Status> {
         (self.guard)(request.extensions())?;
         let request = request.into_inner();
-        let page_size = popug_runtime::paging::page::<String>(request.page_size, "")?.size;
+        let page = popug_runtime::paging::page::<i64>(request.page_size, &request.page_token)?;
         let mut conn = self.conn().await?;
-        let rows = dead_letters::list(&mut conn, page_size, request.include_resolved)
-            .await
-            .map_err(|error| database_error(&error))?;
+        let listed = dead_letters::list(
+            &mut conn,
+            ListQuery {
+                size: page.size,
+                after: page.after,
+                include_resolved: request.include_resolved,
+                include_bodies: request.include_bodies,
+            },
+        )
+        .await
+        .map_err(|error| database_error(&error))?;
         let unresolved = dead_letters::unresolved(&mut conn)
             .await
             .map_err(|error| database_error(&error))?;
@@ -92,22 +106,34 @@ impl OpsService for Ops {
             None => 0,
         };
         Ok(Response::new(ListDeadLettersResponse {
-            dead_letters: rows
+            dead_letters: listed
+                .rows
                 .into_iter()
-                .map(|row| DeadLetter {
-                    id: row.id,
-                    consumer: row.consumer,
-                    queue: row.queue,
-                    event_id: row.event_id.map(|id| id.to_string()).unwrap_or_default(),
-                    event_type: row.event_type.unwrap_or_default(),
-                    error: row.error,
-                    failures: u32::try_from(row.failures).unwrap_or(0),
-                    failed_at: Some(timestamp(row.failed_at)),
-                    resolved_at: row.resolved_at.map(timestamp),
+                .map(|listed| {
+                    let row = listed.failure;
+                    DeadLetter {
+                        id: row.id,
+                        consumer: row.consumer,
+                        queue: row.queue,
+                        event_id: row.event_id.map(|id| id.to_string()).unwrap_or_default(),
+                        event_type: row.event_type.unwrap_or_default(),
+                        error: row.error,
+                        failures: u32::try_from(row.failures).unwrap_or(0),
+                        failed_at: Some(timestamp(row.failed_at)),
+                        resolved_at: row.resolved_at.map(timestamp),
+                        routing_key: row.routing_key.unwrap_or_default(),
+                        body_size: listed.body_size,
+                        body: listed.body.unwrap_or_default(),
+                        body_omitted: listed.body_omitted,
+                    }
                 })
                 .collect(),
             unresolved,
             dead_letter_queue_depth: u64::from(dead_letter_queue_depth),
+            next_page_token: listed
+                .next_after
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
         }))
     }
 
@@ -125,7 +151,7 @@ impl OpsService for Ops {
             0 => None,
             n => Some(n),
         };
-        let replayed = dead_letters::replay(&self.broker, consumer, limit)
+        let replayed = dead_letters::replay(&self.pool, &self.broker, consumer, limit)
             .await
             .map_err(|error| broker_error(&error))?;
         Ok(Response::new(ReplayDeadLettersResponse { replayed }))

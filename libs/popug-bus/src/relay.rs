@@ -2,7 +2,8 @@
 //! each row only after the broker has confirmed it.
 //!
 //! One step ([`Relay::publish_pending`]) takes a batch of rows in id order,
-//! publishes them all with the mandatory flag and persistent delivery, with
+//! publishes them all with the mandatory flag, persistent delivery and the
+//! connection's user as the AMQP `user_id` (which the broker validates), with
 //! their confirms pipelined (the whole batch in flight at once), and deletes
 //! the rows whose confirms came back positive, up to the first failure. A
 //! nack or a returned (unroutable) message leaves that row and every later
@@ -219,6 +220,9 @@ impl Relay {
         tracing::debug!("outbox relay step");
         let exchange: ShortString = self.broker.topology().exchange().into();
         let producer: ShortString = self.producer.as_str().into();
+        // The broker refuses a `user_id` that is not the connection's user,
+        // so consumers can believe it.
+        let user: ShortString = self.broker.user().into();
         let batch_size = self.config.batch_size;
         let mut conn = self
             .pool
@@ -242,7 +246,8 @@ impl Relay {
                 if rows.is_empty() {
                     return Ok((Step::Idle, None));
                 }
-                let (confirmed, failure) = publish(&channel, &exchange, &producer, &rows).await;
+                let (confirmed, failure) =
+                    publish(&channel, &exchange, &producer, &user, &rows).await;
                 tracing::debug!(confirmed, ?failure, "outbox batch published");
                 let ids: Vec<i64> = rows[..confirmed].iter().map(|row| row.id).collect();
                 diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids)))
@@ -370,6 +375,7 @@ async fn publish(
     channel: &Channel,
     exchange: &ShortString,
     producer: &ShortString,
+    user: &ShortString,
     rows: &[PendingRow],
 ) -> (usize, Option<RelayError>) {
     let mut confirms = Vec::with_capacity(rows.len());
@@ -378,6 +384,7 @@ async fn publish(
             .with_message_id(row.event_id.to_string().into())
             .with_type(row.event_type.as_str().into())
             .with_app_id(producer.clone())
+            .with_user_id(user.clone())
             .with_timestamp(u64::try_from(row.created_at.timestamp()).unwrap_or(0))
             .with_content_type("application/protobuf".into())
             .with_delivery_mode(2);

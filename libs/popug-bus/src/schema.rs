@@ -31,5 +31,7 @@ diesel::table! {
         failures -> Int4,
         failed_at -> Timestamptz,
         resolved_at -> Nullable<Timestamptz>,
+        routing_key -> Nullable<Text>,
+        user_id -> Nullable<Text>,
     }
 }

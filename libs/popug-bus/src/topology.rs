@@ -22,7 +22,7 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// The names in `namespace` (none: the plain names of CONTRACT.md).
+    /// The names in `namespace` (none: the plain names the contract fixes).
     pub fn new(namespace: Option<String>) -> Self {
         Self {
             namespace,

@@ -20,4 +20,4 @@ pub mod telemetry;
 pub use clock::Clock;
 pub use error::ApiError;
 pub use server::{Application, BackgroundTask, Services, StartupError};
-pub use settings::{Env, Service, Settings, SettingsError};
+pub use settings::{Env, ProducerUsers, Service, Settings, SettingsError};

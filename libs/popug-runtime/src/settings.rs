@@ -1,5 +1,5 @@
-//! Typed settings from `POPUG_*` environment variables (CONTRACT.md,
-//! Settings), with defaults that need no configuration on a machine with
+//! Typed settings from `POPUG_*` environment variables (their names are
+//! part of popug's contract), with defaults that need no configuration on a machine with
 //! Postgres and RabbitMQ on their standard local ports.
 //!
 //! Settings are parsed once, at start; a bad value is an error that names the
@@ -49,7 +49,7 @@ impl Service {
         }
     }
 
-    /// Local default listen address (CONTRACT.md ports 50051..50054).
+    /// Local default listen address (the contract's ports 50051..50054).
     pub fn default_addr(self) -> SocketAddr {
         let port = match self {
             Service::Auth => 50051,
@@ -283,6 +283,110 @@ fn namespace_setting(env: &Env) -> Result<Option<String>, SettingsError> {
     }
 }
 
+/// The broker user each event-producing service publishes as
+/// (`POPUG_AMQP_PRODUCER_USERS`, e.g.
+/// `auth=popug-auth,tracker=popug-tracker,billing=popug-billing`). With it,
+/// consumers accept an event only from its producer's user, which the broker
+/// itself vouches for (the AMQP `user_id` property).
+///
+/// Every producer of the event catalog is named exactly once, each with a
+/// user of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerUsers {
+    /// Producer (`auth`, ...) to broker user, in catalog order.
+    users: Vec<(&'static str, String)>,
+}
+
+impl ProducerUsers {
+    /// The broker user of `producer` (a service name such as `tracker`).
+    pub fn user_of(&self, producer: &str) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|(name, _)| *name == producer)
+            .map(|(_, user)| user.as_str())
+    }
+
+    /// The producer whose user `user` is, if any.
+    pub fn producer_of(&self, user: &str) -> Option<&'static str> {
+        self.users
+            .iter()
+            .find(|(_, mapped)| mapped == user)
+            .map(|(producer, _)| *producer)
+    }
+
+    /// Every producer and its user, in catalog order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.users
+            .iter()
+            .map(|(producer, user)| (*producer, user.as_str()))
+    }
+}
+
+impl fmt::Display for ProducerUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, (producer, user)) in self.iter().enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{producer}={user}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for ProducerUsers {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let producers = popug_proto::events::producers();
+        let mut given: Vec<(&'static str, String)> = Vec::new();
+        for pair in value
+            .split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+        {
+            let (service, user) = pair
+                .split_once('=')
+                .map(|(service, user)| (service.trim(), user.trim()))
+                .ok_or_else(|| format!("`{pair}` is not `service=user`"))?;
+            let producer = producers
+                .iter()
+                .find(|producer| **producer == service)
+                .ok_or_else(|| {
+                    format!(
+                        "`{service}` produces no events; the producers are {}",
+                        producers.join(", ")
+                    )
+                })?;
+            if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!("`{user}` is not a broker user name for {service}"));
+            }
+            if given.iter().any(|(named, _)| named == producer) {
+                return Err(format!("{service} is named twice"));
+            }
+            if let Some((other, _)) = given.iter().find(|(_, named)| named == user) {
+                return Err(format!(
+                    "{other} and {service} share the user `{user}`; each producer needs its own, or either could publish as the other"
+                ));
+            }
+            given.push((producer, user.to_owned()));
+        }
+        let missing: Vec<&str> = producers
+            .iter()
+            .filter(|producer| !given.iter().any(|(named, _)| named == *producer))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "every producer needs a user; missing {}",
+                missing.join(", ")
+            ));
+        }
+        given.sort_by_key(|(producer, _)| producers.iter().position(|p| p == producer));
+        Ok(Self { users: given })
+    }
+}
+
 /// Settings every service shares, plus the ones of the service being started.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -301,8 +405,13 @@ pub struct Settings {
     /// `POPUG_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT`, 15 s; in milliseconds).
     /// [`Settings::limited_database_url`] carries them as session options.
     pub database_limits: crate::database::SessionLimits,
-    /// RabbitMQ (`POPUG_AMQP_URL`).
+    /// RabbitMQ (`POPUG_AMQP_URL`); its user is the one this service
+    /// connects, publishes and replays as.
     pub amqp_url: url::Url,
+    /// The broker user of each event producer (`POPUG_AMQP_PRODUCER_USERS`);
+    /// unset (the local default, one shared user) means consumers cannot
+    /// tell producers apart and check envelopes only.
+    pub amqp_producer_users: Option<ProducerUsers>,
     /// Prefix for exchange and queue names (`POPUG_NAMESPACE`).
     pub namespace: Option<String>,
     /// Queues unused this long are deleted by the broker
@@ -388,6 +497,11 @@ impl Settings {
                 "amqp://guest:guest@127.0.0.1:5672/%2f",
                 &["amqp", "amqps"],
             )?,
+            amqp_producer_users: match env.raw("POPUG_AMQP_PRODUCER_USERS") {
+                None => None,
+                Some(value) if value.trim().is_empty() => None,
+                Some(_) => env.optional("POPUG_AMQP_PRODUCER_USERS")?,
+            },
             namespace: namespace_setting(env)?,
             queue_ttl: env
                 .optional::<u64>("POPUG_QUEUE_TTL")?
@@ -486,6 +600,19 @@ mod tests {
             ("POPUG_QUEUE_TTL", "-1"),
             ("POPUG_BILLING_METRICS_ADDR", "9090"),
             ("POPUG_OTLP_ENDPOINT", "collector:4317"),
+            ("POPUG_AMQP_PRODUCER_USERS", "auth"),
+            ("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=t"),
+            (
+                "POPUG_AMQP_PRODUCER_USERS",
+                "auth=a,tracker=t,billing=b,analytics=x",
+            ),
+            ("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=t,billing=a"),
+            (
+                "POPUG_AMQP_PRODUCER_USERS",
+                "auth=a,tracker=t,billing=b,auth=c",
+            ),
+            ("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=,billing=b"),
+            ("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=t u,billing=b"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).expect_err(variable);
@@ -497,6 +624,38 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn producer_users_map_every_producer_to_its_own_user() {
+        assert_eq!(load(&[]).expect("defaults").amqp_producer_users, None);
+        assert_eq!(
+            load(&[("POPUG_AMQP_PRODUCER_USERS", " ")])
+                .expect("blank")
+                .amqp_producer_users,
+            None
+        );
+        let users = load(&[(
+            "POPUG_AMQP_PRODUCER_USERS",
+            "billing=popug-billing, auth=popug-auth,tracker=popug-tracker",
+        )])
+        .expect("valid")
+        .amqp_producer_users
+        .expect("set");
+        assert_eq!(users.user_of("tracker"), Some("popug-tracker"));
+        assert_eq!(users.user_of("analytics"), None);
+        assert_eq!(users.producer_of("popug-billing"), Some("billing"));
+        assert_eq!(users.producer_of("guest"), None);
+        assert_eq!(
+            users.to_string(),
+            "auth=popug-auth,tracker=popug-tracker,billing=popug-billing"
+        );
+        let error = load(&[("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=t")])
+            .expect_err("billing is missing");
+        assert!(error.reason.contains("missing billing"), "{error}");
+        let error = load(&[("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=t,billing=a")])
+            .expect_err("shared");
+        assert!(error.reason.contains("share the user `a`"), "{error}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The events each task change produces (REQUIREMENTS.md, Tracker 8).
+//! The events each task change produces.
 
 use popug_proto::pb::popug::events::tasks::{v1 as tasks_v1, v2 as tasks_v2};
 use uuid::Uuid;

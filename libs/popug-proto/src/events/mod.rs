@@ -1,5 +1,5 @@
 //! The event catalog: every event popug produces, with its name, version,
-//! routing key and kind, declared once in [`catalog!`] below.
+//! routing key, kind and producer, declared once in [`catalog!`] below.
 //!
 //! An event's Rust type *is* its identity: the bus derives the AMQP `type`
 //! property from the payload's protobuf full name, the routing key from
@@ -42,7 +42,10 @@ pub trait Event: prost::Message + prost::Name + Validate + Default + Clone + 'st
     const ROUTING_KEY: &'static str;
     /// CUD or business event.
     const KIND: EventKind;
-    /// The services that consume it (CONTRACT.md, event catalog); their
+    /// The one service that may produce it (the contract's event catalog);
+    /// consumers dead-letter a copy from anyone else.
+    const PRODUCER: &'static str;
+    /// The services that consume it (the contract's event catalog); their
     /// queues are bound to [`Event::ROUTING_KEY`] before anything is published.
     const CONSUMERS: &'static [&'static str];
 }
@@ -60,6 +63,8 @@ pub struct EventInfo {
     pub routing_key: &'static str,
     /// CUD or business event.
     pub kind: EventKind,
+    /// The producing service.
+    pub producer: &'static str,
     /// The consuming services.
     pub consumers: &'static [&'static str],
 }
@@ -73,6 +78,7 @@ impl EventInfo {
             version: E::VERSION,
             routing_key: E::ROUTING_KEY,
             kind: E::KIND,
+            producer: E::PRODUCER,
             consumers: E::CONSUMERS,
         }
     }
@@ -80,12 +86,13 @@ impl EventInfo {
 
 /// Declares events: one line each, the only place these names are written.
 macro_rules! catalog {
-    ($($ty:ty => version $version:literal, $key:literal, $kind:ident, [$($consumer:literal),*];)*) => {
+    ($($ty:ty => version $version:literal, $key:literal, $kind:ident, from $producer:literal, [$($consumer:literal),*];)*) => {
         $(
             impl Event for $ty {
                 const VERSION: u32 = $version;
                 const ROUTING_KEY: &'static str = $key;
                 const KIND: EventKind = EventKind::$kind;
+                const PRODUCER: &'static str = $producer;
                 const CONSUMERS: &'static [&'static str] = &[$($consumer),*];
             }
         )*
@@ -97,19 +104,39 @@ macro_rules! catalog {
     };
 }
 
+/// The catalog row of the payload type `full_name`, e.g.
+/// `popug.events.tasks.v1.TaskCompleted`; `None` for a type popug does not
+/// produce. Consumers hold each delivery's routing key, envelope and producer
+/// against this row.
+pub fn lookup(full_name: &str) -> Option<&'static EventInfo> {
+    static CATALOG: std::sync::LazyLock<Vec<EventInfo>> = std::sync::LazyLock::new(catalog);
+    CATALOG.iter().find(|info| info.full_name == full_name)
+}
+
+/// The services that produce events, each once, in catalog order.
+pub fn producers() -> Vec<&'static str> {
+    let mut producers: Vec<&'static str> = Vec::new();
+    for info in catalog() {
+        if !producers.contains(&info.producer) {
+            producers.push(info.producer);
+        }
+    }
+    producers
+}
+
 catalog! {
-    accounts_v1::AccountCreated => version 1, "account.created.v1", Cud, ["tracker", "billing", "analytics"];
-    accounts_v1::AccountUpdated => version 1, "account.updated.v1", Cud, ["tracker", "billing", "analytics"];
-    accounts_v1::AccountRoleChanged => version 1, "account.role_changed.v1", Business, ["tracker", "billing", "analytics"];
-    accounts_v1::AccountDeactivated => version 1, "account.deactivated.v1", Cud, ["tracker", "billing", "analytics"];
-    tasks_v1::TaskCreated => version 1, "task.created.v1", Cud, ["billing", "analytics"];
-    tasks_v2::TaskCreated => version 2, "task.created.v2", Cud, ["billing", "analytics"];
-    tasks_v1::TaskAssigned => version 1, "task.assigned.v1", Business, ["billing", "analytics"];
-    tasks_v1::TaskCompleted => version 1, "task.completed.v1", Business, ["billing", "analytics"];
-    billing_v1::TaskPriced => version 1, "task.priced.v1", Business, ["analytics"];
-    billing_v1::TransactionApplied => version 1, "transaction.applied.v1", Business, ["analytics"];
-    billing_v1::BillingCycleClosed => version 1, "billing_cycle.closed.v1", Business, ["analytics"];
-    billing_v1::PaymentSent => version 1, "payment.sent.v1", Business, ["analytics"];
+    accounts_v1::AccountCreated => version 1, "account.created.v1", Cud, from "auth", ["tracker", "billing", "analytics"];
+    accounts_v1::AccountUpdated => version 1, "account.updated.v1", Cud, from "auth", ["tracker", "billing", "analytics"];
+    accounts_v1::AccountRoleChanged => version 1, "account.role_changed.v1", Business, from "auth", ["tracker", "billing", "analytics"];
+    accounts_v1::AccountDeactivated => version 1, "account.deactivated.v1", Cud, from "auth", ["tracker", "billing", "analytics"];
+    tasks_v1::TaskCreated => version 1, "task.created.v1", Cud, from "tracker", ["billing", "analytics"];
+    tasks_v2::TaskCreated => version 2, "task.created.v2", Cud, from "tracker", ["billing", "analytics"];
+    tasks_v1::TaskAssigned => version 1, "task.assigned.v1", Business, from "tracker", ["billing", "analytics"];
+    tasks_v1::TaskCompleted => version 1, "task.completed.v1", Business, from "tracker", ["billing", "analytics"];
+    billing_v1::TaskPriced => version 1, "task.priced.v1", Business, from "billing", ["analytics"];
+    billing_v1::TransactionApplied => version 1, "transaction.applied.v1", Business, from "billing", ["analytics"];
+    billing_v1::BillingCycleClosed => version 1, "billing_cycle.closed.v1", Business, from "billing", ["analytics"];
+    billing_v1::PaymentSent => version 1, "payment.sent.v1", Business, from "billing", ["analytics"];
 }
 
 #[cfg(test)]
@@ -161,6 +188,33 @@ mod tests {
             );
             assert!(info.full_name.ends_with(&format!(".{}", info.name)));
         }
+    }
+
+    #[test]
+    fn each_aggregate_has_one_producer_as_the_contract_says() {
+        for info in catalog() {
+            let aggregate = info.routing_key.split('.').next().unwrap_or_default();
+            let expected = match aggregate {
+                "account" => "auth",
+                "task" if info.name == "TaskPriced" => "billing",
+                "task" => "tracker",
+                "transaction" | "billing_cycle" | "payment" => "billing",
+                other => panic!("no producer known for the aggregate {other}"),
+            };
+            assert_eq!(info.producer, expected, "{}", info.full_name);
+            assert!(
+                !info.consumers.contains(&info.producer),
+                "{}",
+                info.full_name
+            );
+        }
+        assert_eq!(producers(), ["auth", "tracker", "billing"]);
+        let completed = lookup("popug.events.tasks.v1.TaskCompleted").expect("catalogued");
+        assert_eq!(
+            (completed.routing_key, completed.producer),
+            ("task.completed.v1", "tracker")
+        );
+        assert_eq!(lookup("popug.events.tasks.v9.TaskCompleted"), None);
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Black-box tests of the event bus against the real Postgres and RabbitMQ:
 //! a fresh database and a fresh broker namespace per test, and no sleeps
 //! for correctness (tests drive the relay and the consumer step by step).
+//! This file holds the helpers and the tests of publishing and consuming;
+//! the modules below hold those of dead letters and of trust on the bus.
+
+mod dead_letter_rows;
+mod trust;
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -155,6 +160,16 @@ impl World {
 
     /// Publishes raw bytes as if a producer had.
     async fn publish_raw(&self, routing_key: &str, body: &[u8], message_id: &str) {
+        self.publish_with(
+            routing_key,
+            body,
+            BasicProperties::default().with_message_id(message_id.into()),
+        )
+        .await;
+    }
+
+    /// Publishes raw bytes with `properties`, as if a producer had.
+    async fn publish_with(&self, routing_key: &str, body: &[u8], properties: BasicProperties) {
         let channel = self.channel().await;
         let confirm = channel
             .basic_publish(
@@ -165,7 +180,7 @@ impl World {
                     ..BasicPublishOptions::default()
                 },
                 body,
-                BasicProperties::default().with_message_id(message_id.into()),
+                properties,
             )
             .await
             .expect("publish")
@@ -233,9 +248,64 @@ fn account(login: &str) -> AccountCreated {
     }
 }
 
+/// `event` in a fresh envelope from its catalogued producer, auth.
 fn envelope_bytes(event: &AccountCreated) -> (String, Vec<u8>) {
-    let envelope = envelope::wrap(event, "test", chrono::Utc::now());
+    let envelope = envelope::wrap(event, "auth", chrono::Utc::now());
     (envelope.event_id.clone(), envelope.encode_to_vec())
+}
+
+/// The log lines written on this thread while the value lives (a
+/// `#[tokio::test]` runs the consumer steps it drives on its own thread).
+struct CapturedLogs {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn start() -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let buffer = Arc::clone(&buffer);
+            move || LogWriter(Arc::clone(&buffer))
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        Self {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// Every line so far.
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(
+            &self
+                .buffer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
 }
 
 /// Handlers that record each account in the test table; logins starting with
@@ -569,7 +639,7 @@ async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
 
     broken.store(false, Ordering::SeqCst);
     assert_eq!(
-        dead_letters::replay(&world.broker, "accounts-test", None)
+        dead_letters::replay(&world.pool, &world.broker, "accounts-test", None)
             .await
             .expect("replay"),
         1
@@ -586,7 +656,7 @@ async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
     assert_eq!(world.dead_letter_depth().await, 0);
     // Nothing left to replay; replaying again moves nothing and applies nothing.
     assert_eq!(
-        dead_letters::replay(&world.broker, "accounts-test", None)
+        dead_letters::replay(&world.pool, &world.broker, "accounts-test", None)
             .await
             .expect("replay"),
         0
@@ -723,6 +793,45 @@ async fn outage_the_relay_survives_the_broker_going_away_and_loses_nothing() {
     expected.sort();
     assert_eq!(received, expected, "every event after the outage arrived");
     assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 0);
+}
+
+/// Serves `world`'s ops API, for consumer `accounts-test`, with a guard
+/// that lets everyone in, on a free port; it stops when the guard drops.
+async fn serve_ops(
+    world: &World,
+) -> (
+    popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient<
+        tonic::transport::Channel,
+    >,
+    tokio_util::sync::DropGuard,
+) {
+    let ops = popug_bus::Ops::new(
+        world.pool.clone(),
+        world.broker.clone(),
+        Some("accounts-test".into()),
+        world.relay().health(),
+        Arc::new(|_| Ok(())),
+    );
+    let settings = popug_runtime::Settings::load(
+        popug_runtime::Service::Auth,
+        &popug_runtime::Env::from_pairs([("POPUG_AUTH_ADDR", "127.0.0.1:0")]),
+    )
+    .expect("settings");
+    let app = popug_runtime::Application::build(
+        &settings,
+        popug_runtime::Services::new().with(ops.into_server()),
+        Vec::new(),
+    )
+    .await
+    .expect("build");
+    let addr = app.local_addr();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
+    let client = popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient::new(
+        grpc_channel(addr).await,
+    );
+    (client, stop.drop_guard())
 }
 
 async fn grpc_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel {
@@ -862,6 +971,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .list_dead_letters(ListDeadLettersRequest {
             page_size: 0,
             include_resolved: false,
+            ..ListDeadLettersRequest::default()
         })
         .await
         .expect("list")
@@ -877,6 +987,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .list_dead_letters(ListDeadLettersRequest {
             page_size: 5000,
             include_resolved: false,
+            ..ListDeadLettersRequest::default()
         })
         .await
         .expect_err("page too large");
@@ -894,6 +1005,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .list_dead_letters(ListDeadLettersRequest {
             page_size: 10,
             include_resolved: true,
+            ..ListDeadLettersRequest::default()
         })
         .await
         .expect("list")
@@ -949,7 +1061,12 @@ async fn replicas_starting_together_create_and_migrate_their_database_once() {
         .get_result::<Count>(&mut conn)
         .await
         .expect("migrations table");
-    assert_eq!(applied.n, 1);
+    // Each of the bus's migrations once.
+    let embedded =
+        diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&popug_bus::MIGRATIONS)
+            .expect("embedded migrations")
+            .len();
+    assert_eq!(applied.n, i64::try_from(embedded).expect("a few"));
 }
 
 #[tokio::test]
