@@ -17,7 +17,7 @@ use popug_proto::{
 };
 use popug_runtime::Env;
 use popug_testing::{
-    TestAuth, consume, drain,
+    TestAuth, consume, consume_any, drain,
     tracker_events::{assigned, completed, created},
     with_token,
 };
@@ -1472,27 +1472,6 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
         .await
         .expect("get");
     assert!(extra.is_none(), "an event beyond the {committed} committed");
-}
-
-/// Steps the consumer until `deliveries` were settled, dead letters allowed.
-async fn consume_any(
-    consumer: &mut popug_bus::Consumer,
-    deliveries: usize,
-) -> popug_bus::BatchReport {
-    let token = CancellationToken::new();
-    let mut total = popug_bus::BatchReport::default();
-    while total.settled() < deliveries {
-        let report = tokio::time::timeout(Duration::from_secs(60), consumer.process_batch(&token))
-            .await
-            .expect("the events arrive")
-            .expect("batch")
-            .expect("not cancelled");
-        total.applied += report.applied;
-        total.duplicates += report.duplicates;
-        total.retried += report.retried;
-        total.dead_lettered += report.dead_lettered;
-    }
-    total
 }
 
 impl TestApp {
