@@ -1,5 +1,6 @@
 //! `cargo run --release -p bench -- flood`: what a flood of wrong-password
-//! sign-ins does to auth-svc. `concurrency` logins stay in flight for
+//! sign-ins does to auth-svc. An attacker, a process of its own (this
+//! program again, `flood-attack`), keeps `concurrency` logins in flight for
 //! `seconds` (half on one victim's login, half on made-up logins, over 16
 //! connections, as a botnet behind one address would send them), while a
 //! legitimate client on its own connection asks `WhoAmI` every 10 ms.
@@ -56,10 +57,6 @@ pub(crate) async fn run(postgres: &url::Url, options: &Options) -> anyhow::Resul
         options.concurrency, options.seconds
     );
 
-    let mut connections = Vec::new();
-    for _ in 0..16 {
-        connections.push(auth_server.channel().await?);
-    }
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
     let cpu_before = Cpu::now();
     let legitimate = tokio::spawn(who_am_i_until(
@@ -67,28 +64,21 @@ pub(crate) async fn run(postgres: &url::Url, options: &Options) -> anyhow::Resul
         admin.clone(),
         deadline,
     ));
-    let attempts = stream::iter(0_usize..)
-        .take_while(|_| std::future::ready(Instant::now() < deadline))
-        .map(|n| {
-            let channel = connections[n % connections.len()].clone();
-            async move {
-                let login = if n % 2 == 0 {
-                    "victim".to_owned()
-                } else {
-                    format!("nobody-{n}")
-                };
-                AuthServiceClient::new(channel)
-                    .login(auth::LoginRequest {
-                        login,
-                        password: "wrong-password".into(),
-                    })
-                    .await
-                    .map(drop)
-                    .map_err(|status| status.code())
-            }
-        })
-        .buffer_unordered(options.concurrency);
-    let outcomes: Vec<Result<(), Code>> = attempts.collect().await;
+    let attacker = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "flood-attack",
+            "--addr",
+            &auth_server.addr.to_string(),
+            "--concurrency",
+            &options.concurrency.to_string(),
+            "--seconds",
+            &options.seconds.to_string(),
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await?;
+    anyhow::ensure!(attacker.status.success(), "the attacker failed");
+    let outcomes: Vec<Outcome> = serde_json::from_slice(&attacker.stdout)?;
     let cpu = Cpu::now().since(cpu_before);
     let (rss_after_flood, rss_peak) = memory();
     let mut latencies = legitimate.await??;
@@ -115,13 +105,18 @@ pub(crate) async fn run(postgres: &url::Url, options: &Options) -> anyhow::Resul
     };
     auth_server.stop().await?;
 
-    let count =
-        |wanted: fn(&Result<(), Code>) -> bool| outcomes.iter().filter(|o| wanted(o)).count();
+    let count = |wanted: fn(&Result<(), Code>) -> bool| {
+        outcomes
+            .iter()
+            .map(|outcome| outcome.count * usize::from(wanted(&outcome.code())))
+            .sum::<usize>()
+    };
+    let answered: usize = outcomes.iter().map(|outcome| outcome.count).sum();
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     println!();
     println!("{:<58} {:>14}", "measurement", "value");
-    println!("{:<58} {:>14}", "login attempts answered", outcomes.len());
+    println!("{:<58} {:>14}", "login attempts answered", answered);
     println!(
         "{:<58} {:>14}",
         "  UNAUTHENTICATED (password checked, wrong)",
@@ -152,8 +147,8 @@ pub(crate) async fn run(postgres: &url::Url, options: &Options) -> anyhow::Resul
     );
     println!(
         "{:<58} {:>14}",
-        "cpu ms per attempt (popug + postgres + rabbitmq)",
-        cpu.per(outcomes.len())
+        "cpu ms per attempt of auth-svc (popug + postgres + rabbitmq)",
+        cpu.per(answered)
     );
     println!(
         "{:<58} {:>14.1}",
@@ -190,4 +185,72 @@ async fn who_am_i_until(
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(latencies)
+}
+
+/// How many attempts got one answer (the code's number, 0 for OK).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Outcome {
+    code: i32,
+    count: usize,
+}
+
+impl Outcome {
+    fn code(&self) -> Result<(), Code> {
+        match Code::from_i32(self.code) {
+            Code::Ok => Ok(()),
+            code => Err(code),
+        }
+    }
+}
+
+/// The attacker: wrong-password sign-ins against `addr`, `concurrency` in
+/// flight for `seconds`; prints how many got which answer, as JSON.
+pub(crate) async fn attack(
+    addr: std::net::SocketAddr,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let mut connections = Vec::new();
+    for _ in 0..16 {
+        connections.push(
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let attempts = stream::iter(0_usize..)
+        .take_while(|_| std::future::ready(Instant::now() < deadline))
+        .map(|n| {
+            let channel = connections[n % connections.len()].clone();
+            async move {
+                let login = if n % 2 == 0 {
+                    "victim".to_owned()
+                } else {
+                    format!("nobody-{n}")
+                };
+                AuthServiceClient::new(channel)
+                    .login(auth::LoginRequest {
+                        login,
+                        password: "wrong-password".into(),
+                    })
+                    .await
+                    .map_or_else(|status| status.code() as i32, |_| 0)
+            }
+        })
+        .buffer_unordered(concurrency);
+    let codes: Vec<i32> = attempts.collect().await;
+    let mut counts = std::collections::BTreeMap::new();
+    for code in codes {
+        *counts.entry(code).or_insert(0_usize) += 1;
+    }
+    let outcomes: Vec<Outcome> = counts
+        .into_iter()
+        .map(|(code, count)| Outcome { code, count })
+        .collect();
+    #[allow(clippy::print_stdout)] // the report goes to the parent
+    {
+        println!("{}", serde_json::to_string(&outcomes)?);
+    }
+    Ok(())
 }

@@ -104,11 +104,13 @@ pub(crate) async fn run(
     let fixed_lags = rig.lags(started).await?;
 
     let started = chrono::Utc::now();
+    let cpu_before = crate::cpu::Cpu::now();
     let saturated = Instant::now();
     rig.saturate(options.tasks, options.concurrency).await?;
     let rpc_rate = super::rate(options.tasks, saturated);
     rig.settle(1 + completed + options.tasks).await?;
     let sustained = super::rate(options.tasks, saturated);
+    let cpu = crate::cpu::Cpu::now().since(cpu_before);
     let saturated_lags = rig.lags(started).await?;
 
     let report = popug::audit::audit(&rig.channels, &rig.admin, Duration::from_secs(120)).await?;
@@ -148,6 +150,11 @@ pub(crate) async fn run(
         "saturation: lifecycles per second, until analytics has all", sustained
     );
     print_lags("saturation", &saturated_lags);
+    println!(
+        "{:<62} {:>10}",
+        "saturation: cpu ms per lifecycle (popug + postgres + rabbitmq)",
+        cpu.per(options.tasks)
+    );
     println!();
     println!(
         "sustained lifecycles / raw commit = {:.3}  (audit after the run: {report})",

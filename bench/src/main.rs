@@ -113,6 +113,19 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The attacking side of `flood`, run by it as a process of its own.
+    #[command(hide = true)]
+    FloodAttack {
+        /// auth-svc's address.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        /// Sign-ins in flight.
+        #[arg(long)]
+        concurrency: usize,
+        /// Seconds the flood lasts.
+        #[arg(long)]
+        seconds: u64,
+    },
     /// Token verification: authenticated against unauthenticated calls.
     Auth {
         /// Calls per measurement.
@@ -133,6 +146,11 @@ async fn main() -> anyhow::Result<()> {
             bus(&cli.postgres_url, &cli.amqp_url, events, window).await
         }
         Command::Auth { calls, concurrency } => auth(&cli.postgres_url, calls, concurrency).await,
+        Command::FloodAttack {
+            addr,
+            concurrency,
+            seconds,
+        } => flood::attack(addr, concurrency, seconds).await,
         Command::Flood {
             concurrency,
             seconds,
