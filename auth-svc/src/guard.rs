@@ -20,7 +20,8 @@ use tonic::Status;
 
 use crate::domain::throttle::{Policy, Throttle};
 
-/// Failed sign-ins per login: five free, then 1 s doubling up to 30 s.
+/// Failed sign-ins per login and client address: five free, then 1 s
+/// doubling up to 30 s.
 const LOGIN_POLICY: Policy = Policy {
     free_failures: 5,
     first_delay: Duration::from_secs(1),
@@ -69,10 +70,12 @@ impl Guard {
     }
 
     /// Refuses a sign-in of `login` from `client` while either is locked.
+    /// A login is locked per client address: a stranger's failures cannot
+    /// lock its owner out.
     pub fn admit(&self, login: &str, client: Option<IpAddr>) -> Result<(), Status> {
         let now = Instant::now();
         let login_wait = lock(&self.logins)
-            .check(login, now)
+            .check(&login_key(login, client), now)
             .err()
             .map(|wait| (wait, "this login"));
         let locked = login_wait.or_else(|| {
@@ -97,11 +100,12 @@ impl Guard {
     /// Records the outcome of a checked sign-in.
     pub fn record(&self, login: &str, client: Option<IpAddr>, succeeded: bool) {
         let now = Instant::now();
+        let key = login_key(login, client);
         if succeeded {
-            lock(&self.logins).succeeded(login);
+            lock(&self.logins).succeeded(&key);
         } else {
             metrics::counter!("popug_auth_sign_in_failures_total").increment(1);
-            lock(&self.logins).failed(login, now);
+            lock(&self.logins).failed(&key, now);
             if let Some(ip) = client {
                 lock(&self.clients).failed(&ip.to_string(), now);
             }
@@ -118,8 +122,10 @@ impl Guard {
         if let Ok(permit) = Arc::clone(&self.hashing).try_acquire_owned() {
             return Ok(HashPermit(permit));
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        // Counted while waiting, and uncounted however the wait ends (a
+        // caller that gives up drops this future mid-wait).
+        let waiting = Waiting::join(&self.waiting);
+        if waiting.ahead >= self.queue {
             return Err(busy());
         }
         let permit = tokio::time::timeout(
@@ -127,7 +133,7 @@ impl Guard {
             Arc::clone(&self.hashing).acquire_owned(),
         )
         .await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        drop(waiting);
         match permit {
             Ok(Ok(permit)) => Ok(HashPermit(permit)),
             _ => Err(busy()),
@@ -160,6 +166,34 @@ impl Guard {
     ) -> Result<T, Status> {
         let permit = self.hash_permit().await?;
         self.run(permit, hash).await
+    }
+}
+
+/// The throttle key of `login` signing in from `client`.
+fn login_key(login: &str, client: Option<IpAddr>) -> String {
+    match client {
+        Some(ip) => format!("{login} {ip}"),
+        None => login.to_owned(),
+    }
+}
+
+/// A place in the queue for a hash; leaving it (by drop) frees it.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    /// Callers waiting before this one joined.
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn join(count: &'a AtomicUsize) -> Self {
+        let ahead = count.fetch_add(1, Ordering::SeqCst);
+        Self { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

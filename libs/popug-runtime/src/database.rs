@@ -91,18 +91,20 @@ impl SessionLimits {
             self.statement_timeout.as_millis(),
             self.idle_in_transaction.as_millis()
         );
+        // The raw query, split by hand: form decoding would turn a `+` in a
+        // password or path into a space, which libpq-style parsers do not.
         let mut options = None;
-        // Re-encoded by hand: the URL crate writes spaces as `+`, which
-        // libpq-style parsers read literally.
         let mut query: Vec<String> = url
-            .query_pairs()
-            .filter_map(|(key, value)| {
-                if key == "options" {
-                    options = Some(value.into_owned());
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .filter_map(|pair| match pair.split_once('=') {
+                Some(("options", value)) => {
+                    options = Some(percent_decode(value));
                     None
-                } else {
-                    Some(format!("{}={}", encode(&key), encode(&value)))
                 }
+                _ => Some(pair.to_owned()),
             })
             .collect();
         let options = options.map_or(limits.clone(), |own| format!("{own} {limits}"));
@@ -111,6 +113,30 @@ impl SessionLimits {
         limited.set_query(Some(&query.join("&")));
         limited
     }
+}
+
+/// Decodes `%XX` escapes (and nothing else: `+` stays `+`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            None => {
+                decoded.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 /// Percent-encodes all but the unreserved characters of RFC 3986.
@@ -321,8 +347,10 @@ mod tests {
             limits.apply(&plain).as_str(),
             "postgres://u@h:5432/popug_billing?options=-c%20lock_timeout%3D5000%20-c%20statement_timeout%3D60000%20-c%20idle_in_transaction_session_timeout%3D1500"
         );
-        let own = url::Url::parse("postgres://u@h/db?sslmode=disable&options=-c%20search_path%3Dx")
-            .expect("url");
+        let own = url::Url::parse(
+            "postgres://u@h/db?sslmode=disable&password=a+b&options=-c%20search_path%3Dx",
+        )
+        .expect("url");
         let limited = limits.apply(&own);
         let pairs: Vec<(String, String)> = limited
             .query_pairs()
@@ -330,10 +358,14 @@ mod tests {
             .collect();
         assert_eq!(pairs[0], ("sslmode".into(), "disable".into()));
         assert!(
-            pairs[1]
+            pairs[2]
                 .1
                 .starts_with("-c search_path=x -c lock_timeout=5000"),
             "{pairs:?}"
+        );
+        assert!(
+            limited.as_str().contains("password=a+b&"),
+            "a `+` stays as written: {limited}"
         );
     }
 }
