@@ -411,19 +411,7 @@ pub mod replica {
         role: Role,
         version: i64,
     ) -> Result<(), diesel::result::Error> {
-        diesel::sql_query(
-            "INSERT INTO accounts (account_id, role, role_version) VALUES ($1, $2, $3) \
-             ON CONFLICT (account_id) DO UPDATE SET \
-                 role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
-                             THEN EXCLUDED.role ELSE accounts.role END, \
-                 role_version = GREATEST(accounts.role_version, EXCLUDED.role_version)",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .bind::<Text, _>(role.as_str())
-        .bind::<BigInt, _>(version)
-        .execute(conn)
-        .await
-        .map(drop)
+        popug_runtime::directory::record_role(conn, account_id, role.as_str(), version).await
     }
 
     /// `AccountDeactivated`: for good.
@@ -431,14 +419,7 @@ pub mod replica {
         conn: &mut AsyncPgConnection,
         account_id: Uuid,
     ) -> Result<(), diesel::result::Error> {
-        diesel::sql_query(
-            "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
-             ON CONFLICT (account_id) DO UPDATE SET active = FALSE",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .execute(conn)
-        .await
-        .map(drop)
+        popug_runtime::directory::record_deactivation(conn, account_id).await
     }
 
     /// How many tasks there are; for tests and the bench.

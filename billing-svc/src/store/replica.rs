@@ -82,19 +82,7 @@ pub async fn role_changed(
     version: i64,
 ) -> Result<(), diesel::result::Error> {
     share_close_lock(conn).await?;
-    diesel::sql_query(
-        "INSERT INTO accounts (account_id, role, role_version) VALUES ($1, $2, $3) \
-         ON CONFLICT (account_id) DO UPDATE SET \
-             role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
-                         THEN EXCLUDED.role ELSE accounts.role END, \
-             role_version = GREATEST(accounts.role_version, EXCLUDED.role_version)",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(account_id)
-    .bind::<Text, _>(role)
-    .bind::<BigInt, _>(version)
-    .execute(conn)
-    .await
-    .map(drop)
+    popug_runtime::directory::record_role(conn, account_id, role, version).await
 }
 
 /// `AccountDeactivated`: for good. The balance stays and closes as usual.
@@ -103,12 +91,5 @@ pub async fn deactivated(
     account_id: Uuid,
 ) -> Result<(), diesel::result::Error> {
     share_close_lock(conn).await?;
-    diesel::sql_query(
-        "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
-         ON CONFLICT (account_id) DO UPDATE SET active = FALSE",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(account_id)
-    .execute(conn)
-    .await
-    .map(drop)
+    popug_runtime::directory::record_deactivation(conn, account_id).await
 }

@@ -1,10 +1,12 @@
 //! Every service's [`Directory`] of callers: its `accounts` table, which in
 //! auth-svc is the accounts themselves and elsewhere the replica fed by
 //! auth's account events. Each has the columns `account_id`, `role` (text,
-//! null while a replica knows only of a deactivation) and `active`.
+//! null while a replica knows only of a deactivation) and `active`; the
+//! replicas also keep `role_version`, and write role changes and
+//! deactivations with [`record_role`] and [`record_deactivation`].
 
 use diesel::{OptionalExtension as _, QueryableByName, sql_types};
-use diesel_async::RunQueryDsl as _;
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use futures::future::BoxFuture;
 use popug_token::{Directory, Standing};
 use uuid::Uuid;
@@ -49,4 +51,42 @@ impl Directory for AccountsDirectory {
             }))
         })
     }
+}
+
+/// `AccountRoleChanged` in a replica: the role, unless a newer one is known
+/// (versions order the changes, so order and duplicates do not matter).
+pub async fn record_role(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    role: &str,
+    version: i64,
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query(
+        "INSERT INTO accounts (account_id, role, role_version) VALUES ($1, $2, $3) \
+         ON CONFLICT (account_id) DO UPDATE SET \
+             role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
+                         THEN EXCLUDED.role ELSE accounts.role END, \
+             role_version = GREATEST(accounts.role_version, EXCLUDED.role_version)",
+    )
+    .bind::<sql_types::Uuid, _>(account_id)
+    .bind::<sql_types::Text, _>(role)
+    .bind::<sql_types::BigInt, _>(version)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// `AccountDeactivated` in a replica: for good.
+pub async fn record_deactivation(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query(
+        "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
+         ON CONFLICT (account_id) DO UPDATE SET active = FALSE",
+    )
+    .bind::<sql_types::Uuid, _>(account_id)
+    .execute(conn)
+    .await
+    .map(drop)
 }
