@@ -510,14 +510,26 @@ async fn wait(
         }
         return true;
     };
-    let mut notifications = std::pin::pin!(conn.notifications_stream());
-    let healthy = tokio::select! {
+    // Fused: a stream that ended (the connection was cut, as a database
+    // restart cuts it) must not be polled again, and the drain below may.
+    let mut notifications = std::pin::pin!(conn.notifications_stream().fuse());
+    let mut healthy = tokio::select! {
         notification = notifications.next() => matches!(notification, Some(Ok(_))),
         () = tokio::time::sleep(pause) => true,
         () = token.cancelled() => true,
     };
     // One step publishes everything committed so far: drop the wake-ups
-    // that queued up meanwhile.
-    while let Some(Some(Ok(_))) = notifications.next().now_or_never() {}
+    // that queued up meanwhile. An error or the end among them means the
+    // connection is gone, however the wait itself ended.
+    loop {
+        match notifications.next().now_or_never() {
+            Some(Some(Ok(_))) => {}
+            Some(Some(Err(_)) | None) => {
+                healthy = false;
+                break;
+            }
+            None => break,
+        }
+    }
     healthy
 }

@@ -5,6 +5,7 @@
 //! the modules below hold those of dead letters and of trust on the bus.
 
 mod dead_letter_rows;
+mod relay_recovery;
 mod trust;
 
 use std::{
