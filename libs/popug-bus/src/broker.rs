@@ -1,5 +1,6 @@
-//! Connecting to RabbitMQ, who we are there, whom we believe, and the retry
-//! schedule shared by everything that waits for it to come back.
+//! Connecting to RabbitMQ, who we are there and whom we believe. The retry
+//! schedule of everything that waits for it to come back is
+//! [`popug_runtime::backoff::Backoff`], re-exported here.
 //!
 //! The broker authenticates every connection, and RabbitMQ refuses a
 //! message whose `user_id` property is not the connection's user. So the
@@ -7,9 +8,8 @@
 //! knows each producer's user ([`ProducerUsers`]) can tell who really
 //! published an event, whatever its envelope says.
 
-use std::time::Duration;
-
 use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions};
+pub use popug_runtime::backoff::Backoff;
 use popug_runtime::{ProducerUsers, Settings, SettingsError};
 
 use crate::topology::Topology;
@@ -126,64 +126,5 @@ impl Broker {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         Ok((connection, channel))
-    }
-}
-
-/// Growing pauses between retries: 1, 3, 5, 10, 30 s, then every 30 s
-/// (as the business asked for publishing).
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    schedule: Vec<Duration>,
-    attempt: usize,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new([1, 3, 5, 10, 30].map(Duration::from_secs).to_vec())
-    }
-}
-
-impl Backoff {
-    /// A schedule; its last pause repeats. Tests use a faster one.
-    pub fn new(schedule: Vec<Duration>) -> Self {
-        assert!(
-            !schedule.is_empty(),
-            "a retry schedule needs at least one pause"
-        );
-        Self {
-            schedule,
-            attempt: 0,
-        }
-    }
-
-    /// The pause before the next retry.
-    pub fn next_pause(&mut self) -> Duration {
-        let pause = self.schedule[self.attempt.min(self.schedule.len() - 1)];
-        self.attempt += 1;
-        pause
-    }
-
-    /// Failures in a row so far.
-    pub fn failures(&self) -> usize {
-        self.attempt
-    }
-
-    /// Back to the first pause, after a success.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_schedule_grows_then_repeats_its_last_pause() {
-        let mut backoff = Backoff::default();
-        let pauses: Vec<u64> = (0..7).map(|_| backoff.next_pause().as_secs()).collect();
-        assert_eq!(pauses, [1, 3, 5, 10, 30, 30, 30]);
-        backoff.reset();
-        assert_eq!(backoff.next_pause().as_secs(), 1);
     }
 }

@@ -262,9 +262,21 @@ impl Relay {
         }
     }
 
-    /// The relay as a background task of a service.
+    /// The relay as an essential background task of a service; each
+    /// restart starts from a new broker connection and the same health.
     pub fn into_task(self) -> popug_runtime::BackgroundTask {
-        Box::new(move |token| Box::pin(self.run(token)))
+        popug_runtime::BackgroundTask::new("outbox relay", move |token| {
+            Self {
+                pool: self.pool.clone(),
+                broker: self.broker.clone(),
+                producer: self.producer.clone(),
+                config: self.config.clone(),
+                health: Arc::clone(&self.health),
+                link: None,
+            }
+            .run(token)
+        })
+        .essential()
     }
 
     /// Steps until `token` is cancelled: publishes whatever commits, retries
