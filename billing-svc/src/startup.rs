@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig};
+use popug_bus::{Backoff, Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig};
 use popug_proto::pb::popug::billing::v1::billing_service_server::BillingServiceServer;
 use popug_runtime::{BackgroundTask, Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
@@ -167,7 +167,7 @@ impl Application {
             let (ledger, mailer) = (self.ledger, self.mailer);
             app = app.with_task(
                 BackgroundTask::new("day closer", move |token| {
-                    closer::run(ledger.clone(), mailer.clone(), token)
+                    closer::run(ledger.clone(), mailer.clone(), Backoff::default(), token)
                 })
                 .essential(),
             );
