@@ -861,10 +861,7 @@ impl Consumer {
                         consumer = %self.name, broker = %self.broker.redacted_url(), %error, retry_in = ?pause,
                         "ALERT: consumer lost the broker; reconnecting"
                     );
-                    tokio::select! {
-                        () = tokio::time::sleep(pause) => {},
-                        () = token.cancelled() => {},
-                    }
+                    self.broker.pause_until_back(pause, &token).await;
                 }
             }
         }

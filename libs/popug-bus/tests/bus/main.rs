@@ -5,6 +5,7 @@
 //! the modules below hold those of dead letters and of trust on the bus.
 
 mod dead_letter_rows;
+mod private_broker;
 mod relay_recovery;
 mod trust;
 
@@ -41,6 +42,11 @@ struct World {
 
 impl World {
     async fn new() -> Self {
+        Self::on_broker(AMQP).await
+    }
+
+    /// A world whose broker is the one at `amqp` (a private node).
+    async fn on_broker(amqp: &str) -> Self {
         popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let database = format!("{POSTGRES}/popug_test_{id}").parse().expect("url");
@@ -55,7 +61,7 @@ impl World {
         drop(conn);
         let topology = Topology::new(Some(format!("test-{}", &id[..12])))
             .with_queue_expiry(Duration::from_secs(60));
-        let broker = Broker::new(AMQP.parse().expect("url"), topology, "bus-test");
+        let broker = Broker::new(amqp.parse().expect("url"), topology, "bus-test");
         Self { pool, broker }
     }
 
@@ -68,6 +74,7 @@ impl World {
                 batch_size: 100,
                 backoff: fast_backoff(),
                 poll_interval: Duration::from_millis(200),
+                confirm_timeout: Duration::from_secs(2),
             },
         )
     }
