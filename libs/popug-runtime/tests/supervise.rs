@@ -73,15 +73,20 @@ async fn a_task_that_panics_is_restarted_and_health_says_so_meanwhile() {
         .await
         .expect("the server builds")
         .with_restart_backoff(popug_runtime::backoff::Backoff::new(vec![
-            Duration::from_secs(2),
+            Duration::from_secs(5),
         ]));
     let (addr, metrics_addr) = (app.local_addr(), app.metrics_addr());
     let stop = CancellationToken::new();
     let stopping = stop.clone();
     let served = tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
 
-    // The first run panics at once; for the 2 s pause the server is not ready.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first run panics at once; for the 5 s pause the server is not
+    // ready (a panic's report can take a while on a loaded machine).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while status(addr).await != ServingStatus::NotServing && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(status(addr).await, ServingStatus::NotServing);
     let scraped = metrics(metrics_addr).await;
@@ -91,11 +96,15 @@ async fn a_task_that_panics_is_restarted_and_health_says_so_meanwhile() {
         "the restart is counted: {scraped}"
     );
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while runs.load(Ordering::SeqCst) < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(runs.load(Ordering::SeqCst), 2, "the task was started again");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while status(addr).await != ServingStatus::Serving && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(status(addr).await, ServingStatus::Serving);
     assert!(
         metrics(metrics_addr)
