@@ -43,7 +43,12 @@ impl Application {
             broker.clone(),
             name,
             handlers::handlers(common.timezone, &standings),
-            ConsumerConfig::default(),
+            // A read model built purely from events: one that lost its
+            // database rebuilds itself from the event history.
+            ConsumerConfig {
+                rebuild_from_history: true,
+                ..ConsumerConfig::default()
+            },
         );
         // analytics produces no events: its outbox stays empty and no relay runs.
         let ops = Ops::new(

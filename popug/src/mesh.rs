@@ -59,12 +59,13 @@ impl MeshSettings {
     }
 }
 
-/// The four services, built and listening, not yet serving.
+/// The four services, built and listening, not yet serving (boxed: the
+/// services are large, and so would be every future holding a mesh).
 pub struct Mesh {
-    auth: auth_svc::Application,
-    tracker: tracker_svc::Application,
-    billing: billing_svc::Application,
-    analytics: analytics_svc::Application,
+    auth: Box<auth_svc::Application>,
+    tracker: Box<tracker_svc::Application>,
+    billing: Box<billing_svc::Application>,
+    analytics: Box<analytics_svc::Application>,
 }
 
 impl Mesh {
@@ -82,7 +83,7 @@ impl Mesh {
         popug_bus::topology::declare_catalog(&channel, broker.topology()).await?;
         connection.close(200, "declared".into()).await.ok();
 
-        let auth = Box::pin(auth_svc::Application::build(settings.auth)).await?;
+        let auth = Box::new(Box::pin(auth_svc::Application::build(settings.auth)).await?);
         if !settings.auth_url_given {
             let auth_url: url::Url = format!("http://{}", auth.local_addr()).parse()?;
             settings.tracker.common.auth_url = auth_url.clone();
@@ -91,9 +92,11 @@ impl Mesh {
         }
         Ok(Self {
             auth,
-            tracker: Box::pin(tracker_svc::Application::build(settings.tracker)).await?,
-            billing: Box::pin(billing_svc::Application::build(settings.billing)).await?,
-            analytics: Box::pin(analytics_svc::Application::build(settings.analytics)).await?,
+            tracker: Box::new(Box::pin(tracker_svc::Application::build(settings.tracker)).await?),
+            billing: Box::new(Box::pin(billing_svc::Application::build(settings.billing)).await?),
+            analytics: Box::new(
+                Box::pin(analytics_svc::Application::build(settings.analytics)).await?,
+            ),
         })
     }
 

@@ -59,6 +59,10 @@ pub struct ConsumerConfig {
     /// Competing workers in [`Consumer::run`], each with its own channel and
     /// database connection; events carry no ordering promise across workers.
     pub workers: usize,
+    /// Whether [`Consumer::run`] first rebuilds the consumer's state from the
+    /// history stream, once ([`Consumer::replay_history`]): for a read
+    /// model, never for the books.
+    pub rebuild_from_history: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -69,6 +73,7 @@ impl Default for ConsumerConfig {
             attempts: 3,
             backoff: Backoff::default(),
             workers: 4,
+            rebuild_from_history: false,
         }
     }
 }
@@ -86,6 +91,9 @@ pub enum ConsumerError {
     /// The broker cancelled our subscription (e.g. the queue was deleted).
     #[error("the broker cancelled the subscription to {0}")]
     Cancelled(String),
+    /// A rebuild from the event history could not go on.
+    #[error("rebuilding from the event history: {0}")]
+    History(String),
 }
 
 /// What one step did with its deliveries.
@@ -109,7 +117,7 @@ impl BatchReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Applied,
     Duplicate,
     Retry,
@@ -163,11 +171,11 @@ enum FastPathError {
 
 /// A delivery, parsed before the transaction so that bad bytes cost no I/O
 /// (a replayed one costs a look-up of its dead-letter row).
-struct Item {
-    delivery: Delivery,
+pub(crate) struct Item {
+    pub(crate) delivery: Delivery,
     parsed: Result<Parsed, Unusable>,
     /// Earlier deliveries of this message (the quorum queue's `x-delivery-count`).
-    earlier_deliveries: u32,
+    pub(crate) earlier_deliveries: u32,
     /// Set when the replay moved this message back from the dead-letter
     /// queue (its mark believed: its row holds exactly its bytes).
     replay: Option<Replay>,
@@ -206,11 +214,11 @@ struct Link {
 
 /// Consumes one service's queue.
 pub struct Consumer {
-    pool: Pool,
-    broker: Broker,
-    name: String,
+    pub(crate) pool: Pool,
+    pub(crate) broker: Broker,
+    pub(crate) name: String,
     handlers: Arc<Handlers>,
-    config: ConsumerConfig,
+    pub(crate) config: ConsumerConfig,
     link: Option<Link>,
 }
 
@@ -312,10 +320,25 @@ impl Consumer {
             items.push(self.parse(delivery, origin));
         }
 
+        let Some(outcomes) = self.apply_retrying(&items, &queue, token).await else {
+            // Cancelled: unsettled deliveries go back to the queue.
+            return Ok(None);
+        };
+        self.settle(&items, &outcomes, &queue).await.map(Some)
+    }
+
+    /// Applies `items`, retrying conflicts at once and transient failures
+    /// with backoff; `None` when `token` was cancelled first.
+    pub(crate) async fn apply_retrying(
+        &self,
+        items: &[Item],
+        queue: &str,
+        token: &CancellationToken,
+    ) -> Option<Vec<Outcome>> {
         let mut backoff = self.config.backoff.clone();
-        let outcomes = loop {
-            match self.apply(&items, &queue).await {
-                Ok(outcomes) => break outcomes,
+        loop {
+            match self.apply(items, queue).await {
+                Ok(outcomes) => return Some(outcomes),
                 // Two transactions took the same rows in different orders:
                 // nothing is wrong, so try again at once, after a short
                 // random pause that lets the other one finish.
@@ -344,13 +367,11 @@ impl Consumer {
                     }
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {},
-                        // Unsettled deliveries go back to the queue with the channel.
-                        () = token.cancelled() => return Ok(None),
+                        () = token.cancelled() => return None,
                     }
                 }
             }
-        };
-        self.settle(&items, &outcomes, &queue).await.map(Some)
+        }
     }
 
     /// For a delivery that says it is a replay, the origin its dead-letter
@@ -401,7 +422,7 @@ impl Consumer {
         }
     }
 
-    fn parse(&self, delivery: Delivery, origin: Option<Origin>) -> Item {
+    pub(crate) fn parse(&self, delivery: Delivery, origin: Option<Origin>) -> Item {
         let headers = delivery
             .properties
             .headers()
@@ -811,7 +832,24 @@ impl Consumer {
     /// worker has settled the batch in hand. A worker that dies stops the
     /// others, and the panic goes on to the caller (the supervisor restarts
     /// the whole consumer), so a consumer never runs short of workers.
-    pub async fn run(self, token: CancellationToken) {
+    pub async fn run(mut self, token: CancellationToken) {
+        if self.config.rebuild_from_history {
+            let mut backoff = self.config.backoff.clone();
+            loop {
+                match self.replay_history(&token).await {
+                    Ok(_) => break,
+                    Err(error) => {
+                        let pause = backoff.next_pause();
+                        tracing::error!(consumer = %self.name, %error, retry_in = ?pause,
+                            "ALERT: rebuilding from the event history failed; retrying");
+                        self.broker.pause_until_back(pause, &token).await;
+                    }
+                }
+                if token.is_cancelled() {
+                    return;
+                }
+            }
+        }
         let stop = token.child_token();
         let mut running = tokio::task::JoinSet::new();
         for _ in 0..self.config.workers.max(1) {

@@ -21,6 +21,7 @@ pub mod consumer;
 pub mod dead_letters;
 pub mod envelope;
 pub mod handlers;
+pub mod history;
 pub mod ops;
 pub mod outbox;
 pub mod relay;

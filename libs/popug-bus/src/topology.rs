@@ -6,6 +6,11 @@
 //! `<service>.events.dlq`. A namespace prefixes every name so that tests and
 //! environments can share one broker. Declaring is idempotent: every service
 //! declares what it uses at start, in any order.
+//!
+//! When history is kept, a stream, `popug.events.history`, bound to every
+//! routing key, keeps each event for a configured age: a read model that
+//! lost its database (analytics) rebuilds itself from it
+//! ([`crate::Consumer::replay_history`]).
 
 use lapin::{
     Channel, ExchangeKind,
@@ -19,6 +24,8 @@ pub struct Topology {
     namespace: Option<String>,
     /// Queues are deleted after this long unused; test namespaces only.
     queue_expiry: Option<std::time::Duration>,
+    /// How long the history stream keeps events; `None`: no history.
+    history: Option<std::time::Duration>,
 }
 
 impl Topology {
@@ -27,6 +34,7 @@ impl Topology {
         Self {
             namespace,
             queue_expiry: None,
+            history: None,
         }
     }
 
@@ -35,7 +43,20 @@ impl Topology {
         Self {
             namespace: settings.namespace.clone(),
             queue_expiry: settings.queue_ttl,
+            history: settings.event_history,
         }
+    }
+
+    /// Every event is kept for `age` in the history stream.
+    #[must_use]
+    pub fn with_history(mut self, age: std::time::Duration) -> Self {
+        self.history = Some(age);
+        self
+    }
+
+    /// How long the history stream keeps events; `None` when none is kept.
+    pub fn history_age(&self) -> Option<std::time::Duration> {
+        self.history
     }
 
     /// Queues of this namespace vanish after `expiry` unused (for tests, so
@@ -61,6 +82,11 @@ impl Topology {
     /// The live queue of `consumer`.
     pub fn queue(&self, consumer: &str) -> String {
         self.prefixed(&format!("{consumer}.events"))
+    }
+
+    /// The stream that keeps every event, when history is kept.
+    pub fn history_stream(&self) -> String {
+        self.prefixed("popug.events.history")
     }
 
     /// The dead-letter queue of `consumer`.
@@ -117,7 +143,48 @@ pub async fn declare_catalog(channel: &Channel, topology: &Topology) -> lapin::R
             .collect();
         declare_queue(channel, topology, &QueueSpec::new(consumer, bindings)).await?;
     }
+    if let Some(age) = topology.history {
+        declare_history(channel, topology, age).await?;
+    }
     Ok(())
+}
+
+/// Declares the history stream, bound to every routing key, keeping events
+/// for `age` (whole days).
+pub(crate) async fn declare_history(
+    channel: &Channel,
+    topology: &Topology,
+    age: std::time::Duration,
+) -> lapin::Result<()> {
+    let stream = topology.history_stream();
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("stream".into()),
+    );
+    arguments.insert(
+        "x-max-age".into(),
+        AMQPValue::LongString(format!("{}D", (age.as_secs() / 86_400).max(1)).into()),
+    );
+    channel
+        .queue_declare(
+            name(&stream),
+            QueueDeclareOptions {
+                durable: true,
+                ..QueueDeclareOptions::default()
+            },
+            arguments,
+        )
+        .await?;
+    channel
+        .queue_bind(
+            name(&stream),
+            name(&topology.exchange()),
+            name("#"),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }
 
 fn name(value: &str) -> ShortString {

@@ -417,6 +417,11 @@ pub struct Settings {
     /// Queues unused this long are deleted by the broker
     /// (`POPUG_QUEUE_TTL`, seconds; for test and demo namespaces only).
     pub queue_ttl: Option<std::time::Duration>,
+    /// How long the broker keeps every event in the history stream that
+    /// rebuilds a read model (`POPUG_EVENT_HISTORY_DAYS`, 0 for none; by
+    /// default 400 days, and none in namespaces whose queues expire, since a
+    /// stream cannot).
+    pub event_history: Option<std::time::Duration>,
     /// Where token keys are fetched (`POPUG_AUTH_URL`).
     pub auth_url: url::Url,
     /// The company's time zone; a billing day is a day there (`POPUG_TIMEZONE`).
@@ -506,6 +511,17 @@ impl Settings {
             queue_ttl: env
                 .optional::<u64>("POPUG_QUEUE_TTL")?
                 .map(std::time::Duration::from_secs),
+            event_history: {
+                let default = if env.raw("POPUG_QUEUE_TTL").is_some() {
+                    0
+                } else {
+                    400
+                };
+                match env.parse_within("POPUG_EVENT_HISTORY_DAYS", default, 0_u64..=36_500)? {
+                    0 => None,
+                    days => Some(std::time::Duration::from_secs(days * 86_400)),
+                }
+            },
             auth_url: url_setting(
                 env,
                 "POPUG_AUTH_URL",

@@ -5,6 +5,7 @@
 //! the modules below hold those of dead letters and of trust on the bus.
 
 mod dead_letter_rows;
+mod history;
 mod private_broker;
 mod relay_recovery;
 mod trust;
@@ -49,20 +50,22 @@ impl World {
     async fn on_broker(amqp: &str) -> Self {
         popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let database = format!("{POSTGRES}/popug_test_{id}").parse().expect("url");
-        let pool = popug_runtime::database::connect(&database, 8, &[&popug_bus::MIGRATIONS])
-            .await
-            .expect("test database");
-        let mut conn = pool.get().await.expect("connection");
-        diesel::sql_query("CREATE TABLE accounts (event_id UUID PRIMARY KEY, login TEXT NOT NULL)")
-            .execute(&mut conn)
-            .await
-            .expect("test table");
-        drop(conn);
         let topology = Topology::new(Some(format!("test-{}", &id[..12])))
             .with_queue_expiry(Duration::from_secs(60));
         let broker = Broker::new(amqp.parse().expect("url"), topology, "bus-test");
-        Self { pool, broker }
+        Self {
+            pool: fresh_database().await,
+            broker,
+        }
+    }
+
+    /// The same broker namespace over a database of its own, as a service
+    /// that lost its database and starts again.
+    async fn with_new_database(&self) -> Self {
+        Self {
+            pool: fresh_database().await,
+            broker: self.broker.clone(),
+        }
     }
 
     fn relay(&self) -> Relay {
@@ -234,6 +237,22 @@ impl World {
             },
         )
     }
+}
+
+/// A new database with the bus's tables and a table of accounts.
+async fn fresh_database() -> Pool {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let database = format!("{POSTGRES}/popug_test_{id}").parse().expect("url");
+    let pool = popug_runtime::database::connect(&database, 8, &[&popug_bus::MIGRATIONS])
+        .await
+        .expect("test database");
+    let mut conn = pool.get().await.expect("connection");
+    diesel::sql_query("CREATE TABLE accounts (event_id UUID PRIMARY KEY, login TEXT NOT NULL)")
+        .execute(&mut conn)
+        .await
+        .expect("test table");
+    drop(conn);
+    pool
 }
 
 fn fast_backoff() -> Backoff {
