@@ -1303,7 +1303,10 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
         }
         OpsCommand::Replay { .. } => {
             let replayed = client
-                .replay_dead_letters(ops::ReplayDeadLettersRequest { limit: 0 })
+                .replay_dead_letters(ops::ReplayDeadLettersRequest {
+                    limit: 0,
+                    ..ops::ReplayDeadLettersRequest::default()
+                })
                 .await
                 .map_err(rpc_error)?
                 .into_inner()

@@ -4,6 +4,7 @@
 //! This file holds the helpers and the tests of publishing and consuming;
 //! the modules below hold those of dead letters and of trust on the bus.
 
+mod dead_letter_console;
 mod dead_letter_rows;
 mod trust;
 
@@ -996,7 +997,10 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
 
     broken.store(false, Ordering::SeqCst);
     let replayed = client
-        .replay_dead_letters(ReplayDeadLettersRequest { limit: 0 })
+        .replay_dead_letters(ReplayDeadLettersRequest {
+            limit: 0,
+            ..ReplayDeadLettersRequest::default()
+        })
         .await
         .expect("replay");
     assert_eq!(replayed.into_inner().replayed, 1);
