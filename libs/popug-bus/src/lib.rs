@@ -15,6 +15,7 @@
 //!   (all, by id, or by filter); [`discard`]: an admin's decision never to
 //!   apply one, with its audit record; [`readable`]: a dead letter's body as
 //!   JSON.
+//! - [`retention`]: the inbox and closed dead letters pruned by age.
 //!
 //! The bus's tables come with their migrations, [`MIGRATIONS`], which every
 //! service runs before its own.
@@ -29,6 +30,7 @@ pub mod ops;
 pub mod outbox;
 pub mod readable;
 pub mod relay;
+pub mod retention;
 mod schema;
 pub mod topology;
 pub mod trust;
@@ -40,6 +42,7 @@ pub use handlers::{Delivered, HandlerError, HandlerResult, Handlers};
 pub use ops::{Guard, Identify, Ops};
 pub use outbox::{Outbox, OutboxError};
 pub use relay::{Relay, RelayConfig, RelayHealth, Step};
+pub use retention::{Retention, RetentionConfig};
 pub use topology::{QueueSpec, Topology};
 
 /// Migrations of the bus tables (`outbox`, `inbox`, `failed_events`,

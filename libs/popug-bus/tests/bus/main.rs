@@ -6,6 +6,7 @@
 
 mod dead_letter_console;
 mod dead_letter_rows;
+mod retention;
 mod trust;
 
 use std::{
