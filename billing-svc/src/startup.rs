@@ -167,6 +167,10 @@ impl Application {
         app = app.with_task(Box::new(move |token| {
             Box::pin(ledger.gauge_totals(Duration::from_secs(15), token))
         }));
+        let ledger = self.ledger.clone();
+        app = app.with_task(Box::new(move |token| {
+            Box::pin(ledger.gauge_books(Duration::from_secs(60), token))
+        }));
         if self.auto_close {
             let (ledger, mailer) = (self.ledger, self.mailer);
             app = app.with_task(Box::new(move |token| {
