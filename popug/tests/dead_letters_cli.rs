@@ -274,12 +274,17 @@ async fn an_admin_lists_shows_discards_and_replays_dead_letters_from_the_command
         let rows = all["dead_letters"].as_array().expect("rows").clone();
         let invalid_row = rows
             .iter()
-            .find(|row| row["id"].to_string() == invalid_id)
+            .find(|row| {
+                row["id"].as_i64().map(|id| id.to_string()).as_deref() == Some(invalid_id.as_str())
+            })
             .expect("listed");
         if invalid_row["failures"] == 2 {
             let garbage_row = rows
                 .iter()
-                .find(|row| row["id"].to_string() == garbage_id)
+                .find(|row| {
+                    row["id"].as_i64().map(|id| id.to_string()).as_deref()
+                        == Some(garbage_id.as_str())
+                })
                 .expect("listed");
             assert_eq!(garbage_row["state"], "discarded");
             assert_eq!(garbage_row["discarded_by"], admin_id.as_str());
