@@ -12,7 +12,8 @@
 //! - [`trust`]: what every delivery is checked against before it is applied:
 //!   its routing key, envelope and payload type agree with the catalog.
 //! - [`dead_letters`] and [`ops`]: what could not be handled, and its replay
-//!   (all, by id, or by filter); [`discard`]: an admin's decision never to
+//!   (all, by id, or by filter, see [`dead_letter_filter`]); [`discard`]:
+//!   an admin's decision never to
 //!   apply one, with its audit record; [`readable`]: a dead letter's body as
 //!   JSON.
 //! - [`retention`]: the inbox and closed dead letters pruned by age.
@@ -22,6 +23,7 @@
 
 pub mod broker;
 pub mod consumer;
+pub mod dead_letter_filter;
 pub mod dead_letters;
 pub mod discard;
 pub mod envelope;

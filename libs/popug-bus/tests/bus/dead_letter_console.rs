@@ -92,6 +92,26 @@ fn invalid(status: &tonic::Status, field: &str) {
 
 const ACCOUNT_CREATED: &str = "popug.events.accounts.v1.AccountCreated";
 
+impl World {
+    /// Waits (20 s at most) until the dead-letter queue holds `depth`
+    /// messages: the broker moves a nacked message there asynchronously, so
+    /// it may arrive after the consumer's step returned.
+    async fn await_dead_letter_depth(&self, depth: u32) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self.dead_letter_depth().await;
+            if now == depth {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the dead-letter queue holds {now} messages, not {depth}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_console_filters_counts_shows_discards_and_replays_dead_letters_by_id_and_filter() {
     let world = World::new().await;
@@ -110,6 +130,7 @@ async fn the_console_filters_counts_shows_discards_and_replays_dead_letters_by_i
         .await;
     // Each poison message is tried 3 times; the others fail at once.
     assert_eq!(consume(&mut consumer, 8).await.dead_lettered, 4);
+    world.await_dead_letter_depth(4).await;
     let (mut client, _server) = serve_console(&world).await;
 
     // Everything, with counts by error.
@@ -448,6 +469,9 @@ async fn poisoned(world: &World, consumer: &mut Consumer, count: usize) -> Vec<i
     }
     let report = consume(consumer, 3 * count).await;
     assert_eq!(report.dead_lettered, count);
+    world
+        .await_dead_letter_depth(u32::try_from(count).expect("count"))
+        .await;
     world
         .dead_letter_rows()
         .await
