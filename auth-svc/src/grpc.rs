@@ -192,16 +192,18 @@ impl AuthService for AuthApi {
             login,
             password: given,
         } = Credentials::parse(&request.login, &request.password)?;
-        self.guard.admit(&login, client)?;
+        self.guard.admit(&login, client).await?;
+        // A place to hash first: a caller refused for a full queue costs no
+        // database read.
+        let permit = self.guard.hash_permit().await?;
+        // Failures while this call waited may have locked the login since.
+        let permit = self.guard.admit_holding(&login, client, permit).await?;
         let found = self.store.credentials(&login).await?;
         // Unknown logins cost a hash check too, so timing does not tell them apart.
         let hash = found.as_ref().map_or_else(
             || password::dummy_hash().to_owned(),
             |(_, hash)| hash.clone(),
         );
-        let permit = self.guard.hash_permit().await?;
-        // Failures while this call waited may have locked the login since.
-        self.guard.admit(&login, client)?;
         let matches = self
             .guard
             .run(permit, move || password::verify(&hash, &given))

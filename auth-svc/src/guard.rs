@@ -3,8 +3,16 @@
 //! ([`crate::domain::throttle`]), and password hashing (argon2id: 19 MiB and
 //! tens of milliseconds of a core each) run a few at a time with a short
 //! queue, so that a flood costs bounded memory and CPU, and the rest of the
-//! service keeps answering. Excess callers are told `RESOURCE_EXHAUSTED` at
-//! once, with when to retry.
+//! service keeps answering. Excess callers are told `RESOURCE_EXHAUSTED`,
+//! with when to retry.
+//!
+//! A refusal is not answered at once: the caller is held (a timer, no work)
+//! for the rest of its lock, at most [`MAX_HOLD`], or for a second when the
+//! hash queue is full. A client that retries the moment it is refused would
+//! otherwise make thousands of attempts a second and take the CPU from
+//! everyone else; held, a thousand concurrent attempts cost a few hundred
+//! answers a second. At most [`MAX_HELD`] callers are held at once; beyond
+//! that they are refused at once.
 
 use std::{
     net::IpAddr,
@@ -38,6 +46,15 @@ const CLIENT_POLICY: Policy = Policy {
     forget_after: Duration::from_secs(15 * 60),
 };
 
+/// The longest a refused sign-in is held before its answer.
+pub const MAX_HOLD: Duration = Duration::from_secs(5);
+
+/// How long a sign-in refused for a full hash queue is held.
+const BUSY_HOLD: Duration = Duration::from_secs(1);
+
+/// The most refused sign-ins held at once.
+pub const MAX_HELD: usize = 10_000;
+
 /// Keys remembered per throttle.
 const THROTTLE_CAPACITY: usize = 100_000;
 
@@ -49,6 +66,7 @@ pub struct Guard {
     hashing: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     queue: usize,
+    held: Arc<AtomicUsize>,
 }
 
 /// A password hash allowed to run; holds its place until dropped.
@@ -66,35 +84,71 @@ impl Guard {
             hashing: Arc::new(Semaphore::new(concurrency.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
             queue,
+            held: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Refuses a sign-in of `login` from `client` while either is locked.
-    /// A login is locked per client address: a stranger's failures cannot
-    /// lock its owner out.
-    pub fn admit(&self, login: &str, client: Option<IpAddr>) -> Result<(), Status> {
+    /// Refuses a sign-in of `login` from `client` while either is locked,
+    /// after holding it (see the module docs). A login is locked per client
+    /// address: a stranger's failures cannot lock its owner out.
+    pub async fn admit(&self, login: &str, client: Option<IpAddr>) -> Result<(), Status> {
+        match self.locked(login, client) {
+            None => Ok(()),
+            Some((wait, whom)) => Err(self.refuse(wait, whom).await),
+        }
+    }
+
+    /// [`Guard::admit`] for a caller that holds a place to hash: the place
+    /// is given up before the caller is held, so hashing goes on for others.
+    pub async fn admit_holding(
+        &self,
+        login: &str,
+        client: Option<IpAddr>,
+        permit: HashPermit,
+    ) -> Result<HashPermit, Status> {
+        match self.locked(login, client) {
+            None => Ok(permit),
+            Some((wait, whom)) => {
+                drop(permit);
+                Err(self.refuse(wait, whom).await)
+            }
+        }
+    }
+
+    /// How long `login` from `client` is still locked, and by which lock.
+    fn locked(&self, login: &str, client: Option<IpAddr>) -> Option<(Duration, &'static str)> {
         let now = Instant::now();
         let login_wait = lock(&self.logins)
             .check(&login_key(login, client), now)
             .err()
             .map(|wait| (wait, "this login"));
-        let locked = login_wait.or_else(|| {
+        login_wait.or_else(|| {
             let ip = client?;
             lock(&self.clients)
                 .check(&ip.to_string(), now)
                 .err()
                 .map(|wait| (wait, "this address"))
-        });
-        match locked {
-            None => Ok(()),
-            Some((wait, whom)) => {
-                metrics::counter!("popug_auth_sign_ins_throttled_total").increment(1);
-                Err(Status::resource_exhausted(format!(
-                    "too many failed sign-ins from {whom}; retry in {} s",
-                    wait.as_secs().max(1)
-                )))
-            }
+        })
+    }
+
+    async fn refuse(&self, wait: Duration, whom: &str) -> Status {
+        metrics::counter!("popug_auth_sign_ins_throttled_total").increment(1);
+        let held = self.hold(wait.min(MAX_HOLD)).await;
+        Status::resource_exhausted(format!(
+            "too many failed sign-ins from {whom}; retry in {} s",
+            wait.saturating_sub(held).as_secs().max(1)
+        ))
+    }
+
+    /// Holds a refused caller for `hold` unless too many are held already;
+    /// returns how long it was held.
+    async fn hold(&self, hold: Duration) -> Duration {
+        let held = Waiting::join(&self.held);
+        if held.ahead >= MAX_HELD {
+            return Duration::ZERO;
         }
+        tokio::time::sleep(hold).await;
+        hold
     }
 
     /// Records the outcome of a checked sign-in.
@@ -126,6 +180,8 @@ impl Guard {
         // caller that gives up drops this future mid-wait).
         let waiting = Waiting::join(&self.waiting);
         if waiting.ahead >= self.queue {
+            drop(waiting);
+            self.hold(BUSY_HOLD).await;
             return Err(busy());
         }
         let permit = tokio::time::timeout(
@@ -177,7 +233,8 @@ fn login_key(login: &str, client: Option<IpAddr>) -> String {
     }
 }
 
-/// A place in the queue for a hash; leaving it (by drop) frees it.
+/// A place among counted callers (waiting for a hash, or held); leaving it
+/// (by drop, however the caller's future ends) frees it.
 struct Waiting<'a> {
     count: &'a AtomicUsize,
     /// Callers waiting before this one joined.

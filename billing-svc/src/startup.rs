@@ -4,9 +4,11 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Retention};
+use popug_bus::{
+    Backoff, Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Retention,
+};
 use popug_proto::pb::popug::billing::v1::billing_service_server::BillingServiceServer;
-use popug_runtime::{Services, StartupError, server::ServeError};
+use popug_runtime::{BackgroundTask, Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only, caller_account_id};
 use rand::SeedableRng as _;
 
@@ -160,22 +162,25 @@ impl Application {
             app = app.with_task(consumer.into_task());
         }
         let mailer = self.mailer.clone();
-        app = app.with_task(Box::new(move |token| {
-            Box::pin(mailer.run(Duration::from_secs(30), token))
+        app = app.with_task(BackgroundTask::new("mailer", move |token| {
+            mailer.clone().run(Duration::from_secs(30), token)
         }));
         let ledger = self.ledger.clone();
-        app = app.with_task(Box::new(move |token| {
-            Box::pin(ledger.gauge_totals(Duration::from_secs(15), token))
+        app = app.with_task(BackgroundTask::new("ledger gauges", move |token| {
+            ledger.clone().gauge_totals(Duration::from_secs(15), token)
         }));
         let ledger = self.ledger.clone();
-        app = app.with_task(Box::new(move |token| {
-            Box::pin(ledger.gauge_books(Duration::from_secs(60), token))
+        app = app.with_task(BackgroundTask::new("books gauges", move |token| {
+            ledger.clone().gauge_books(Duration::from_secs(60), token)
         }));
         if self.auto_close {
             let (ledger, mailer) = (self.ledger, self.mailer);
-            app = app.with_task(Box::new(move |token| {
-                Box::pin(closer::run(ledger, mailer, token))
-            }));
+            app = app.with_task(
+                BackgroundTask::new("day closer", move |token| {
+                    closer::run(ledger.clone(), mailer.clone(), Backoff::default(), token)
+                })
+                .essential(),
+            );
         }
         app.run_until_stopped(shutdown).await
     }

@@ -2005,6 +2005,58 @@ async fn a_hung_replica_holds_its_locks_only_for_a_bounded_time() {
     app.assert_invariants().await;
 }
 
+/// Runs `sql` on the server's maintenance database, outside the service's.
+async fn on_server(sql: &str) {
+    use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+    let mut conn = diesel_async::AsyncPgConnection::establish(&popug_testing::server_url())
+        .await
+        .expect("the server");
+    diesel::sql_query(sql).execute(&mut conn).await.expect(sql);
+}
+
+#[tokio::test]
+async fn a_day_close_that_meets_a_database_outage_is_retried_until_it_succeeds() {
+    let app = spawn_app(None).await;
+    let database = app.database_url.path().trim_start_matches('/').to_owned();
+    let yesterday = app.ledger.today().pred_opt().expect("a day before");
+    // The database goes away as midnight passes: no new sessions, and the
+    // open ones are cut.
+    on_server(&format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false"
+    ))
+    .await;
+    on_server(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+    ))
+    .await;
+    let token = CancellationToken::new();
+    let closer = tokio::spawn(billing_svc::closer::run(
+        app.ledger.clone(),
+        app.mailer.clone(),
+        popug_bus::Backoff::new(vec![Duration::from_millis(200), Duration::from_secs(1)]),
+        token.clone(),
+    ));
+    // Longer than a checkout from the pool waits (10 s), so the first
+    // attempt fails.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    on_server(&format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true"
+    ))
+    .await;
+
+    // The close is retried within seconds, not left to the next midnight.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut last_closed = None;
+    while last_closed != Some(yesterday) && tokio::time::Instant::now() < deadline {
+        last_closed = app.ledger.last_closed().await.ok().flatten();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    token.cancel();
+    closer.await.expect("the closer stops");
+    assert_eq!(last_closed, Some(yesterday), "yesterday was closed");
+    app.assert_invariants().await;
+}
+
 /// The value of the unlabelled gauge `name` after one round of
 /// `gauge_books` (with a token already cancelled, it measures once).
 async fn books_gauge(ledger: &billing_svc::store::Ledger, name: &str) -> f64 {

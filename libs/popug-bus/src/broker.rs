@@ -1,5 +1,6 @@
-//! Connecting to RabbitMQ, who we are there, whom we believe, and the retry
-//! schedule shared by everything that waits for it to come back.
+//! Connecting to RabbitMQ, who we are there and whom we believe. The retry
+//! schedule of everything that waits for it to come back is
+//! [`popug_runtime::backoff::Backoff`], re-exported here.
 //!
 //! The broker authenticates every connection, and RabbitMQ refuses a
 //! message whose `user_id` property is not the connection's user. So the
@@ -10,9 +11,15 @@
 use std::time::Duration;
 
 use lapin::{Channel, Connection, ConnectionProperties, options::ConfirmSelectOptions};
+pub use popug_runtime::backoff::Backoff;
 use popug_runtime::{ProducerUsers, Settings, SettingsError};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::topology::Topology;
+
+/// How often [`Broker::pause_until_back`] knocks on the broker's port.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the broker is and which namespace of it this service uses.
 #[derive(Debug, Clone)]
@@ -118,6 +125,47 @@ impl Broker {
         Connection::connect(self.url.as_str(), properties).await
     }
 
+    /// Waits `pause` before another attempt to reach the broker, or less:
+    /// while waiting it knocks on the broker's port every [`PROBE_EVERY`],
+    /// and once a port that refused comes back, the wait ends at once. So a
+    /// client reconnects within about a second of the broker's return
+    /// instead of at the end of a pause of up to 30 s. A broker whose port
+    /// answers all along (it refused us for another reason) gets the whole
+    /// pause. Returns early, too, when `token` is cancelled.
+    pub async fn pause_until_back(&self, pause: Duration, token: &CancellationToken) {
+        let deadline = tokio::time::Instant::now() + pause;
+        let mut refused = false;
+        loop {
+            let knock = tokio::time::sleep(
+                PROBE_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            );
+            tokio::select! {
+                () = knock => {},
+                () = token.cancelled() => return,
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            let open = self.port_open().await;
+            if open && refused {
+                tracing::info!(broker = %self.redacted_url(), "the broker is back; reconnecting now");
+                return;
+            }
+            refused |= !open;
+        }
+    }
+
+    /// Whether the broker's port accepts a TCP connection.
+    async fn port_open(&self) -> bool {
+        let (Some(host), port) = (self.url.host_str(), self.url.port().unwrap_or(5672)) else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(PROBE_EVERY, tokio::net::TcpStream::connect((host, port))).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// Opens a connection and a channel in publisher-confirm mode.
     pub async fn confirm_channel(&self) -> lapin::Result<(Connection, Channel)> {
         let connection = self.connect().await?;
@@ -126,64 +174,5 @@ impl Broker {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         Ok((connection, channel))
-    }
-}
-
-/// Growing pauses between retries: 1, 3, 5, 10, 30 s, then every 30 s
-/// (as the business asked for publishing).
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    schedule: Vec<Duration>,
-    attempt: usize,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new([1, 3, 5, 10, 30].map(Duration::from_secs).to_vec())
-    }
-}
-
-impl Backoff {
-    /// A schedule; its last pause repeats. Tests use a faster one.
-    pub fn new(schedule: Vec<Duration>) -> Self {
-        assert!(
-            !schedule.is_empty(),
-            "a retry schedule needs at least one pause"
-        );
-        Self {
-            schedule,
-            attempt: 0,
-        }
-    }
-
-    /// The pause before the next retry.
-    pub fn next_pause(&mut self) -> Duration {
-        let pause = self.schedule[self.attempt.min(self.schedule.len() - 1)];
-        self.attempt += 1;
-        pause
-    }
-
-    /// Failures in a row so far.
-    pub fn failures(&self) -> usize {
-        self.attempt
-    }
-
-    /// Back to the first pause, after a success.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_schedule_grows_then_repeats_its_last_pause() {
-        let mut backoff = Backoff::default();
-        let pauses: Vec<u64> = (0..7).map(|_| backoff.next_pause().as_secs()).collect();
-        assert_eq!(pauses, [1, 3, 5, 10, 30, 30, 30]);
-        backoff.reset();
-        assert_eq!(backoff.next_pause().as_secs(), 1);
     }
 }

@@ -800,30 +800,41 @@ impl Consumer {
         Ok(report)
     }
 
-    /// The consumer as a background task of a service.
+    /// The consumer as an essential background task of a service.
     pub fn into_task(self) -> popug_runtime::BackgroundTask {
-        Box::new(move |token| Box::pin(self.run(token)))
+        popug_runtime::BackgroundTask::new("consumer", move |token| self.worker().run(token))
+            .essential()
     }
 
     /// Runs `config.workers` competing workers until `token` is cancelled,
     /// reconnecting with backoff when the broker goes away. Returns once every
-    /// worker has settled the batch in hand.
+    /// worker has settled the batch in hand. A worker that dies stops the
+    /// others, and the panic goes on to the caller (the supervisor restarts
+    /// the whole consumer), so a consumer never runs short of workers.
     pub async fn run(self, token: CancellationToken) {
-        let workers: Vec<_> = (1..self.config.workers.max(1))
-            .map(|_| tokio::spawn(self.worker().run_worker(token.clone())))
-            .collect();
-        let gauge = tokio::spawn(gauge_dead_letters(
+        let stop = token.child_token();
+        let mut running = tokio::task::JoinSet::new();
+        for _ in 0..self.config.workers.max(1) {
+            running.spawn(self.worker().run_worker(stop.clone()));
+        }
+        running.spawn(gauge_dead_letters(
             self.pool.clone(),
             self.name.clone(),
-            token.clone(),
+            stop.clone(),
         ));
-        self.run_worker(token).await;
-        for worker in workers {
-            if let Err(error) = worker.await {
-                tracing::error!(%error, "consumer worker panicked");
+        let mut panic = None;
+        while let Some(joined) = running.join_next().await {
+            // Workers end only when stopped: one that ends early stops all.
+            stop.cancel();
+            if let Err(error) = joined
+                && error.is_panic()
+            {
+                panic.get_or_insert(error.into_panic());
             }
         }
-        gauge.await.ok();
+        if let Some(panic) = panic {
+            std::panic::resume_unwind(panic);
+        }
     }
 
     /// Another worker on the same queue, with its own connection.
@@ -850,10 +861,7 @@ impl Consumer {
                         consumer = %self.name, broker = %self.broker.redacted_url(), %error, retry_in = ?pause,
                         "ALERT: consumer lost the broker; reconnecting"
                     );
-                    tokio::select! {
-                        () = tokio::time::sleep(pause) => {},
-                        () = token.cancelled() => {},
-                    }
+                    self.broker.pause_until_back(pause, &token).await;
                 }
             }
         }

@@ -355,6 +355,7 @@ impl OpsService for Ops {
                 .unwrap_or(u64::MAX),
             relay_connected,
             last_error: last_error.unwrap_or_default(),
+            relay_blocked: self.relay.blocked(),
         }))
     }
 

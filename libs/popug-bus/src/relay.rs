@@ -22,7 +22,17 @@
 //! (at-least-once).
 //!
 //! [`Relay::run`] loops on steps and wakes on `NOTIFY popug_outbox`, sent by
-//! a trigger when rows commit, with a slow poll as a safety net.
+//! a trigger when rows commit, with a slow poll as a safety net. After a
+//! broker outage it reconnects within about a second of the broker's return
+//! ([`Broker::pause_until_back`]).
+//!
+//! A broker under a memory or disk alarm blocks publishers: it stops reading
+//! what they send, and confirms never come. The relay waits for confirms at
+//! most [`RelayConfig::confirm_timeout`]; then, or before publishing when the
+//! broker has already said `connection.blocked`, the step fails with
+//! [`RelayError::Blocked`]. The relay says so in the log (an ALERT when it
+//! starts), in `popug_relay_blocked` and in `GetOutboxStatus`, keeps the
+//! connection, and looks again every second; rows stay in the outbox.
 
 use std::{
     sync::{Arc, Mutex},
@@ -46,6 +56,9 @@ use crate::{
     schema::outbox,
     topology,
 };
+
+/// How often a blocked relay looks again.
+const BLOCKED_RECHECK: Duration = Duration::from_secs(1);
 
 /// The advisory lock a publishing relay holds ("relay" in ASCII).
 pub const RELAY_LOCK: i64 = 0x0072_656c_6179;
@@ -79,6 +92,13 @@ pub enum RelayError {
         /// The refused event.
         event_id: Uuid,
     },
+    /// The broker blocks publishing (a memory or disk alarm), or confirms
+    /// did not come back in time.
+    #[error("the broker is not accepting events: {reason}")]
+    Blocked {
+        /// The broker's reason, or what the relay saw.
+        reason: String,
+    },
     /// No queue is bound to the event's routing key, so it would be lost.
     #[error("event {event_id} is unroutable: no queue is bound to `{routing_key}`")]
     Unroutable {
@@ -98,6 +118,7 @@ pub struct RelayHealth {
 #[derive(Debug, Default)]
 struct HealthInner {
     connected: bool,
+    blocked: bool,
     last_error: Option<String>,
 }
 
@@ -108,15 +129,22 @@ impl RelayHealth {
         (inner.connected, inner.last_error.clone())
     }
 
+    /// Whether the broker blocks the relay's publishing (see the module
+    /// docs); the reason is the last error.
+    pub fn blocked(&self) -> bool {
+        self.lock().blocked
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HealthInner> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn record(&self, connected: bool, last_error: Option<String>) {
+    fn record(&self, connected: bool, blocked: bool, last_error: Option<String>) {
         *self.lock() = HealthInner {
             connected,
+            blocked,
             last_error,
         };
     }
@@ -131,6 +159,9 @@ pub struct RelayConfig {
     pub backoff: Backoff,
     /// How often to look for rows when no notification came.
     pub poll_interval: Duration,
+    /// How long a batch's confirms may take before the broker is taken to
+    /// be blocking the relay.
+    pub confirm_timeout: Duration,
 }
 
 impl Default for RelayConfig {
@@ -139,6 +170,7 @@ impl Default for RelayConfig {
             batch_size: 1_000,
             backoff: Backoff::default(),
             poll_interval: Duration::from_secs(2),
+            confirm_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -205,11 +237,19 @@ impl Relay {
     /// Publishes one batch of pending rows; see the module docs.
     pub async fn publish_pending(&mut self) -> Result<Step, RelayError> {
         let outcome = self.try_publish_pending().await;
+        let blocked = matches!(outcome, Err(RelayError::Blocked { .. }));
+        metrics::gauge!("popug_relay_blocked", "service" => self.producer.clone())
+            .set(if blocked { 1.0 } else { 0.0 });
         match &outcome {
-            Ok(_) => self.health.record(true, None),
+            Ok(_) => self.health.record(true, false, None),
+            // A blocked connection is kept: the broker unblocks it when the
+            // alarm clears, and a new one would be blocked the same way.
+            Err(error @ RelayError::Blocked { .. }) => {
+                self.health.record(true, true, Some(error.to_string()));
+            }
             Err(error) => {
                 self.link = None;
-                self.health.record(false, Some(error.to_string()));
+                self.health.record(false, false, Some(error.to_string()));
             }
         }
         // 1 while steps succeed (a standby relay connects too), 0 from the
@@ -219,8 +259,29 @@ impl Relay {
         outcome
     }
 
+    /// The broker's `connection.blocked` notice on the current link.
+    fn link_blocked(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|(connection, _)| connection.status().blocked())
+    }
+
+    fn blocked_error(&self, waited: Option<Duration>) -> RelayError {
+        let reason = match (self.link_blocked(), waited) {
+            (true, _) | (false, None) => {
+                "the broker blocks publishing (a memory or disk alarm)".to_owned()
+            }
+            (false, Some(waited)) => format!("no confirms from the broker within {waited:?}"),
+        };
+        RelayError::Blocked { reason }
+    }
+
     async fn try_publish_pending(&mut self) -> Result<Step, RelayError> {
         let channel = self.channel().await?;
+        if self.link_blocked() {
+            return Err(self.blocked_error(None));
+        }
+        let confirm_timeout = self.config.confirm_timeout;
         tracing::debug!("outbox relay step");
         let exchange: ShortString = self.broker.topology().exchange().into();
         let producer: ShortString = self.producer.as_str().into();
@@ -250,8 +311,16 @@ impl Relay {
                 if rows.is_empty() {
                     return Ok((Step::Idle, None));
                 }
-                let (confirmed, failure) =
-                    publish(&channel, &exchange, &producer, &user, &rows).await;
+                let Ok((confirmed, failure)) = tokio::time::timeout(
+                    confirm_timeout,
+                    publish(&channel, &exchange, &producer, &user, &rows),
+                )
+                .await
+                else {
+                    // Nothing is deleted: rows published but unconfirmed go
+                    // again later, and the inboxes absorb the copies.
+                    return Ok((Step::Idle, Some(timed_out())));
+                };
                 tracing::debug!(confirmed, ?failure, "outbox batch published");
                 let ids: Vec<i64> = rows[..confirmed].iter().map(|row| row.id).collect();
                 diesel::delete(outbox::table.filter(outbox::id.eq_any(&ids)))
@@ -261,14 +330,27 @@ impl Relay {
             })
             .await?;
         match failure {
+            Some(RelayError::Blocked { .. }) => Err(self.blocked_error(Some(confirm_timeout))),
             Some(error) => Err(error),
             None => Ok(step),
         }
     }
 
-    /// The relay as a background task of a service.
+    /// The relay as an essential background task of a service; each
+    /// restart starts from a new broker connection and the same health.
     pub fn into_task(self) -> popug_runtime::BackgroundTask {
-        Box::new(move |token| Box::pin(self.run(token)))
+        popug_runtime::BackgroundTask::new("outbox relay", move |token| {
+            Self {
+                pool: self.pool.clone(),
+                broker: self.broker.clone(),
+                producer: self.producer.clone(),
+                config: self.config.clone(),
+                health: Arc::clone(&self.health),
+                link: None,
+            }
+            .run(token)
+        })
+        .essential()
     }
 
     /// Steps until `token` is cancelled: publishes whatever commits, retries
@@ -278,6 +360,7 @@ impl Relay {
         let mut backoff = self.config.backoff.clone();
         let mut listener: Option<AsyncPgConnection> = None;
         let mut gauged_at: Option<std::time::Instant> = None;
+        let mut blocked_since: Option<std::time::Instant> = None;
         while !token.is_cancelled() {
             if listener.is_none() {
                 listener = listen(&self.pool).await;
@@ -293,6 +376,12 @@ impl Relay {
                 metrics::counter!("popug_events_published_total", "service" => self.producer.clone())
                     .increment(u64::try_from(*published).unwrap_or(0));
             }
+            if !matches!(stepped, Err(RelayError::Blocked { .. }))
+                && let Some(since) = blocked_since.take()
+            {
+                tracing::info!(blocked_for = ?since.elapsed(), "the broker no longer blocks the outbox relay");
+            }
+            let broker_failed = matches!(stepped, Err(RelayError::Broker(_)));
             let (pause, woken_by_commits) = match stepped {
                 Ok(step) => {
                     if backoff.failures() > 0 {
@@ -306,6 +395,18 @@ impl Relay {
                             (self.config.poll_interval.min(Duration::from_secs(1)), true)
                         }
                     }
+                }
+                Err(error @ RelayError::Blocked { .. }) => {
+                    // Looking again costs nothing (nothing is published while
+                    // the broker says it blocks), so no growing pause.
+                    if blocked_since.is_none() {
+                        blocked_since = Some(std::time::Instant::now());
+                        tracing::error!(
+                            %error,
+                            "ALERT: the broker blocks the outbox relay; events wait in the outbox"
+                        );
+                    }
+                    (BLOCKED_RECHECK, false)
                 }
                 Err(error) => {
                     let pause = backoff.next_pause();
@@ -328,6 +429,8 @@ impl Relay {
                 if !wait(&mut listener, pause, &token).await {
                     listener = None;
                 }
+            } else if broker_failed {
+                self.broker.pause_until_back(pause, &token).await;
             } else {
                 wait(&mut None, pause, &token).await;
             }
@@ -358,6 +461,14 @@ impl Relay {
             }
             Err(error) => tracing::debug!(%error, "backlog not measured"),
         }
+    }
+}
+
+/// A batch whose confirms did not come in time (classified by the caller,
+/// who can see the connection).
+fn timed_out() -> RelayError {
+    RelayError::Blocked {
+        reason: String::new(),
     }
 }
 
@@ -514,14 +625,26 @@ async fn wait(
         }
         return true;
     };
-    let mut notifications = std::pin::pin!(conn.notifications_stream());
-    let healthy = tokio::select! {
+    // Fused: a stream that ended (the connection was cut, as a database
+    // restart cuts it) must not be polled again, and the drain below may.
+    let mut notifications = std::pin::pin!(conn.notifications_stream().fuse());
+    let mut healthy = tokio::select! {
         notification = notifications.next() => matches!(notification, Some(Ok(_))),
         () = tokio::time::sleep(pause) => true,
         () = token.cancelled() => true,
     };
     // One step publishes everything committed so far: drop the wake-ups
-    // that queued up meanwhile.
-    while let Some(Some(Ok(_))) = notifications.next().now_or_never() {}
+    // that queued up meanwhile. An error or the end among them means the
+    // connection is gone, however the wait itself ended.
+    loop {
+        match notifications.next().now_or_never() {
+            Some(Some(Ok(_))) => {}
+            Some(Some(Err(_)) | None) => {
+                healthy = false;
+                break;
+            }
+            None => break,
+        }
+    }
     healthy
 }

@@ -115,6 +115,7 @@ async fn in_batches(
 }
 
 /// The retention of one service's bus tables, as a background task.
+#[derive(Clone)]
 pub struct Retention {
     pool: Pool,
     service: String,
@@ -179,8 +180,9 @@ impl Retention {
         }
     }
 
-    /// [`Retention::run`] as a background task of a service.
+    /// [`Retention::run`] as a background task of a service (restarted by
+    /// the supervisor if it ends).
     pub fn into_task(self) -> popug_runtime::BackgroundTask {
-        Box::new(move |token| Box::pin(self.run(token)))
+        popug_runtime::BackgroundTask::new("retention", move |token| self.clone().run(token))
     }
 }

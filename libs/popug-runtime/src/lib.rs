@@ -5,6 +5,7 @@
 //! server with health, reflection and graceful shutdown wrapped in the
 //! `Application::build` / `run_until_stopped` shape ([`server`]).
 
+pub mod backoff;
 pub mod calendar;
 pub mod clock;
 pub mod database;
@@ -15,9 +16,11 @@ pub mod paging;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
+pub mod supervise;
 pub mod telemetry;
 
 pub use clock::Clock;
 pub use error::ApiError;
-pub use server::{Application, BackgroundTask, Services, StartupError};
+pub use server::{Application, Services, StartupError};
 pub use settings::{Env, ProducerUsers, Service, Settings, SettingsError};
+pub use supervise::BackgroundTask;

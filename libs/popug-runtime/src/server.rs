@@ -2,7 +2,8 @@
 //! server reflection (`v1` and `v1alpha`, so grpcurl of any age works), all
 //! inside the RPC layer (traces and metrics, [`crate::instrument`]); the
 //! Prometheus `/metrics` endpoint on its own port; and the background tasks
-//! (outbox relay, consumers) that live and stop with it.
+//! (outbox relay, consumers) that live and stop with it, each supervised
+//! ([`crate::supervise`]).
 //!
 //! Every service has the same two-step shape: [`Application::build`] binds the
 //! listener (port 0 allowed, so tests can run many instances) and
@@ -13,7 +14,6 @@ use std::{
     convert::Infallible,
     future::{Future, IntoFuture as _},
     net::SocketAddr,
-    pin::Pin,
 };
 
 use tokio_util::sync::CancellationToken;
@@ -24,10 +24,10 @@ use tonic::{
     transport::Server,
 };
 
-/// A long-running job of a service (a relay, a consumer). It gets a token that
-/// is cancelled at shutdown and must return once it has wound down.
-pub type BackgroundTask =
-    Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+use crate::{
+    backoff::Backoff,
+    supervise::{BackgroundTask, Readiness, supervise},
+};
 
 /// The gRPC services one server exposes, with their names for health checks.
 #[derive(Default)]
@@ -127,6 +127,9 @@ pub struct Application {
     routes: Routes,
     tasks: Vec<BackgroundTask>,
     limits: Limits,
+    service: &'static str,
+    readiness: Readiness,
+    restart_backoff: Backoff,
 }
 
 /// What one server takes on at once (see [`crate::Settings`]).
@@ -195,6 +198,9 @@ impl Application {
                 concurrent_per_connection: settings.max_concurrent_requests,
                 timeout: settings.request_timeout,
             },
+            service: settings.service.name(),
+            readiness: Readiness::new(health_reporter, &services.names),
+            restart_backoff: Backoff::default(),
         })
     }
 
@@ -202,6 +208,14 @@ impl Application {
     #[must_use]
     pub fn with_task(mut self, task: BackgroundTask) -> Self {
         self.tasks.push(task);
+        self
+    }
+
+    /// Pauses between restarts of a background task that died (tests use
+    /// a faster schedule than the default 1, 3, 5, 10, 30 s).
+    #[must_use]
+    pub fn with_restart_backoff(mut self, backoff: Backoff) -> Self {
+        self.restart_backoff = backoff;
         self
     }
 
@@ -229,7 +243,15 @@ impl Application {
         let tasks: Vec<_> = self
             .tasks
             .into_iter()
-            .map(|task| tokio::spawn(task(token.child_token())))
+            .map(|task| {
+                tokio::spawn(supervise(
+                    task,
+                    self.service,
+                    self.restart_backoff.clone(),
+                    self.readiness.clone(),
+                    token.child_token(),
+                ))
+            })
             .collect();
         let metrics = axum::Router::new().route(
             "/metrics",
@@ -264,7 +286,7 @@ impl Application {
         token.cancel();
         for task in tasks {
             if let Err(error) = task.await {
-                tracing::error!(%error, "background task panicked");
+                tracing::error!(%error, "a background task's supervisor failed");
             }
         }
         match metrics_served.await {

@@ -13,6 +13,12 @@ use tonic::{Request, transport::Channel};
 /// The first admin's password in every test.
 pub const ADMIN_PASSWORD: &str = "admin-password";
 
+/// The test Postgres server's maintenance database, for what a test does
+/// to a service's database from outside it.
+pub fn server_url() -> String {
+    "postgres://postgres@127.0.0.1:5432/postgres".to_owned()
+}
+
 /// A URL for a database of its own, created by the service at start.
 pub fn database_url() -> String {
     format!(

@@ -6,6 +6,8 @@
 
 mod dead_letter_console;
 mod dead_letter_rows;
+mod private_broker;
+mod relay_recovery;
 mod retention;
 mod trust;
 
@@ -42,6 +44,11 @@ struct World {
 
 impl World {
     async fn new() -> Self {
+        Self::on_broker(AMQP).await
+    }
+
+    /// A world whose broker is the one at `amqp` (a private node).
+    async fn on_broker(amqp: &str) -> Self {
         popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let database = format!("{POSTGRES}/popug_test_{id}").parse().expect("url");
@@ -56,7 +63,7 @@ impl World {
         drop(conn);
         let topology = Topology::new(Some(format!("test-{}", &id[..12])))
             .with_queue_expiry(Duration::from_secs(60));
-        let broker = Broker::new(AMQP.parse().expect("url"), topology, "bus-test");
+        let broker = Broker::new(amqp.parse().expect("url"), topology, "bus-test");
         Self { pool, broker }
     }
 
@@ -69,6 +76,7 @@ impl World {
                 batch_size: 100,
                 backoff: fast_backoff(),
                 poll_interval: Duration::from_millis(200),
+                confirm_timeout: Duration::from_secs(2),
             },
         )
     }
@@ -1277,6 +1285,7 @@ async fn the_relay_reports_whether_its_steps_reach_the_broker_as_a_gauge() {
             batch_size: 100,
             backoff: fast_backoff(),
             poll_interval: Duration::from_millis(200),
+            confirm_timeout: Duration::from_secs(2),
         },
     );
     cut_off.publish_pending().await.expect_err("no broker");
