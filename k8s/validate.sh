@@ -9,6 +9,7 @@
 #      PodDisruptionBudget per service, scrape annotations.
 # Which variables, ports and probes each binary really uses is checked
 # against the binaries themselves by `popug/tests/k8s.rs`.
+# k8s/monitoring is rendered and checked too (see the end).
 # Exits non-zero on any problem.
 #
 #   k8s/validate.sh                 # Kubernetes 1.30 schemas
@@ -206,6 +207,65 @@ PY
     failed=1
   fi
 done
+
+# The alerts and dashboards (k8s/monitoring). The dashboards' ConfigMap is
+# validated like any object; the PrometheusRule is a custom resource whose
+# schema (the Prometheus operator's CRD) is not available offline, so
+# kubernetes-validate would only warn about an unknown kind: it is checked
+# here instead, structurally and against the rules file it is generated from.
+echo "==> monitoring: render"
+monitoring="$work/monitoring.yaml"
+if ! kubectl kustomize monitoring >"$monitoring"; then
+  echo "FAIL monitoring: kubectl kustomize failed" >&2
+  failed=1
+elif ! python3 - "$monitoring" "$work/monitoring-core.yaml" monitoring/prometheus/popug.rules.yml <<'PY'; then
+import json
+import sys
+
+import yaml
+
+rendered, core, rules_file = sys.argv[1:]
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+rules = yaml.safe_load(open(rules_file))
+problems = []
+custom = [d for d in docs if d["kind"] == "PrometheusRule"]
+if len(custom) != 1:
+    problems.append(f"expected one PrometheusRule, found {len(custom)}")
+for rule in custom:
+    if rule.get("apiVersion") != "monitoring.coreos.com/v1":
+        problems.append(f"PrometheusRule {rule['metadata']['name']}: apiVersion must be monitoring.coreos.com/v1")
+    if rule.get("spec") != {"groups": rules["groups"]}:
+        problems.append("PrometheusRule spec differs from prometheus/popug.rules.yml: run monitoring/generate.sh")
+dashboards = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+if not dashboards:
+    problems.append("no ConfigMap labelled grafana_dashboard=1")
+for cm in dashboards:
+    for key, text in cm.get("data", {}).items():
+        try:
+            dashboard = json.loads(text)
+        except ValueError as error:
+            problems.append(f"ConfigMap {cm['metadata']['name']}: {key} is not JSON: {error}")
+            continue
+        if not dashboard.get("uid") or not dashboard.get("panels"):
+            problems.append(f"ConfigMap {cm['metadata']['name']}: {key} needs a uid and panels")
+with open(core, "w") as out:
+    yaml.safe_dump_all([d for d in docs if d["kind"] != "PrometheusRule"], out)
+for message in problems:
+    print(f"FAIL monitoring: {message}", file=sys.stderr)
+print(f"{len(docs)} objects ({len(custom)} PrometheusRule checked structurally), {len(problems)} problems")
+sys.exit(1 if problems else 0)
+PY
+  failed=1
+else
+  echo "==> monitoring: kubernetes-validate --strict -k $K8S_VERSION (all but the PrometheusRule)"
+  status=0
+  report="$(kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$work/monitoring-core.yaml" 2>&1)" || status=$?
+  if [[ $status -ne 0 || -n "$report" ]]; then
+    printf '%s\n' "$report" >&2
+    echo "FAIL monitoring: schema validation" >&2
+    failed=1
+  fi
+fi
 
 if [[ $failed -ne 0 ]]; then
   echo "k8s: validation FAILED" >&2

@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, RelayHealth};
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, RelayHealth, Retention};
 use popug_proto::pb::popug::analytics::v1::analytics_service_server::AnalyticsServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
-use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
+use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only, caller_account_id};
 
 use crate::{config::AnalyticsSettings, grpc::AnalyticsApi, handlers, store::Dashboards};
 
@@ -57,20 +57,24 @@ impl Application {
             Some(name.to_owned()),
             std::sync::Arc::new(RelayHealth::default()),
             admins_only(),
-        );
+        )
+        .with_identity(caller_account_id());
         let verifier = Verifier::new(
             GrpcJwks::new(common.auth_url.as_str())
                 .map_err(|error| StartupError::Setting(format!("POPUG_AUTH_URL: {error}")))?,
         );
         let services = Services::new()
             .with(AnalyticsServiceServer::new(AnalyticsApi::new(
-                Dashboards::new(pool),
+                Dashboards::new(pool.clone()),
                 common.timezone,
                 common.clock.clone(),
             )))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
-        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        // Old inbox rows and closed dead letters are pruned hourly.
+        let app = popug_runtime::Application::build(common, services, Vec::new())
+            .await?
+            .with_task(Retention::for_service(pool, common).into_task());
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "analytics-svc listening");
         Ok(Self {
             app,

@@ -3,10 +3,10 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig};
+use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Retention};
 use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
-use popug_token::{AuthLayer, Role, Verifier, admins_only};
+use popug_token::{AuthLayer, Role, Verifier, admins_only, caller_account_id};
 use rand::Rng as _;
 
 use crate::{
@@ -59,7 +59,8 @@ impl Application {
             common.service.name(),
             RelayConfig::default(),
         );
-        let ops = Ops::new(pool, broker, None, relay.health(), admins_only());
+        let ops = Ops::new(pool.clone(), broker, None, relay.health(), admins_only())
+            .with_identity(caller_account_id());
         let published = Arc::clone(&keys);
         let verifier = Verifier::new(move || published.jwks());
         let api = AuthApi::new(
@@ -72,7 +73,10 @@ impl Application {
             .with(AuthServiceServer::new(api))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
-        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        // Old inbox rows and closed dead letters are pruned hourly.
+        let app = popug_runtime::Application::build(common, services, Vec::new())
+            .await?
+            .with_task(Retention::for_service(pool, common).into_task());
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "auth-svc listening");
         Ok(Self {
             app,

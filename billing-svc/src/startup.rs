@@ -4,10 +4,12 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use popug_bus::{Backoff, Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig};
+use popug_bus::{
+    Backoff, Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Retention,
+};
 use popug_proto::pb::popug::billing::v1::billing_service_server::BillingServiceServer;
 use popug_runtime::{BackgroundTask, Services, StartupError, server::ServeError};
-use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
+use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only, caller_account_id};
 use rand::SeedableRng as _;
 
 use crate::{
@@ -84,12 +86,13 @@ impl Application {
             },
         );
         let ops = Ops::new(
-            pool,
+            pool.clone(),
             broker,
             Some(name.to_owned()),
             relay.health(),
             admins_only(),
-        );
+        )
+        .with_identity(caller_account_id());
         let verifier = Verifier::new(
             GrpcJwks::new(common.auth_url.as_str())
                 .map_err(|error| StartupError::Setting(format!("POPUG_AUTH_URL: {error}")))?,
@@ -101,7 +104,10 @@ impl Application {
             )))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
-        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        // Old inbox rows and closed dead letters are pruned hourly.
+        let app = popug_runtime::Application::build(common, services, Vec::new())
+            .await?
+            .with_task(Retention::for_service(pool, common).into_task());
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), timezone = %common.timezone, "billing-svc listening");
         Ok(Self {
             app,
@@ -162,6 +168,10 @@ impl Application {
         let ledger = self.ledger.clone();
         app = app.with_task(BackgroundTask::new("ledger gauges", move |token| {
             ledger.clone().gauge_totals(Duration::from_secs(15), token)
+        }));
+        let ledger = self.ledger.clone();
+        app = app.with_task(BackgroundTask::new("books gauges", move |token| {
+            ledger.clone().gauge_books(Duration::from_secs(60), token)
         }));
         if self.auto_close {
             let (ledger, mailer) = (self.ledger, self.mailer);

@@ -2056,3 +2056,54 @@ async fn a_day_close_that_meets_a_database_outage_is_retried_until_it_succeeds()
     assert_eq!(last_closed, Some(yesterday), "yesterday was closed");
     app.assert_invariants().await;
 }
+
+/// The value of the unlabelled gauge `name` after one round of
+/// `gauge_books` (with a token already cancelled, it measures once).
+async fn books_gauge(ledger: &billing_svc::store::Ledger, name: &str) -> f64 {
+    let stopped = CancellationToken::new();
+    stopped.cancel();
+    ledger
+        .clone()
+        .gauge_books(Duration::from_secs(60), stopped)
+        .await;
+    let rendered = popug_runtime::telemetry::metrics_handle().render();
+    rendered
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not exported: {rendered}"))
+}
+
+#[tokio::test]
+async fn the_books_gauges_count_invariant_violations_and_ended_days_left_open() {
+    use diesel_async::RunQueryDsl as _;
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    // Days close by hand here (POPUG_BILLING_AUTO_CLOSE=false): yesterday is open.
+    assert_eq!(
+        books_gauge(&app.ledger, "popug_billing_days_unclosed").await,
+        1.0
+    );
+    assert_eq!(
+        books_gauge(&app.ledger, "popug_ledger_invariant_violations").await,
+        0.0
+    );
+    app.billing()
+        .close_day(with_token(pb::CloseDayRequest::default(), &app.admin_token))
+        .await
+        .expect("close yesterday");
+    assert_eq!(
+        books_gauge(&app.ledger, "popug_billing_days_unclosed").await,
+        0.0
+    );
+    // A balance that is not the sum of its entries (put in by hand).
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    diesel::sql_query(format!(
+        "UPDATE accounts SET balance_cents = 7 WHERE account_id = '{worker}'"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("a forged balance");
+    drop(conn);
+    assert!(books_gauge(&app.ledger, "popug_ledger_invariant_violations").await >= 1.0);
+}

@@ -1,6 +1,7 @@
 //! `popug`: runs the system locally (`popug up`) and calls every RPC through
 //! the generated client stubs, signing in once (`popug login`).
 
+mod dead_letters;
 mod output;
 mod session;
 
@@ -321,15 +322,8 @@ enum OpsCommand {
         #[arg(long, default_value = "auth")]
         service: String,
     },
-    /// Events the service could not handle.
-    DeadLetters {
-        /// tracker, billing or analytics.
-        #[arg(long)]
-        service: String,
-        /// Also show the ones already replayed.
-        #[arg(long)]
-        all: bool,
-    },
+    /// Events the service could not handle: list, show, replay, discard.
+    DeadLetters(dead_letters::DeadLettersArgs),
     /// Moves dead letters back to the live queue after a fix.
     Replay {
         /// tracker, billing or analytics.
@@ -1195,12 +1189,11 @@ async fn analytics_command(json: bool, command: AnalyticsCommand) -> anyhow::Res
 }
 
 async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
-    let (_, bearer) = signed_in().await?;
-    let service = match &command {
-        OpsCommand::Outbox { service }
-        | OpsCommand::DeadLetters { service, .. }
-        | OpsCommand::Replay { service } => service.clone(),
+    let service = match command {
+        OpsCommand::Outbox { ref service } | OpsCommand::Replay { ref service } => service.clone(),
+        OpsCommand::DeadLetters(args) => return dead_letters::run(json, args).await,
     };
+    let (_, bearer) = signed_in().await?;
     let target = match service.as_str() {
         "auth" => Service::Auth,
         "tracker" => Service::Tracker,
@@ -1239,71 +1232,14 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
                 &[row],
             );
         }
-        OpsCommand::DeadLetters { all, .. } => {
-            // Pages end by count or by size; read them all.
-            let mut listed = ops::ListDeadLettersResponse::default();
-            loop {
-                let page = client
-                    .list_dead_letters(ops::ListDeadLettersRequest {
-                        page_size: 1000,
-                        include_resolved: all,
-                        page_token: listed.next_page_token.clone(),
-                        ..ops::ListDeadLettersRequest::default()
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner();
-                listed.dead_letters.extend(page.dead_letters);
-                listed.unresolved = page.unresolved;
-                listed.dead_letter_queue_depth = page.dead_letter_queue_depth;
-                listed.next_page_token = page.next_page_token;
-                if listed.next_page_token.is_empty() {
-                    break;
-                }
-            }
-            let rows: Vec<Value> = listed
-                .dead_letters
-                .iter()
-                .map(|dead| {
-                    json!({
-                        "id": dead.id, "event_id": dead.event_id, "event_type": dead.event_type,
-                        "failures": dead.failures, "failed_at": output::time(dead.failed_at.as_ref()),
-                        "resolved_at": output::time(dead.resolved_at.as_ref()), "error": dead.error,
-                    })
-                })
-                .collect();
-            if json {
-                output::print(
-                    true,
-                    &[],
-                    &[json!({
-                        "dead_letters": rows, "unresolved": listed.unresolved,
-                        "dead_letter_queue_depth": listed.dead_letter_queue_depth,
-                    })],
-                );
-            } else {
-                output::print(
-                    false,
-                    &[
-                        "id",
-                        "event_id",
-                        "event_type",
-                        "failures",
-                        "failed_at",
-                        "resolved_at",
-                        "error",
-                    ],
-                    &rows,
-                );
-                eprintln!(
-                    "{} unresolved, {} in the dead-letter queue",
-                    listed.unresolved, listed.dead_letter_queue_depth
-                );
-            }
-        }
+        // Answered by `dead_letters::run` above.
+        OpsCommand::DeadLetters(_) => {}
         OpsCommand::Replay { .. } => {
             let replayed = client
-                .replay_dead_letters(ops::ReplayDeadLettersRequest { limit: 0 })
+                .replay_dead_letters(ops::ReplayDeadLettersRequest {
+                    limit: 0,
+                    ..ops::ReplayDeadLettersRequest::default()
+                })
                 .await
                 .map_err(rpc_error)?
                 .into_inner()

@@ -71,7 +71,12 @@ pub struct Mesh {
 impl Mesh {
     /// Declares the broker topology once, then builds every service (each
     /// creates and migrates its database).
-    pub async fn start(mut settings: MeshSettings) -> anyhow::Result<Self> {
+    pub async fn start(settings: MeshSettings) -> anyhow::Result<Self> {
+        // Four services' builds make a large future; keep it on the heap.
+        Box::pin(Self::start_boxed(settings)).await
+    }
+
+    async fn start_boxed(mut settings: MeshSettings) -> anyhow::Result<Self> {
         // Declare the topology before the services race to declare the same
         // quorum queues (which RabbitMQ 3.10 can refuse mid-race).
         let broker = popug_bus::Broker::new(

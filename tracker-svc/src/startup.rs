@@ -4,10 +4,10 @@
 
 use std::net::SocketAddr;
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig};
+use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Retention};
 use popug_proto::pb::popug::tracker::v1::tracker_service_server::TrackerServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
-use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only};
+use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only, caller_account_id};
 use rand::SeedableRng as _;
 
 use crate::{config::TrackerSettings, grpc::TrackerApi, notify::Notifier, replica, store::Store};
@@ -56,12 +56,13 @@ impl Application {
             ConsumerConfig::default(),
         );
         let ops = Ops::new(
-            pool,
+            pool.clone(),
             broker,
             Some(name.to_owned()),
             relay.health(),
             admins_only(),
-        );
+        )
+        .with_identity(caller_account_id());
         let rng = match settings.seed {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
             None => rand::rngs::StdRng::from_entropy(),
@@ -75,7 +76,10 @@ impl Application {
             .with(TrackerServiceServer::new(api))
             .with(ops.into_server())
             .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
-        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
+        // Old inbox rows and closed dead letters are pruned hourly.
+        let app = popug_runtime::Application::build(common, services, Vec::new())
+            .await?
+            .with_task(Retention::for_service(pool, common).into_task());
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "tracker-svc listening");
         Ok(Self {
             app,

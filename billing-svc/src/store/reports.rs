@@ -214,6 +214,49 @@ impl Ledger {
         Ok(crate::invariants::violations(&mut conn).await?)
     }
 
+    /// Sets the gauges the money alerts watch, every `period` until `token`
+    /// is cancelled:
+    /// - `popug_ledger_invariant_violations`: how many lines
+    ///   [`crate::invariants::violations`] (`AuditLedger`) reports; never
+    ///   above zero in a healthy ledger;
+    /// - `popug_billing_days_unclosed`: days that have ended in the
+    ///   company's time zone after the last closed day (yesterday counts when
+    ///   no day was ever closed); above zero for more than a few seconds
+    ///   after midnight only when a close failed.
+    ///
+    /// A gauge keeps its last value while the database is away.
+    pub async fn gauge_books(
+        self,
+        period: std::time::Duration,
+        token: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            match self.violations().await {
+                Ok(found) => {
+                    metrics::gauge!("popug_ledger_invariant_violations").set(found.len() as f64);
+                    if !found.is_empty() {
+                        tracing::error!(violations = found.len(), first = %found[0], "ALERT: the ledger breaks its invariants; see `popug billing check`");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "ledger invariants not checked"),
+            }
+            match self.last_closed().await {
+                Ok(last) => {
+                    metrics::gauge!("popug_billing_days_unclosed").set(days_unclosed(
+                        self.today(),
+                        last,
+                    )
+                        as f64);
+                }
+                Err(error) => tracing::warn!(%error, "last closed day not read"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(period) => {},
+                () = token.cancelled() => return,
+            }
+        }
+    }
+
     /// Sets the ledger gauges every `period` until `token` is cancelled:
     /// `popug_ledger_entries` and `popug_ledger_amount_cents` by entry kind,
     /// `popug_ledger_balance_cents`, the sum of every popug's balance, and
@@ -276,5 +319,37 @@ impl Ledger {
                 () = token.cancelled() => return,
             }
         }
+    }
+}
+
+/// Days that have ended by `today` (so up to yesterday) and come after
+/// `last_closed`; yesterday alone when no day was ever closed.
+pub(crate) fn days_unclosed(today: Day, last_closed: Option<Day>) -> i64 {
+    let Some(yesterday) = today.pred_opt() else {
+        return 0;
+    };
+    match last_closed {
+        Some(last) => (yesterday - last).num_days().max(0),
+        None => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> Day {
+        text.parse().expect("a day")
+    }
+
+    #[test]
+    fn days_unclosed_counts_the_ended_days_after_the_last_close() {
+        let today = day("2026-12-02");
+        assert_eq!(days_unclosed(today, Some(day("2026-12-01"))), 0);
+        assert_eq!(days_unclosed(today, Some(day("2026-11-30"))), 1);
+        assert_eq!(days_unclosed(today, Some(day("2026-11-28"))), 3);
+        // Closed ahead (a test clock moved back): nothing is late.
+        assert_eq!(days_unclosed(today, Some(day("2026-12-05"))), 0);
+        assert_eq!(days_unclosed(today, None), 1);
     }
 }

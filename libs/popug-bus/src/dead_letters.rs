@@ -22,13 +22,21 @@
 //!
 //! Errors are kept short ([`bounded`]) in rows, answers and log lines; the
 //! full body stays in the row.
+//!
+//! An operator can also select what to replay (by row ids or a [`Filter`]):
+//! [`replay_only`] takes one pass over the dead-letter queue, moving the
+//! selected messages and putting the others back at its tail. A message of a
+//! discarded row (see [`crate::discard`]) is never moved: every pass drops
+//! it from the queue. Two passes at once are safe: the broker hands each
+//! message to one of them, and a message moved twice (a pass that died
+//! between the publish and the ack) is a duplicate the inbox absorbs.
 
 use std::borrow::Cow;
 
 use diesel::{
-    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, QueryableByName,
-    Selectable, SelectableHelper as _,
-    sql_types::{BigInt, Bytea, Nullable, Text},
+    ExpressionMethods as _, OptionalExtension as _, PgTextExpressionMethods as _, QueryDsl as _,
+    Queryable, QueryableByName, Selectable, SelectableHelper as _,
+    sql_types::{BigInt, Bool, Bytea, Nullable, Text},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use lapin::{
@@ -42,6 +50,10 @@ use lapin::{
 use popug_runtime::database::Pool;
 use uuid::Uuid;
 
+pub use crate::dead_letter_filter::{
+    DiscardNote, ErrorCount, Filter, MAX_ERROR_GROUPS, discard_notes, error_counts, matching,
+    select_unresolved,
+};
 use crate::{broker::Broker, envelope::EventMeta, schema::failed_events};
 
 /// Header marking a message moved back from the dead-letter queue.
@@ -227,8 +239,10 @@ pub struct FailedEvent {
     pub failures: i32,
     /// When it last failed.
     pub failed_at: chrono::DateTime<chrono::Utc>,
-    /// When a replay applied it.
+    /// When it was closed: a replay applied it, or an admin discarded it.
     pub resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When an admin discarded it (see [`crate::discard`]).
+    pub discarded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// About how many bytes of errors and bodies one page of failures holds.
@@ -239,7 +253,7 @@ pub const MAX_PAGE_BYTES: u64 = 1 << 20;
 const ROW_OVERHEAD: u64 = 256;
 
 /// Which failures to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     /// Most rows.
     pub size: i64,
@@ -249,6 +263,8 @@ pub struct ListQuery {
     pub include_resolved: bool,
     /// Also the bodies.
     pub include_bodies: bool,
+    /// Only rows matching this.
+    pub filter: Filter,
 }
 
 /// One listed failure.
@@ -262,6 +278,8 @@ pub struct Listed {
     pub body: Option<Vec<u8>>,
     /// The body was asked for but alone exceeds [`MAX_PAGE_BYTES`].
     pub body_omitted: bool,
+    /// Who discarded it and why, when it was discarded.
+    pub discard: Option<DiscardNote>,
 }
 
 /// A page of failures, newest first.
@@ -298,6 +316,19 @@ pub async fn list(
     if let Some(after) = query.after {
         rows = rows.filter(failed_events::id.lt(after));
     }
+    let filter = &query.filter;
+    if let Some(event_type) = &filter.event_type {
+        rows = rows.filter(failed_events::event_type.eq(event_type.clone()));
+    }
+    if let Some(pattern) = filter.error_pattern() {
+        rows = rows.filter(failed_events::error.ilike(pattern));
+    }
+    if let Some(after) = filter.failed_after {
+        rows = rows.filter(failed_events::failed_at.ge(after));
+    }
+    if let Some(before) = filter.failed_before {
+        rows = rows.filter(failed_events::failed_at.lt(before));
+    }
     let found: Vec<(FailedEvent, i64)> = rows.load(conn).await?;
     let mut page = Vec::new();
     let mut bytes = 0;
@@ -320,6 +351,7 @@ pub async fn list(
             body_size,
             body: None,
             body_omitted,
+            discard: None,
         });
     }
     let next_after = (page.len() < found.len())
@@ -342,10 +374,32 @@ pub async fn list(
             listed.body = bodies.get(&listed.failure.id).cloned();
         }
     }
+    let discarded: Vec<i64> = page
+        .iter()
+        .filter(|listed| listed.failure.discarded_at.is_some())
+        .map(|listed| listed.failure.id)
+        .collect();
+    let mut notes = discard_notes(conn, &discarded).await?;
+    for listed in &mut page {
+        listed.discard = notes.remove(&listed.failure.id);
+    }
     Ok(ListPage {
         rows: page,
         next_after,
     })
+}
+
+/// Row `id` and its body, if there is one.
+pub async fn get(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> Result<Option<(FailedEvent, Vec<u8>)>, diesel::result::Error> {
+    failed_events::table
+        .select((FailedEvent::as_select(), failed_events::body))
+        .filter(failed_events::id.eq(id))
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// How many failures are not resolved.
@@ -395,14 +449,88 @@ pub enum ReplayError {
 /// is acknowledged in the dead-letter queue only after the live queue
 /// confirmed it, so a failure mid-way loses nothing. Each carries the id and
 /// original routing key of its `failed_events` row, looked up in `pool`
-/// afresh (headers the message brought along are not believed). Returns how
-/// many moved.
+/// afresh (headers the message brought along are not believed). Messages of
+/// discarded rows are dropped instead. Returns how many moved.
 pub async fn replay(
     pool: &Pool,
     broker: &Broker,
     consumer: &str,
     limit: Option<u32>,
 ) -> Result<u32, ReplayError> {
+    Ok(replay_all(pool, broker, consumer, limit).await?.moved)
+}
+
+/// [`replay`], saying also how many messages of discarded rows it dropped.
+pub async fn replay_all(
+    pool: &Pool,
+    broker: &Broker,
+    consumer: &str,
+    limit: Option<u32>,
+) -> Result<Pass, ReplayError> {
+    pass(pool, broker, consumer, Plan::All { limit }).await
+}
+
+/// Moves the messages of the rows `ids` from `consumer`'s dead-letter queue
+/// back to its live queue, in one pass over the queue: every other message
+/// goes back to the queue's tail (messages of discarded rows are dropped).
+/// Stops early once every selected message moved.
+pub async fn replay_only(
+    pool: &Pool,
+    broker: &Broker,
+    consumer: &str,
+    ids: &std::collections::BTreeSet<i64>,
+) -> Result<Pass, ReplayError> {
+    if ids.is_empty() {
+        return Ok(Pass::default());
+    }
+    pass(pool, broker, consumer, Plan::Only(ids)).await
+}
+
+/// Drops the messages of discarded rows from `consumer`'s dead-letter queue,
+/// in one pass over it; every other message goes back to the queue's tail.
+/// Returns how many were dropped.
+pub async fn drop_discarded(
+    pool: &Pool,
+    broker: &Broker,
+    consumer: &str,
+) -> Result<u32, ReplayError> {
+    let pass = pass(pool, broker, consumer, Plan::Sweep).await?;
+    Ok(pass.dropped_discarded)
+}
+
+/// What a pass over a dead-letter queue did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// Messages moved to the live queue.
+    pub moved: u32,
+    /// The rows of the messages moved (those with a row), in order.
+    pub moved_ids: Vec<i64>,
+    /// Messages of discarded rows dropped from the queue.
+    pub dropped_discarded: u32,
+}
+
+/// What a pass moves.
+#[derive(Debug, Clone, Copy)]
+enum Plan<'a> {
+    /// Every message, up to a limit.
+    All { limit: Option<u32> },
+    /// The messages of these rows; the others go back to the tail.
+    Only(&'a std::collections::BTreeSet<i64>),
+    /// Nothing; the others go back to the tail.
+    Sweep,
+}
+
+/// One pass over `consumer`'s dead-letter queue: at most the messages in it
+/// when the pass starts, each moved, dropped (its row was discarded) or put
+/// back at the tail, as `plan` says. A message is acknowledged only after
+/// its copy was confirmed where it went, so a failure mid-way loses
+/// nothing (at worst a message is in two places; the inbox absorbs it).
+async fn pass(
+    pool: &Pool,
+    broker: &Broker,
+    consumer: &str,
+    plan: Plan<'_>,
+) -> Result<Pass, ReplayError> {
     let topology = broker.topology();
     let dead_letter_queue = topology.dead_letter_queue(consumer);
     let live_queue = topology.queue(consumer);
@@ -418,9 +546,17 @@ pub async fn replay(
         )
         .await?
         .message_count();
-    let wanted = limit.map_or(waiting, |limit| limit.min(waiting));
-    let mut moved = 0;
-    while moved < wanted {
+    let mut done = Pass::default();
+    let mut seen = 0;
+    while seen < waiting {
+        let finished = match plan {
+            Plan::All { limit } => limit.is_some_and(|limit| done.moved >= limit),
+            Plan::Only(ids) => done.moved_ids.len() >= ids.len(),
+            Plan::Sweep => false,
+        };
+        if finished {
+            break;
+        }
         let Some(message) = channel
             .basic_get(
                 dead_letter_queue.as_str().into(),
@@ -430,6 +566,7 @@ pub async fn replay(
         else {
             break;
         };
+        seen += 1;
         let delivery = &message.delivery;
         let row = match row_of(pool, consumer, &live_queue, delivery).await {
             Ok(row) => row,
@@ -444,31 +581,52 @@ pub async fn replay(
                 return Err(error);
             }
         };
-        let mut inner = delivery
-            .properties
-            .headers()
-            .as_ref()
-            .map(|headers| headers.inner().clone())
-            .unwrap_or_default();
-        // A fresh start on the live queue: the consumer counts attempts anew.
-        inner.remove("x-delivery-count");
-        inner.remove(DEAD_LETTER_ID_HEADER);
-        let mut headers = FieldTable::from(inner);
-        headers.insert(REPLAYED_HEADER.into(), AMQPValue::Boolean(true));
-        if let Some(id) = row {
-            headers.insert(DEAD_LETTER_ID_HEADER.into(), AMQPValue::LongLongInt(id));
+        if row.is_some_and(|row| row.discarded) {
+            // An admin decided it must never apply.
+            if !delivery.acker.ack(BasicAckOptions::default()).await? {
+                return Err(ReplayError::Refused(dead_letter_queue));
+            }
+            done.dropped_discarded += 1;
+            continue;
         }
+        let id = row.map(|row| row.id);
+        let selected = match plan {
+            Plan::All { .. } => true,
+            Plan::Only(ids) => {
+                id.is_some_and(|id| ids.contains(&id) && !done.moved_ids.contains(&id))
+            }
+            Plan::Sweep => false,
+        };
+        let (exchange_queue, properties) = if selected {
+            let mut inner = delivery
+                .properties
+                .headers()
+                .as_ref()
+                .map(|headers| headers.inner().clone())
+                .unwrap_or_default();
+            // A fresh start on the live queue: the consumer counts attempts anew.
+            inner.remove("x-delivery-count");
+            inner.remove(DEAD_LETTER_ID_HEADER);
+            let mut headers = FieldTable::from(inner);
+            headers.insert(REPLAYED_HEADER.into(), AMQPValue::Boolean(true));
+            if let Some(id) = id {
+                headers.insert(DEAD_LETTER_ID_HEADER.into(), AMQPValue::LongLongInt(id));
+            }
+            (
+                &live_queue,
+                delivery.properties.clone().with_headers(headers),
+            )
+        } else {
+            // Back to the tail, as it was.
+            (&dead_letter_queue, delivery.properties.clone())
+        };
         // The broker accepts only our own user as `user_id`; the first
         // publisher stays in the row.
-        let properties: BasicProperties = delivery
-            .properties
-            .clone()
-            .with_headers(headers)
-            .with_user_id(broker.user().into());
+        let properties: BasicProperties = properties.with_user_id(broker.user().into());
         let confirmation = channel
             .basic_publish(
                 "".into(),
-                live_queue.as_str().into(),
+                exchange_queue.as_str().into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -486,24 +644,32 @@ pub async fn replay(
                     multiple: false,
                 })
                 .await?;
-            return Err(ReplayError::Refused(live_queue));
+            return Err(ReplayError::Refused(exchange_queue.clone()));
         }
         if !delivery.acker.ack(BasicAckOptions::default()).await? {
             // Not acknowledged: it stays in the dead-letter queue and its copy
-            // in the live queue is a duplicate, which the inbox absorbs.
+            // is a duplicate, which the inbox absorbs.
             return Err(ReplayError::Refused(dead_letter_queue));
         }
-        moved += 1;
+        if selected {
+            done.moved += 1;
+            if let Some(id) = id {
+                done.moved_ids.push(id);
+            }
+        }
     }
     connection.close(200, "replayed".into()).await.ok();
-    tracing::info!(%consumer, moved, "dead letters replayed");
-    Ok(moved)
+    tracing::info!(%consumer, moved = done.moved, dropped_discarded = done.dropped_discarded, seen, "dead-letter queue pass");
+    Ok(done)
 }
 
-#[derive(QueryableByName)]
-struct RowId {
+/// A dead-lettered message's row, and whether it was discarded.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+struct RowOf {
     #[diesel(sql_type = BigInt)]
     id: i64,
+    #[diesel(sql_type = Bool)]
+    discarded: bool,
 }
 
 /// The `failed_events` row of a dead-lettered message: the one holding its
@@ -516,7 +682,7 @@ async fn row_of(
     consumer: &str,
     live_queue: &str,
     delivery: &lapin::message::Delivery,
-) -> Result<Option<i64>, ReplayError> {
+) -> Result<Option<RowOf>, ReplayError> {
     let database = |error: diesel::result::Error| ReplayError::Database(error.to_string());
     let mut conn = pool
         .get()
@@ -524,17 +690,18 @@ async fn row_of(
         .map_err(|error| ReplayError::Database(error.to_string()))?;
     // `body = $2` compares lengths before contents, so other rows cost little.
     let found = diesel::sql_query(
-        "SELECT id FROM failed_events WHERE consumer = $1 AND body = $2 \
+        "SELECT id, discarded_at IS NOT NULL AS discarded FROM failed_events \
+         WHERE consumer = $1 AND body = $2 \
          ORDER BY resolved_at IS NULL DESC, id DESC LIMIT 1",
     )
     .bind::<Text, _>(consumer)
     .bind::<Bytea, _>(&delivery.data)
-    .get_result::<RowId>(&mut conn)
+    .get_result::<RowOf>(&mut conn)
     .await
     .optional()
     .map_err(database)?;
     if let Some(row) = found {
-        return Ok(Some(row.id));
+        return Ok(Some(row));
     }
     let opened = crate::envelope::open(&delivery.data).ok();
     let user_id = delivery
@@ -557,17 +724,16 @@ async fn row_of(
     )
     .await
     .map_err(database)?;
-    Ok(diesel::sql_query(
-        "SELECT id FROM failed_events WHERE consumer = $1 AND body = $2 \
-         ORDER BY id DESC LIMIT 1",
+    diesel::sql_query(
+        "SELECT id, discarded_at IS NOT NULL AS discarded FROM failed_events \
+         WHERE consumer = $1 AND body = $2 ORDER BY id DESC LIMIT 1",
     )
     .bind::<Text, _>(consumer)
     .bind::<Bytea, _>(&delivery.data)
-    .get_result::<RowId>(&mut conn)
+    .get_result::<RowOf>(&mut conn)
     .await
     .optional()
-    .map_err(database)?
-    .map(|row| row.id))
+    .map_err(database)
 }
 
 /// The routing key a message had when the broker dead-lettered it from

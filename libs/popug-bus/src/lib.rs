@@ -11,20 +11,29 @@
 //!   effect, through an inbox that commits with the handler's effects.
 //! - [`trust`]: what every delivery is checked against before it is applied:
 //!   its routing key, envelope and payload type agree with the catalog.
-//! - [`dead_letters`] and [`ops`]: what could not be handled, and its replay.
+//! - [`dead_letters`] and [`ops`]: what could not be handled, and its replay
+//!   (all, by id, or by filter, see [`dead_letter_filter`]); [`discard`]:
+//!   an admin's decision never to
+//!   apply one, with its audit record; [`readable`]: a dead letter's body as
+//!   JSON.
+//! - [`retention`]: the inbox and closed dead letters pruned by age.
 //!
 //! The bus's tables come with their migrations, [`MIGRATIONS`], which every
 //! service runs before its own.
 
 pub mod broker;
 pub mod consumer;
+pub mod dead_letter_filter;
 pub mod dead_letters;
+pub mod discard;
 pub mod envelope;
 pub mod handlers;
 pub mod history;
 pub mod ops;
 pub mod outbox;
+pub mod readable;
 pub mod relay;
+pub mod retention;
 mod schema;
 pub mod topology;
 pub mod trust;
@@ -33,11 +42,13 @@ pub use broker::{Backoff, Broker};
 pub use consumer::{BatchReport, Consumer, ConsumerConfig};
 pub use envelope::EventMeta;
 pub use handlers::{Delivered, HandlerError, HandlerResult, Handlers};
-pub use ops::{Guard, Ops};
+pub use ops::{Guard, Identify, Ops};
 pub use outbox::{Outbox, OutboxError};
 pub use relay::{Relay, RelayConfig, RelayHealth, Step};
+pub use retention::{Retention, RetentionConfig};
 pub use topology::{QueueSpec, Topology};
 
-/// Migrations of the bus tables (`outbox`, `inbox`, `failed_events`).
+/// Migrations of the bus tables (`outbox`, `inbox`, `failed_events`,
+/// `dead_letter_discards`).
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!();

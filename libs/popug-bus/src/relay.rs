@@ -252,6 +252,10 @@ impl Relay {
                 self.health.record(false, false, Some(error.to_string()));
             }
         }
+        // 1 while steps succeed (a standby relay connects too), 0 from the
+        // first failed one: what `PopugRelayDisconnected` watches.
+        metrics::gauge!("popug_relay_connected", "service" => self.producer.clone())
+            .set(if outcome.is_ok() { 1.0 } else { 0.0 });
         outcome
     }
 

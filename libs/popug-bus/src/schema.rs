@@ -33,5 +33,25 @@ diesel::table! {
         resolved_at -> Nullable<Timestamptz>,
         routing_key -> Nullable<Text>,
         user_id -> Nullable<Text>,
+        discarded_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    dead_letter_discards (id) {
+        id -> Int8,
+        failed_event_id -> Int8,
+        consumer -> Text,
+        event_id -> Nullable<Uuid>,
+        event_type -> Nullable<Text>,
+        routing_key -> Nullable<Text>,
+        error -> Text,
+        body_sha256 -> Bytea,
+        body_size -> Int8,
+        discarded_by -> Text,
+        reason -> Text,
+        discarded_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(failed_events, dead_letter_discards);

@@ -444,6 +444,15 @@ pub struct Settings {
     /// The longest a call may take before it is cancelled
     /// (`POPUG_REQUEST_TIMEOUT`, seconds, 1 to 3,600, default 30).
     pub request_timeout: std::time::Duration,
+    /// How long the inbox remembers an applied event's id, so that a late
+    /// duplicate of it changes nothing (`POPUG_INBOX_RETENTION_DAYS`, 1 to
+    /// 3,650, default 30). Rows whose event has an unresolved dead letter
+    /// are kept whatever their age.
+    pub inbox_retention: std::time::Duration,
+    /// How long a dead letter is kept once resolved (replayed and applied)
+    /// or discarded (`POPUG_DEAD_LETTER_RETENTION_DAYS`, 1 to 3,650, default
+    /// 30). Unresolved ones are kept until someone decides.
+    pub dead_letter_retention: std::time::Duration,
     /// Business time: the system clock, unless a simulation sets its own
     /// (never from the environment).
     pub clock: crate::Clock,
@@ -554,9 +563,17 @@ impl Settings {
                 30,
                 1..=3_600,
             )?),
+            inbox_retention: days(env, "POPUG_INBOX_RETENTION_DAYS")?,
+            dead_letter_retention: days(env, "POPUG_DEAD_LETTER_RETENTION_DAYS")?,
             clock: crate::Clock::system(),
         })
     }
+}
+
+/// A retention period in whole days, 1 to 3,650, default 30.
+fn days(env: &Env, name: &str) -> Result<std::time::Duration, SettingsError> {
+    let days: u64 = env.parse_within(name, 30, 1..=3_650)?;
+    Ok(std::time::Duration::from_secs(days * 86_400))
 }
 
 #[cfg(test)]
@@ -582,6 +599,21 @@ mod tests {
         assert_eq!(settings.namespace, None);
         assert_eq!(settings.timezone, chrono_tz::UTC);
         assert_eq!(settings.smtp_url, None);
+    }
+
+    #[test]
+    fn retention_periods_default_to_thirty_days_and_are_read_in_days() {
+        let defaults = load(&[]).expect("defaults are valid");
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(defaults.inbox_retention, 30 * day);
+        assert_eq!(defaults.dead_letter_retention, 30 * day);
+        let set = load(&[
+            ("POPUG_INBOX_RETENTION_DAYS", "90"),
+            ("POPUG_DEAD_LETTER_RETENTION_DAYS", "7"),
+        ])
+        .expect("valid");
+        assert_eq!(set.inbox_retention, 90 * day);
+        assert_eq!(set.dead_letter_retention, 7 * day);
     }
 
     #[test]
@@ -629,6 +661,9 @@ mod tests {
             ),
             ("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=,billing=b"),
             ("POPUG_AMQP_PRODUCER_USERS", "auth=a,tracker=t u,billing=b"),
+            ("POPUG_INBOX_RETENTION_DAYS", "0"),
+            ("POPUG_INBOX_RETENTION_DAYS", "7d"),
+            ("POPUG_DEAD_LETTER_RETENTION_DAYS", "9999"),
         ];
         for (variable, value) in cases {
             let error = load(&[(variable, value)]).expect_err(variable);

@@ -43,3 +43,18 @@ pub type Check = std::sync::Arc<dyn Fn(&Extensions) -> Result<(), Status> + Send
 pub fn admins_only() -> Check {
     std::sync::Arc::new(|extensions| require_role_in(extensions, &[Role::Admin]).map(drop))
 }
+
+/// Who is calling, as the ops API records it (a discard's audit record):
+/// the verified token's account id; `None` without a token.
+pub type Identify = std::sync::Arc<
+    dyn Fn(&tonic::metadata::MetadataMap, &Extensions) -> Option<String> + Send + Sync,
+>;
+
+/// Identifies callers by their verified token's account id.
+pub fn caller_account_id() -> Identify {
+    std::sync::Arc::new(|_, extensions| {
+        extensions
+            .get::<Claims>()
+            .map(|claims| claims.account_id.to_string())
+    })
+}

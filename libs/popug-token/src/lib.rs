@@ -18,7 +18,10 @@ pub mod role;
 pub mod standing;
 pub mod verifier;
 
-pub use authorize::{admins_only, check_role, require_role, require_role_in, require_signed_in};
+pub use authorize::{
+    Identify, admins_only, caller_account_id, check_role, require_role, require_role_in,
+    require_signed_in,
+};
 pub use claims::{AUDIENCE, Claims, ISSUER};
 pub use layer::AuthLayer;
 pub use role::Role;

@@ -40,7 +40,7 @@ impl World {
         .expect("failed_events")
     }
 
-    async fn replay(&self) -> u32 {
+    pub(crate) async fn replay(&self) -> u32 {
         dead_letters::replay(&self.pool, &self.broker, "accounts-test", None)
             .await
             .expect("replay")

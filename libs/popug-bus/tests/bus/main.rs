@@ -4,10 +4,12 @@
 //! This file holds the helpers and the tests of publishing and consuming;
 //! the modules below hold those of dead letters and of trust on the bus.
 
+mod dead_letter_console;
 mod dead_letter_rows;
 mod history;
 mod private_broker;
 mod relay_recovery;
+mod retention;
 mod trust;
 
 use std::{
@@ -1023,7 +1025,10 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
 
     broken.store(false, Ordering::SeqCst);
     let replayed = client
-        .replay_dead_letters(ReplayDeadLettersRequest { limit: 0 })
+        .replay_dead_letters(ReplayDeadLettersRequest {
+            limit: 0,
+            ..ReplayDeadLettersRequest::default()
+        })
         .await
         .expect("replay");
     assert_eq!(replayed.into_inner().replayed, 1);
@@ -1272,4 +1277,40 @@ async fn competing_workers_take_the_lock_keys_in_one_order_and_never_deadlock() 
         "deadlocks between the competing workers"
     );
     assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, events);
+}
+
+#[tokio::test]
+async fn the_relay_reports_whether_its_steps_reach_the_broker_as_a_gauge() {
+    let metrics = popug_runtime::telemetry::metrics_handle();
+    let world = World::new().await;
+    let mut relay = world.relay();
+    world.drain_relay(&mut relay).await;
+    let rendered = metrics.render();
+    assert!(
+        rendered.contains("popug_relay_connected{service=\"test\"} 1"),
+        "{rendered}"
+    );
+    // Nothing listens on port 1: the step fails, and the gauge says so.
+    let unreachable = Broker::new(
+        "amqp://guest:guest@127.0.0.1:1/%2f".parse().expect("url"),
+        world.broker.topology().clone(),
+        "bus-test",
+    );
+    let mut cut_off = Relay::new(
+        world.pool.clone(),
+        unreachable,
+        "test-unreachable",
+        RelayConfig {
+            batch_size: 100,
+            backoff: fast_backoff(),
+            poll_interval: Duration::from_millis(200),
+            confirm_timeout: Duration::from_secs(2),
+        },
+    );
+    cut_off.publish_pending().await.expect_err("no broker");
+    let rendered = metrics.render();
+    assert!(
+        rendered.contains("popug_relay_connected{service=\"test-unreachable\"} 0"),
+        "{rendered}"
+    );
 }
