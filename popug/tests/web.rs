@@ -8,7 +8,10 @@
 //! Needs Node 20 with npm (the app is built as `popug up` builds it) and
 //! `/usr/bin/chromium` (or `CHROMIUM`); `.ci/run` installs both.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use popug::{
@@ -17,7 +20,10 @@ use popug::{
     mesh::{Mesh, MeshSettings},
 };
 use popug_proto::pb::popug::{
-    analytics::v1 as analytics, auth::v1 as auth, billing::v1 as billing,
+    analytics::v1 as analytics,
+    auth::v1 as auth,
+    billing::v1 as billing,
+    ops::v1::{self as ops, ops_service_client::OpsServiceClient},
 };
 use popug_runtime::Clock;
 use popug_testing::ADMIN_PASSWORD;
@@ -55,6 +61,11 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
     let settings = MeshSettings::load(&env)
         .expect("settings")
         .with_clock(&clock);
+    let broker = popug_bus::Broker::new(
+        settings.common().amqp_url.clone(),
+        popug_bus::Topology::from_settings(settings.common()),
+        "web-test",
+    );
     let mesh = Mesh::start(settings).await.expect("the mesh starts");
     let endpoints = mesh.endpoints();
     let web = popug::web::start(&env, &endpoints, &clock, Assets::from_dir(dist))
@@ -69,32 +80,8 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
     let output = output_dir();
     std::fs::remove_dir_all(&output).ok();
     std::fs::create_dir_all(&output).expect("the output folder");
-    let result_path = output.join("result.json");
     eprintln!("screenshots and findings: {}", output.display());
-    let browser = tokio::time::timeout(
-        Duration::from_secs(240),
-        tokio::process::Command::new("node")
-            .arg("e2e/day.mjs")
-            .current_dir(&web_dir)
-            .env("POPUG_WEB_URL", &url)
-            .env("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("POPUG_SCREENSHOTS", output.join("screenshots"))
-            .env("POPUG_RESULT", &result_path)
-            .kill_on_drop(true)
-            .status(),
-    )
-    .await
-    .expect("the day ends within 4 minutes")
-    .expect("node runs (Node 20 is needed)");
-    let shown: Value = serde_json::from_slice(
-        &std::fs::read(&result_path).expect("the script writes its findings"),
-    )
-    .expect("findings are JSON");
-    assert!(
-        browser.success(),
-        "the day in the browser failed: {:#}",
-        shown["problems"]
-    );
+    let shown = browse(&web_dir, &url, &output, "day").await;
 
     // Role checks in the UI.
     let links: Vec<&str> = shown["workerLinks"]
@@ -244,6 +231,53 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
         .expect("the audit runs");
     assert!(report.is_clean(), "{report}");
 
+    // A message that is no event: Operations shows billing's dead letter
+    // with its error, and replays it from there (it fails again, on the
+    // same row).
+    let (connection, channel) = broker.confirm_channel().await.expect("broker");
+    let confirm = channel
+        .basic_publish(
+            broker.topology().exchange().into(),
+            "task.assigned.v1".into(),
+            lapin::options::BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"\xff not protobuf",
+            lapin::BasicProperties::default().with_message_id("garbage".into()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirmed");
+    assert_eq!(confirm, lapin::Confirmation::Ack(None));
+    connection.close(200, "done".into()).await.ok();
+    let operations = browse(&web_dir, &url, &output, "operations").await;
+    assert!(
+        operations["replayed"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("Replayed 1 messages")),
+        "{operations}"
+    );
+    let letters = OpsServiceClient::with_interceptor(
+        popug::client::connect(&endpoints.billing)
+            .await
+            .expect("billing"),
+        admin.clone(),
+    )
+    .list_dead_letters(ops::ListDeadLettersRequest::default())
+    .await
+    .expect("dead letters")
+    .into_inner();
+    assert_eq!(letters.dead_letters.len(), 1);
+    assert_eq!(letters.dead_letters[0].failures, 2);
+    assert!(
+        operations["error"]
+            .as_str()
+            .is_some_and(|shown| letters.dead_letters[0].error.starts_with(shown.trim())),
+        "the page shows the row's error: {operations}"
+    );
+
     for page in [
         "sign-in",
         "my-tasks-worker",
@@ -253,6 +287,7 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
         "analytics",
         "accounts",
         "operations",
+        "operations-replayed",
         "not-allowed",
     ] {
         assert!(
@@ -263,4 +298,36 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
             "a screenshot of {page}"
         );
     }
+}
+
+/// Runs `web/e2e/day.mjs` in `phase` against the app at `url`; returns what
+/// the pages showed, or fails with the script's problems.
+async fn browse(web_dir: &Path, url: &str, output: &Path, phase: &str) -> Value {
+    let result_path = output.join(format!("{phase}.json"));
+    let browser = tokio::time::timeout(
+        Duration::from_secs(240),
+        tokio::process::Command::new("node")
+            .arg("e2e/day.mjs")
+            .current_dir(web_dir)
+            .env("POPUG_WEB_URL", url)
+            .env("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("POPUG_PHASE", phase)
+            .env("POPUG_SCREENSHOTS", output.join("screenshots"))
+            .env("POPUG_RESULT", &result_path)
+            .kill_on_drop(true)
+            .status(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the {phase} in the browser ends within 4 minutes"))
+    .expect("node runs (Node 20 is needed)");
+    let shown: Value = serde_json::from_slice(
+        &std::fs::read(&result_path).expect("the script writes its findings"),
+    )
+    .expect("findings are JSON");
+    assert!(
+        browser.success(),
+        "the {phase} in the browser failed: {:#}",
+        shown["problems"]
+    );
+    shown
 }

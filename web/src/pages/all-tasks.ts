@@ -26,7 +26,7 @@ export function allTasksPage(main: HTMLElement, context: PageContext): void {
   );
   const search = h("input", { name: "search", type: "search", placeholder: "Key, title or jira id" });
   const assignee = h("select", { name: "assignee" }, h("option", { value: "" }, "Anyone"));
-  const results = h("section", { "aria-live": "polite" });
+  const results = h("section", { "aria-live": "polite", "aria-busy": "true" });
   let tasks: Task[] = [];
   let nextPageToken = "";
   let name: (accountId: string) => string = (id) => id;
@@ -57,6 +57,7 @@ export function allTasksPage(main: HTMLElement, context: PageContext): void {
       nextPageToken = "";
       replace(results, h("p", { class: "loading" }, "Loading…"));
     }
+    results.setAttribute("aria-busy", "true");
     try {
       const page = await tracker.listTasks({ status: Number(statusFilter.value), pageSize: 200, pageToken: nextPageToken });
       tasks.push(...page.tasks);
@@ -67,6 +68,8 @@ export function allTasksPage(main: HTMLElement, context: PageContext): void {
       show();
     } catch (error) {
       replace(results, h("p", { class: "error", role: "alert" }, describe(error)));
+    } finally {
+      results.removeAttribute("aria-busy");
     }
   };
 
