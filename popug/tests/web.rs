@@ -133,6 +133,13 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
             .iter()
             .any(|a| a.login == "boss" && a.role() == auth::Role::Manager)
     );
+    // The newcomer who signed up was made a manager, then deactivated.
+    let chick = accounts
+        .iter()
+        .find(|account| account.login == "chick")
+        .expect("chick signed up in the browser");
+    assert_eq!((chick.role(), chick.active), (auth::Role::Manager, false));
+    assert_eq!(shown["refreshes"], 2, "both quiet refreshes happened");
 
     let today = day.to_string();
     let books = channels
@@ -289,6 +296,7 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
         "operations",
         "operations-replayed",
         "not-allowed",
+        "signed-up",
     ] {
         assert!(
             output

@@ -346,4 +346,53 @@ async function day() {
   await admin.getByRole("cell", { name: created[1], exact: true }).waitFor();
   await shot(admin, "all-tasks-admin");
   step("admin pages seen");
+
+  // --- Quiet refresh: an access token about to expire, or refused, is
+  // replaced without a sign-in, once.
+  const session = () => admin.evaluate(() => JSON.parse(sessionStorage.getItem("popug.session")));
+  const edit = (change) =>
+    admin.evaluate((change) => {
+      const stored = JSON.parse(sessionStorage.getItem("popug.session"));
+      Object.assign(stored, change);
+      sessionStorage.setItem("popug.session", JSON.stringify(stored));
+    }, change);
+  const before = await session();
+  await edit({ expiresAt: Date.now() });
+  await open(admin, "Accounts");
+  await admin.getByRole("cell", { name: "kesha", exact: true }).waitFor();
+  const expired = await session();
+  check(expired.accessToken !== before.accessToken, "a token about to expire is refreshed");
+  check(expired.refreshToken !== before.refreshToken, "the refresh token is spent and replaced");
+  await edit({ accessToken: "not-a-token" });
+  await open(admin, "Analytics");
+  await admin.getByTestId("analytics-earnings").waitFor();
+  const refused = await session();
+  check(refused.accessToken !== "not-a-token", "a refused token is refreshed and the call retried");
+  result.refreshes = 2;
+  step("tokens refreshed quietly");
+  await signOut(admin);
+
+  // --- A newcomer signs up; the admin changes its role, then deactivates it.
+  await admin.getByRole("link", { name: "Sign up" }).click();
+  await admin.getByRole("heading", { name: "Sign up", level: 1 }).waitFor();
+  await admin.getByLabel("Login").fill("chick");
+  await admin.getByLabel("Password").fill("chick-password");
+  await admin.getByLabel("Name").fill("Chick");
+  await admin.getByLabel("Email").fill("chick@popug.example");
+  await admin.getByRole("button", { name: "Sign up" }).click();
+  await admin.getByRole("heading", { name: "My tasks", level: 1 }).waitFor();
+  check((await admin.locator("header .who").innerText()).includes("Chick · worker"), "a newcomer is a worker");
+  await admin.getByText("No open tasks.").waitFor();
+  await shot(admin, "signed-up");
+  await signOut(admin);
+  await signIn(admin, "admin", adminPassword);
+  await open(admin, "Accounts");
+  await admin.getByLabel("Role of chick", { exact: true }).selectOption({ label: "manager" });
+  await admin.getByRole("button", { name: "Change role of chick" }).click();
+  await admin.getByText("chick is now manager.").waitFor();
+  await admin.getByRole("button", { name: "Deactivate chick" }).click();
+  await admin.getByText("chick is deactivated.").waitFor();
+  const chickRow = admin.getByRole("row").filter({ has: admin.getByRole("cell", { name: "chick", exact: true }) });
+  await chickRow.getByRole("cell", { name: "Deactivated" }).waitFor();
+  step("a newcomer signed up, was promoted and deactivated");
 }
