@@ -53,11 +53,15 @@ const browser = await chromium.launch({
 });
 const problems = [];
 const result = {};
+/** Every page opened, to show where a failure left each. */
+const pages = [];
 
 async function newPage() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-GB" });
   const page = await context.newPage();
-  page.setDefaultTimeout(30_000);
+  // Generous: CI machines run the whole suite beside this browser.
+  page.setDefaultTimeout(60_000);
+  pages.push(page);
   page.on("console", (message) => {
     if (message.type() === "error") problems.push(`console error on ${page.url()}: ${message.text()}`);
   });
@@ -138,6 +142,12 @@ try {
   }
 } catch (error) {
   problems.push(`the ${phase} failed: ${error.stack ?? error}`);
+  for (const [index, page] of pages.entries()) {
+    await page
+      .screenshot({ path: join(shots, `failed-${phase}-${index}.png`), fullPage: true })
+      .catch(() => {});
+    problems.push(`page ${index} was at ${page.url()}: screenshot failed-${phase}-${index}.png`);
+  }
 } finally {
   await browser.close();
 }
