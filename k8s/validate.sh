@@ -138,8 +138,9 @@ for kind in ("StatefulSet", "Deployment"):
 
 # 2. The four services: env names, ports, probes, Service, PDB, scraping.
 deployments = by_kind.get("Deployment", {})
-if set(deployments) != set(SERVICES):
-    problem(f"expected Deployments {sorted(SERVICES)}, found {sorted(deployments)}")
+WEB = "web-svc"
+if set(deployments) != set(SERVICES) | {WEB}:
+    problem(f"expected Deployments {sorted(SERVICES + (WEB,))}, found {sorted(deployments)}")
 for name in SERVICES:
     deployment = deployments.get(name)
     if deployment is None:
@@ -198,6 +199,30 @@ for name in SERVICES:
             problem(f"Service {name}: selector must be app.kubernetes.io/name={name}")
     if not any(p["spec"]["selector"].get("matchLabels") == {"app.kubernetes.io/name": name} for p in pdbs.values()):
         problem(f"PodDisruptionBudget for {name} is missing")
+
+# 3. The web app: its Service, PDB, HTTP probes, and an Ingress to it.
+web = deployments.get(WEB)
+if web is not None:
+    (container,) = web["spec"]["template"]["spec"]["containers"]
+    ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    if "http" not in ports:
+        problem(f"Deployment {WEB}: needs an `http` port")
+    for probe in ("readinessProbe", "livenessProbe"):
+        if container.get(probe, {}).get("httpGet", {}).get("port") != "http":
+            problem(f"Deployment {WEB}: {probe} must be an HTTP GET on the http port")
+    service = services.get(WEB)
+    if service is None or {p["name"] for p in service["spec"]["ports"]} != {"http"}:
+        problem(f"Service {WEB} must expose the http port")
+    if not any(p["spec"]["selector"].get("matchLabels") == {"app.kubernetes.io/name": WEB} for p in pdbs.values()):
+        problem(f"PodDisruptionBudget for {WEB} is missing")
+    backends = [
+        path["backend"]["service"]["name"]
+        for ingress in by_kind.get("Ingress", {}).values()
+        for rule in ingress["spec"].get("rules", [])
+        for path in rule.get("http", {}).get("paths", [])
+    ]
+    if WEB not in backends:
+        problem(f"no Ingress routes browsers to {WEB}")
 
 for message in problems:
     print(f"FAIL {overlay}: {message}", file=sys.stderr)

@@ -11,7 +11,7 @@ use crate::{
     domain::{Day, EntryKind, money},
     error::Error,
     mail::Mailer,
-    store::{DayTotals, EntryLine, Ledger},
+    store::{BalanceLine, DayTotals, EntryLine, Ledger},
 };
 
 /// The BillingService implementation.
@@ -49,6 +49,24 @@ fn income_day(date: String, totals: &DayTotals) -> pb::IncomeDay {
         expense_cents: totals.rewards_cents,
         payouts_cents: totals.payouts_cents,
         net_cents: totals.earnings_cents(),
+    }
+}
+
+fn balance_message(line: &BalanceLine) -> pb::Balance {
+    let role = line
+        .role
+        .as_deref()
+        .and_then(|role| role.parse::<Role>().ok())
+        .map_or(
+            popug_proto::pb::popug::auth::v1::Role::Unspecified,
+            Into::into,
+        );
+    pb::Balance {
+        account_id: line.account_id.to_string(),
+        login: line.login.clone().unwrap_or_default(),
+        role: role.into(),
+        active: line.active,
+        balance_cents: line.balance_cents,
     }
 }
 
@@ -172,6 +190,21 @@ impl BillingService for BillingApi {
         let next_page_token = paging::next_token(&lines, size, |line| line.entry_id);
         Ok(Response::new(pb::ListEntriesResponse {
             entries: lines.iter().map(entry_message).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn list_balances(
+        &self,
+        request: Request<pb::ListBalancesRequest>,
+    ) -> Result<Response<pb::ListBalancesResponse>, Status> {
+        require_role(&request, &[Role::Accountant, Role::Admin])?;
+        let request = request.into_inner();
+        let Page { size, after } = paging::page::<Uuid>(request.page_size, &request.page_token)?;
+        let lines = self.ledger.balances(after, size).await?;
+        let next_page_token = paging::next_token(&lines, size, |line| line.account_id);
+        Ok(Response::new(pb::ListBalancesResponse {
+            balances: lines.iter().map(balance_message).collect(),
             next_page_token,
         }))
     }

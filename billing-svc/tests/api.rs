@@ -746,11 +746,64 @@ async fn roles_decide_who_sees_and_closes_what() {
             .get_my_account(with_token(pb::GetMyAccountRequest::default(), token))
             .await
             .expect("own account");
+        assert_eq!(
+            client
+                .list_balances(with_token(pb::ListBalancesRequest::default(), token))
+                .await
+                .expect_err("not every balance")
+                .code(),
+            Code::PermissionDenied
+        );
     }
     client
         .get_account(with_token(someone.clone(), &accountant))
         .await
         .expect("accountants see any account");
+    // Every popug's balance, page by page in account id order.
+    let mut balances = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_balances(with_token(
+                pb::ListBalancesRequest {
+                    page_size: 2,
+                    page_token,
+                },
+                &accountant,
+            ))
+            .await
+            .expect("accountants see every balance")
+            .into_inner();
+        balances.extend(page.balances);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let mut logins: Vec<&str> = balances.iter().map(|b| b.login.as_str()).collect();
+    logins.sort_unstable();
+    assert_eq!(logins, ["admin", "boss", "counter", "worker1"]);
+    let listed = balances
+        .iter()
+        .find(|balance| balance.account_id == worker.to_string())
+        .expect("the worker is listed");
+    assert_eq!(
+        (listed.role(), listed.active, listed.balance_cents),
+        (auth::Role::Worker, true, 0)
+    );
+    assert_invalid(
+        client
+            .list_balances(with_token(
+                pb::ListBalancesRequest {
+                    page_size: 0,
+                    page_token: "not a token".into(),
+                },
+                &accountant,
+            ))
+            .await,
+        "page_token",
+        "a made-up page token",
+    );
     client
         .get_management_earnings(with_token(
             pb::GetManagementEarningsRequest::default(),

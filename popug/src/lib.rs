@@ -5,8 +5,10 @@
 //! - [`client`]: typed gRPC clients that carry a bearer token.
 //! - [`audit`]: the cross-service money check (`popug audit`).
 //! - [`simulate`]: whole working days of a popug company (`popug simulate`).
+//! - [`web`]: the web app beside a mesh (`popug up`, the browser test).
 
 pub mod audit;
 pub mod client;
 pub mod mesh;
 pub mod simulate;
+pub mod web;

@@ -93,9 +93,11 @@ fn manifests_set_only_what_the_binaries_read_on_the_ports_they_serve() {
         let objects = render(overlay);
         let configmaps = sources(&objects, "ConfigMap");
         let secrets = sources(&objects, "Secret");
+        // web-svc is not a gRPC service: its own test below.
         let deployments: Vec<&Value> = objects
             .iter()
             .filter(|object| str_of(object, &["kind"]) == Some("Deployment"))
+            .filter(|object| str_of(object, &["metadata", "name"]) != Some("web-svc"))
             .collect();
         assert_eq!(
             deployments.len(),
@@ -192,6 +194,104 @@ fn manifests_set_only_what_the_binaries_read_on_the_ports_they_serve() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn the_web_deployment_sets_only_what_web_svc_reads_and_reaches_every_service() {
+    for overlay in ["dev", "prod"] {
+        let objects = render(overlay);
+        let configmaps = sources(&objects, "ConfigMap");
+        let deployment = objects
+            .iter()
+            .find(|object| {
+                str_of(object, &["kind"]) == Some("Deployment")
+                    && str_of(object, &["metadata", "name"]) == Some("web-svc")
+            })
+            .unwrap_or_else(|| panic!("{overlay}: a web-svc Deployment"));
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["command"][0].as_str(),
+            Some("/usr/local/bin/web-svc")
+        );
+        let read = {
+            let env = Env::from_pairs([]);
+            web_svc::WebSettings::load(&env).expect("the defaults load");
+            let mut names = env.names_read();
+            names.insert("RUST_LOG".into());
+            names
+        };
+        let mut values: BTreeMap<String, String> = BTreeMap::new();
+        for variable in container["env"].as_sequence().into_iter().flatten() {
+            let name = str_of(variable, &["name"]).expect("a name").to_owned();
+            assert!(
+                read.contains(&name),
+                "{overlay}: web-svc never reads {name}"
+            );
+            let value = match str_of(variable, &["value"]) {
+                Some(value) => value.to_owned(),
+                None => {
+                    let configmap = str_of(variable, &["valueFrom", "configMapKeyRef", "name"])
+                        .expect("a value or a ConfigMap key");
+                    let key =
+                        str_of(variable, &["valueFrom", "configMapKeyRef", "key"]).expect("a key");
+                    configmaps[configmap]
+                        .get(key)
+                        .unwrap_or_else(|| panic!("{overlay}: {configmap} has no {key}"))
+                        .clone()
+                }
+            };
+            values.insert(name, value);
+        }
+        let env = Env::from_pairs(values.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let settings = web_svc::WebSettings::load(&env)
+            .unwrap_or_else(|error| panic!("{overlay}: web-svc's settings do not load: {error}"));
+        assert!(
+            settings.addr.ip().is_unspecified(),
+            "{overlay}: all interfaces"
+        );
+        assert_eq!(
+            container["ports"][0]["containerPort"].as_u64(),
+            Some(u64::from(settings.addr.port()))
+        );
+        // Each upstream is a Service of the overlay, on the port its
+        // Deployment listens on.
+        for service in popug_runtime::Service::ALL {
+            let upstream = settings.upstream(service);
+            let name = format!("{service}-svc");
+            assert_eq!(
+                upstream.host_str(),
+                Some(name.as_str()),
+                "{overlay}: {name}"
+            );
+            let port = objects
+                .iter()
+                .find(|object| {
+                    str_of(object, &["kind"]) == Some("Service")
+                        && str_of(object, &["metadata", "name"]) == Some(name.as_str())
+                })
+                .and_then(|object| object["spec"]["ports"].as_sequence())
+                .and_then(|ports| {
+                    ports
+                        .iter()
+                        .find(|port| str_of(port, &["name"]) == Some("grpc"))
+                })
+                .and_then(|port| port["port"].as_u64());
+            assert_eq!(
+                port,
+                upstream.port().map(u64::from),
+                "{overlay}: {name}'s port"
+            );
+        }
+        assert!(
+            objects.iter().any(|object| {
+                str_of(object, &["kind"]) == Some("Ingress")
+                    && object["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"]
+                        .as_str()
+                        == Some("web-svc")
+            }),
+            "{overlay}: an Ingress sends browsers to web-svc"
+        );
     }
 }
 

@@ -33,7 +33,7 @@ use rand::rngs::StdRng;
 use uuid::Uuid;
 
 pub use close::CloseSummary;
-pub use reports::{DayTotals, EntryLine, Statement};
+pub use reports::{BalanceLine, DayTotals, EntryLine, Statement};
 
 use crate::domain::{
     Day, EntryKind, Prices, Transfer, events,

@@ -92,6 +92,26 @@ pub struct Statement {
     pub closing_cents: i64,
 }
 
+/// One popug's balance now, with what billing knows of it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct BalanceLine {
+    /// The popug.
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub account_id: Uuid,
+    /// Its login, unknown until its account event arrived.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub login: Option<String>,
+    /// Its role as stored (`worker`, ...), unknown likewise.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub role: Option<String>,
+    /// False once deactivated.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub active: bool,
+    /// The balance now.
+    #[diesel(sql_type = BigInt)]
+    pub balance_cents: i64,
+}
+
 #[derive(QueryableByName)]
 struct Sum {
     #[diesel(sql_type = BigInt)]
@@ -133,6 +153,24 @@ impl Ledger {
         Ok(diesel::sql_query(format!(
             "{ENTRY_LINES} WHERE $1::uuid IS NULL OR e.entry_id > $1 ORDER BY e.entry_id LIMIT $2"
         ))
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(after)
+        .bind::<BigInt, _>(limit)
+        .load(&mut conn)
+        .await?)
+    }
+
+    /// Up to `limit` popugs' balances after the account `after`, in account
+    /// id order.
+    pub async fn balances(
+        &self,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<BalanceLine>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        Ok(diesel::sql_query(
+            "SELECT account_id, login, role, active, balance_cents FROM accounts \
+             WHERE $1::uuid IS NULL OR account_id > $1 ORDER BY account_id LIMIT $2",
+        )
         .bind::<Nullable<diesel::sql_types::Uuid>, _>(after)
         .bind::<BigInt, _>(limit)
         .load(&mut conn)

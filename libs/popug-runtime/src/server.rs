@@ -1,6 +1,9 @@
 //! Serving a popug service: its gRPC services plus `grpc.health.v1` and
 //! server reflection (`v1` and `v1alpha`, so grpcurl of any age works), all
-//! inside the RPC layer (traces and metrics, [`crate::instrument`]); the
+//! inside the RPC layer (traces and metrics, [`crate::instrument`]) and
+//! answering gRPC-Web too (HTTP/1.1 and `application/grpc-web*`, translated
+//! by `tonic-web`, so a browser calls the same methods under the same
+//! rules; native gRPC over HTTP/2 passes through unchanged); the
 //! Prometheus `/metrics` endpoint on its own port; and the background tasks
 //! (outbox relay, consumers) that live and stop with it, each supervised
 //! ([`crate::supervise`]).
@@ -275,6 +278,8 @@ impl Application {
             .concurrency_limit_per_connection(self.limits.concurrent_per_connection)
             .load_shed(true)
             .timeout(self.limits.timeout)
+            .accept_http1(true)
+            .layer(tonic_web::GrpcWebLayer::new())
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, async move {
                 tokio::select! {
