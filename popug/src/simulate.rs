@@ -105,9 +105,13 @@ pub async fn run(options: &Options, env: Env) -> anyhow::Result<Report> {
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
     let mail_dir = std::env::temp_dir().join(format!("popug-simulate-{run_id}"));
     let admin_password = format!("simulate-{}", options.seed);
+    // The namespace's queues vanish once the simulation is over; while it
+    // runs, every service renews its own (a `POPUG_QUEUE_TTL` of the
+    // environment is kept, e.g. a short one in tests).
+    let queue_ttl = env.raw("POPUG_QUEUE_TTL").unwrap_or("60").to_owned();
     let env = env
         .with("POPUG_NAMESPACE", format!("sim-{run_id}"))
-        .with("POPUG_QUEUE_TTL", "60")
+        .with("POPUG_QUEUE_TTL", queue_ttl)
         .with("POPUG_ADMIN_LOGIN", "admin")
         .with("POPUG_ADMIN_PASSWORD", admin_password.clone())
         .with("POPUG_AUTH_ACCESS_TOKEN_TTL", "86400")

@@ -683,6 +683,73 @@ async fn a_small_simulation_ends_with_a_clean_audit_twice() {
 }
 
 #[tokio::test]
+async fn a_simulation_longer_than_its_queue_ttl_ends_with_a_clean_audit() {
+    // Nobody consumes a dead-letter queue; before each service renewed its
+    // queues' lease, the audit of any simulation longer than the TTL read a
+    // dead-letter queue that had expired under the running services.
+    let ttl = Duration::from_secs(2);
+    let started = tokio::time::Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_popug"))
+        .args(["simulate", "--popugs", "8", "--tasks", "40", "--days", "3"])
+        .args(["--seed", "11", "--json"])
+        .env("POPUG_QUEUE_TTL", ttl.as_secs().to_string())
+        .output()
+        .await
+        .expect("popug runs");
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "popug simulate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["audit"]["clean"], true, "{report}");
+    assert!(
+        elapsed > ttl * 5,
+        "the simulation took {elapsed:?}: too short to outlive a TTL of {ttl:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_dead_letter_queue_is_named_and_declared_again() {
+    let world = Box::pin(World::start()).await;
+    let queue = world.broker.topology().dead_letter_queue("billing");
+    let connection = world.broker.connect().await.expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .queue_delete(
+            queue.as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .expect("the dead-letter queue is deleted");
+    connection.close(200, "done".into()).await.ok();
+    let list = || {
+        let mut ops = world
+            .channels
+            .ops(popug_runtime::Service::Billing, &world.admin);
+        async move {
+            ops.list_dead_letters(
+                popug_proto::pb::popug::ops::v1::ListDeadLettersRequest::default(),
+            )
+            .await
+        }
+    };
+    // Not "the broker is unavailable": the broker is up, the queue is gone.
+    let status = list().await.expect_err("the queue is missing");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains(&format!("`{queue}` does not exist")),
+        "{status:?}"
+    );
+    // The running billing service renews its queues (a third of the TTL):
+    // the queue is back.
+    eventually(list).await;
+}
+
+#[tokio::test]
 async fn popug_audit_names_a_dead_letter_and_exits_non_zero() {
     let world = Box::pin(World::start()).await;
     let config = tempfile::tempdir().expect("config dir");

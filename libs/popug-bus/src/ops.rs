@@ -75,6 +75,21 @@ fn broker_error(error: &dyn std::fmt::Display) -> Status {
     Status::unavailable(format!("the broker is unavailable: {error}"))
 }
 
+/// A failed broker call on `consumer`'s dead-letter queue: a missing queue
+/// is reported as missing, anything else as the broker being unavailable.
+fn queue_error(broker: &Broker, consumer: &str, error: &lapin::Error) -> Status {
+    if dead_letters::is_missing_queue(error) {
+        let queue = broker.topology().dead_letter_queue(consumer);
+        tracing::warn!(%queue, %error, "ops: the dead-letter queue does not exist");
+        return Status::failed_precondition(format!(
+            "the dead-letter queue `{queue}` does not exist on the broker (deleted, or expired \
+             through POPUG_QUEUE_TTL while no {consumer} service ran); the {consumer} \
+             service declares it again when its consumer (re)connects"
+        ));
+    }
+    broker_error(error)
+}
+
 #[tonic::async_trait]
 impl OpsService for Ops {
     async fn list_dead_letters(
@@ -102,7 +117,7 @@ impl OpsService for Ops {
         let dead_letter_queue_depth = match &self.consumer {
             Some(consumer) => dead_letters::queue_depth(&self.broker, consumer)
                 .await
-                .map_err(|error| broker_error(&error))?,
+                .map_err(|error| queue_error(&self.broker, consumer, &error))?,
             None => 0,
         };
         Ok(Response::new(ListDeadLettersResponse {
@@ -153,7 +168,12 @@ impl OpsService for Ops {
         };
         let replayed = dead_letters::replay(&self.pool, &self.broker, consumer, limit)
             .await
-            .map_err(|error| broker_error(&error))?;
+            .map_err(|error| match &error {
+                dead_letters::ReplayError::Broker(lapin) => {
+                    queue_error(&self.broker, consumer, lapin)
+                }
+                _ => broker_error(&error),
+            })?;
         Ok(Response::new(ReplayDeadLettersResponse { replayed }))
     }
 

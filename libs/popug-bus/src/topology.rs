@@ -46,6 +46,26 @@ impl Topology {
         self
     }
 
+    /// How long a queue of this namespace may stay unused before the broker
+    /// deletes it, if ever.
+    pub fn queue_expiry(&self) -> Option<std::time::Duration> {
+        self.queue_expiry
+    }
+
+    /// How often a running service must renew its queues' lease so that the
+    /// expiry never removes a queue it still reads (a third of the expiry,
+    /// at least 100 ms); `None` when queues do not expire.
+    ///
+    /// RabbitMQ counts a queue as used while it has a consumer, on `basic.get`
+    /// and on an active (not passive) redeclaration. A consumer's live queue
+    /// has its consumer, but nobody consumes a dead-letter queue: it is read
+    /// by the ops API only (depth, replay), so without a renewal it would
+    /// vanish under a running service, its dead letters with it.
+    pub fn lease_period(&self) -> Option<std::time::Duration> {
+        self.queue_expiry
+            .map(|expiry| (expiry / 3).max(std::time::Duration::from_millis(100)))
+    }
+
     fn prefixed(&self, name: &str) -> String {
         match &self.namespace {
             Some(namespace) => format!("{namespace}.{name}"),
@@ -227,7 +247,15 @@ mod tests {
         assert_eq!(plain.exchange(), "popug.events");
         assert_eq!(plain.queue("billing"), "billing.events");
         assert_eq!(plain.dead_letter_queue("billing"), "billing.events.dlq");
+        assert_eq!(plain.lease_period(), None);
         let namespaced = Topology::new(Some("staging".into()));
+        assert_eq!(
+            namespaced
+                .clone()
+                .with_queue_expiry(std::time::Duration::from_secs(60))
+                .lease_period(),
+            Some(std::time::Duration::from_secs(20))
+        );
         assert_eq!(namespaced.exchange(), "staging.popug.events");
         assert_eq!(namespaced.queue("billing"), "staging.billing.events");
     }
