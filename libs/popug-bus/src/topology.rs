@@ -122,12 +122,7 @@ impl QueueSpec {
 /// consumer's queue took it", and events wait for a consumer not yet running.
 pub async fn declare_catalog(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
     let catalog = popug_proto::events::catalog();
-    let mut consumers: Vec<&str> = catalog
-        .iter()
-        .flat_map(|info| info.consumers.iter().copied())
-        .collect();
-    consumers.sort_unstable();
-    consumers.dedup();
+    let consumers = consumers();
     declare_exchange(channel, topology).await?;
     for consumer in consumers {
         let bindings = catalog
@@ -138,6 +133,56 @@ pub async fn declare_catalog(channel: &Channel, topology: &Topology) -> lapin::R
         declare_queue(channel, topology, &QueueSpec::new(consumer, bindings)).await?;
     }
     Ok(())
+}
+
+/// Every consuming service of the event catalog, e.g. `billing`.
+pub fn consumers() -> Vec<&'static str> {
+    let mut consumers: Vec<&str> = popug_proto::events::catalog()
+        .iter()
+        .flat_map(|info| info.consumers.iter().copied())
+        .collect();
+    consumers.sort_unstable();
+    consumers.dedup();
+    consumers
+}
+
+/// Every broker object of `topology`'s namespace: each consumer's live and
+/// dead-letter queue, then the exchange.
+pub fn objects(topology: &Topology) -> (Vec<String>, String) {
+    let queues = consumers()
+        .into_iter()
+        .flat_map(|consumer| {
+            [
+                topology.queue(consumer),
+                topology.dead_letter_queue(consumer),
+            ]
+        })
+        .collect();
+    (queues, topology.exchange())
+}
+
+/// Deletes every broker object of `topology`'s namespace, with the messages
+/// they hold (`popug reset`); objects already gone are no error. Returns how
+/// many messages each deleted queue held.
+pub async fn delete_all(
+    channel: &Channel,
+    topology: &Topology,
+) -> lapin::Result<Vec<(String, u32)>> {
+    let (queues, exchange) = objects(topology);
+    let mut deleted = Vec::new();
+    for queue in queues {
+        let held = channel
+            .queue_delete(name(&queue), lapin::options::QueueDeleteOptions::default())
+            .await?;
+        deleted.push((queue, held));
+    }
+    channel
+        .exchange_delete(
+            name(&exchange),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    Ok(deleted)
 }
 
 fn name(value: &str) -> ShortString {
