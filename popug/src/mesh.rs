@@ -201,6 +201,9 @@ pub async fn preflight(settings: &Settings) -> anyhow::Result<()> {
             connection.close(200, "preflight".into()).await.ok();
             Ok(())
         }
+        Ok(Err(error)) if popug_bus::broker::is_access_refused(&error) => bail!(
+            "RabbitMQ at {shown} refused the user or password of POPUG_AMQP_URL: {error}\n  fix the credentials in POPUG_AMQP_URL (RabbitMQ's guest user works from localhost only)"
+        ),
         Ok(Err(error)) => bail!(
             "RabbitMQ is unreachable at {shown}: {error}\n  start it: rabbitmq-server -detached\n  or point POPUG_AMQP_URL at yours"
         ),

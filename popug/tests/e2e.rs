@@ -258,6 +258,7 @@ async fn a_working_day_follows_every_rule() {
         .tracker(&world.admin)
         .get_task(tracker::GetTaskRequest {
             task_id: tasks[0].task_id.clone(),
+            key: String::new(),
         })
         .await
         .expect("an admin sees any task")
@@ -284,6 +285,7 @@ async fn a_working_day_follows_every_rule() {
         .tracker(other)
         .get_task(tracker::GetTaskRequest {
             task_id: task.task_id.clone(),
+            key: String::new(),
         })
         .await;
     assert_eq!(code(peek), Code::PermissionDenied);
@@ -632,6 +634,7 @@ async fn the_python_client_logs_in_and_creates_a_task() {
         .tracker(&world.admin)
         .get_task(tracker::GetTaskRequest {
             task_id: printed["taskId"].as_str().expect("a task id").into(),
+            key: String::new(),
         })
         .await
         .expect("the task exists")
