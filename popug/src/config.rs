@@ -81,19 +81,9 @@ static ENDPOINTS: OnceLock<Endpoints> = OnceLock::new();
 
 /// Settles the endpoints once, from `flags`, the config file and defaults.
 pub(crate) fn settle(flags: &UrlFlags) -> anyhow::Result<()> {
-    let needs_file = [
-        &flags.auth_url,
-        &flags.tracker_url,
-        &flags.billing_url,
-        &flags.analytics_url,
-    ]
-    .iter()
-    .any(|url| url.is_none());
-    let file = if needs_file {
-        read_file()?
-    } else {
-        File::default()
-    };
+    // Read even when every URL is given otherwise: a broken file is said
+    // at once, not on the day a variable is unset.
+    let file = read_file()?;
     let pick = |flag: &Option<String>, file: &Option<String>, service: Service| {
         flag.clone()
             .filter(|url| !url.is_empty())

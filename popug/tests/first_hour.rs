@@ -604,3 +604,90 @@ async fn status_events_tail_reset_and_completions() {
         .await;
     assert!(gone.is_err(), "the dead-letter queue is deleted");
 }
+
+#[tokio::test]
+async fn service_urls_come_from_flags_or_the_config_file_and_help_is_clean() {
+    let world = World::start().await;
+    let user = world.user();
+    user.login("admin", ADMIN_PASSWORD).await;
+    // No POPUG_TRACKER_URL: the config file says where the tracker is.
+    let tasks = |command: &mut Command| {
+        command.env_remove("POPUG_TRACKER_URL");
+    };
+    let mut command = user.command(&["tasks", "list"]);
+    tasks(&mut command);
+    let output = command.output().await.expect("runs");
+    assert!(
+        !output.status.success()
+            && String::from_utf8_lossy(&output.stderr).contains("127.0.0.1:50052"),
+        "without a setting, the local default: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(
+        user.config.path().join("config.toml"),
+        format!("tracker_url = \"{}\"\n", world.endpoints.tracker),
+    )
+    .expect("config");
+    let mut command = user.command(&["tasks", "list"]);
+    tasks(&mut command);
+    let output = command.output().await.expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A flag wins over the variable and the file.
+    let stderr = user
+        .fails(&["tasks", "list", "--tracker-url", "http://127.0.0.1:1"])
+        .await;
+    assert!(stderr.contains("http://127.0.0.1:1"), "{stderr}");
+    // A mistyped key is refused, not silently ignored.
+    std::fs::write(
+        user.config.path().join("config.toml"),
+        "traker_url = \"http://x\"\n",
+    )
+    .expect("config");
+    let stderr = user.fails(&["tasks", "list"]).await;
+    assert!(
+        stderr.contains("config.toml") && stderr.contains("traker_url"),
+        "{stderr}"
+    );
+
+    // Help shows neither empty defaults nor empty variables.
+    for args in [
+        &["--help"][..],
+        &["billing", "me", "--help"],
+        &["billing", "earnings", "--help"],
+        &["login", "--help"],
+    ] {
+        let help = user.ok(args).await;
+        assert!(
+            !help.contains("[default: ]")
+                && !help.contains("[default: \"\"]")
+                && !help.contains("=]"),
+            "{help}"
+        );
+    }
+    assert!(user.ok(&["--help"]).await.contains("config.toml"));
+}
+
+#[tokio::test]
+async fn refused_broker_credentials_are_told_from_a_broker_that_is_down() {
+    let output = Command::new(env!("CARGO_BIN_EXE_popug"))
+        .arg("up")
+        .envs(popug_testing::mesh_env().vars())
+        .env(
+            "POPUG_AMQP_URL",
+            "amqp://guest:not-the-password@127.0.0.1:5672/%2f",
+        )
+        .output()
+        .await
+        .expect("popug up runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refused the user or password of POPUG_AMQP_URL")
+            && !stderr.contains("unreachable"),
+        "{stderr}"
+    );
+}
