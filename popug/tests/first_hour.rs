@@ -34,7 +34,10 @@ struct User<'a> {
 
 impl World {
     async fn start() -> Self {
-        let env = popug_testing::mesh_env();
+        Self::start_with(popug_testing::mesh_env()).await
+    }
+
+    async fn start_with(env: popug_runtime::Env) -> Self {
         let settings = popug::mesh::MeshSettings::load(&env).expect("settings");
         let mesh = popug::mesh::Mesh::start(settings)
             .await
@@ -690,4 +693,49 @@ async fn refused_broker_credentials_are_told_from_a_broker_that_is_down() {
             && !stderr.contains("unreachable"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_dead_letter_outlives_the_queue_ttl_while_its_service_runs() {
+    // A queue TTL of 2 s: a dead-letter queue whose lease were not renewed
+    // would expire with its message (and could come back empty).
+    let world = World::start_with(popug_testing::mesh_env().with("POPUG_QUEUE_TTL", "2")).await;
+    let admin = world.user();
+    admin.login("admin", ADMIN_PASSWORD).await;
+    let namespace = world.var("POPUG_NAMESPACE");
+    let connection = lapin::Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .basic_publish(
+            format!("{namespace}.popug.events").as_str().into(),
+            "task.assigned.v1".into(),
+            lapin::options::BasicPublishOptions::default(),
+            b"\xff not an event",
+            lapin::BasicProperties::default().with_message_id("garbage".into()),
+        )
+        .await
+        .expect("published");
+    connection.close(200, "done".into()).await.ok();
+    let depth = || async {
+        admin
+            .json(&["ops", "dead-letters", "--service", "billing"])
+            .await["dead_letter_queue_depth"]
+            .as_u64()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while depth().await != Some(1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "billing never dead-lettered the message"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Six TTLs later, the dead letter is still in its queue.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(depth().await, Some(1));
 }

@@ -817,11 +817,6 @@ impl Consumer {
             self.name.clone(),
             token.clone(),
         ));
-        let lease = tokio::spawn(keep_queues(
-            self.broker.clone(),
-            self.queue_spec(),
-            token.clone(),
-        ));
         self.run_worker(token).await;
         for worker in workers {
             if let Err(error) = worker.await {
@@ -829,7 +824,6 @@ impl Consumer {
             }
         }
         gauge.await.ok();
-        lease.await.ok();
     }
 
     /// Another worker on the same queue, with its own connection.
@@ -918,51 +912,6 @@ async fn gauge_dead_letters(pool: Pool, service: String, token: CancellationToke
             () = tokio::time::sleep(DEAD_LETTER_GAUGE_PERIOD) => {},
             () = token.cancelled() => {},
         }
-    }
-}
-
-/// Renews the lease of `spec`'s queues while the consumer runs, when the
-/// namespace's queues expire (`POPUG_QUEUE_TTL`): an expiry is for queues
-/// nobody uses any more, never for the dead-letter queue of a running
-/// service, which has no consumer of its own (see
-/// [`Topology::lease_period`](crate::topology::Topology::lease_period)). Each
-/// renewal is an active redeclaration, which also brings back a queue
-/// deleted by hand.
-async fn keep_queues(broker: Broker, spec: topology::QueueSpec, token: CancellationToken) {
-    let Some(period) = broker.topology().lease_period() else {
-        return;
-    };
-    let mut link: Option<(Connection, Channel)> = None;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(period) => {},
-            () = token.cancelled() => break,
-        }
-        let renewed = async {
-            let usable = link.as_ref().is_some_and(|(connection, channel)| {
-                connection.status().connected() && channel.status().connected()
-            });
-            if !usable {
-                let connection = broker.connect().await?;
-                let channel = connection.create_channel().await?;
-                link = Some((connection, channel));
-            }
-            let (_, channel) = link.as_ref().expect("the link was just made");
-            topology::declare_queue(channel, broker.topology(), &spec).await
-        };
-        let renewed = tokio::select! {
-            renewed = renewed => renewed,
-            () = token.cancelled() => break,
-        };
-        if let Err(error) = renewed {
-            // The consumer's own loop reports a broker that is away; the
-            // next period tries again.
-            link = None;
-            tracing::warn!(consumer = %spec.consumer, %error, "cannot renew the queues' lease");
-        }
-    }
-    if let Some((connection, _)) = link {
-        connection.close(200, "shutting down".into()).await.ok();
     }
 }
 

@@ -46,24 +46,11 @@ impl Topology {
         self
     }
 
-    /// How long a queue of this namespace may stay unused before the broker
-    /// deletes it, if ever.
+    /// How long a live queue of this namespace may stay unused before the
+    /// broker deletes it, if ever. Dead-letter queues never expire (see
+    /// [`declare_queue`]).
     pub fn queue_expiry(&self) -> Option<std::time::Duration> {
         self.queue_expiry
-    }
-
-    /// How often a running service must renew its queues' lease so that the
-    /// expiry never removes a queue it still reads (a third of the expiry,
-    /// at least 100 ms); `None` when queues do not expire.
-    ///
-    /// RabbitMQ counts a queue as used while it has a consumer, on `basic.get`
-    /// and on an active (not passive) redeclaration. A consumer's live queue
-    /// has its consumer, but nobody consumes a dead-letter queue: it is read
-    /// by the ops API only (depth, replay), so without a renewal it would
-    /// vanish under a running service, its dead letters with it.
-    pub fn lease_period(&self) -> Option<std::time::Duration> {
-        self.queue_expiry
-            .map(|expiry| (expiry / 3).max(std::time::Duration::from_millis(100)))
     }
 
     fn prefixed(&self, name: &str) -> String {
@@ -217,15 +204,17 @@ pub async fn declare_queue(
         ..QueueDeclareOptions::default()
     };
     let dead_letter_queue = topology.dead_letter_queue(&spec.consumer);
+    // Never an expiry on a dead-letter queue: nobody consumes it (the ops
+    // API reads it), and a quorum queue without a consumer expires even while
+    // it is redeclared or read with `basic.get` (checked on RabbitMQ 3.10.8),
+    // so a TTL would delete it, its dead letters with it, under a running
+    // service. A throwaway namespace deletes its queues when it is done
+    // (`popug simulate`, `popug reset`; `.ci/run` for test namespaces).
     channel
-        .queue_declare(
-            name(&dead_letter_queue),
-            durable,
-            quorum_arguments(topology),
-        )
+        .queue_declare(name(&dead_letter_queue), durable, quorum_arguments(None))
         .await?;
 
-    let mut arguments = quorum_arguments(topology);
+    let mut arguments = quorum_arguments(topology.queue_expiry);
     let live = [
         (
             "x-delivery-limit",
@@ -269,13 +258,13 @@ pub async fn declare_queue(
     Ok(())
 }
 
-fn quorum_arguments(topology: &Topology) -> FieldTable {
+fn quorum_arguments(expiry: Option<std::time::Duration>) -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    if let Some(expires) = topology.queue_expiry {
+    if let Some(expires) = expiry {
         let millis = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
         arguments.insert("x-expires".into(), AMQPValue::LongLongInt(millis));
     }
@@ -292,15 +281,7 @@ mod tests {
         assert_eq!(plain.exchange(), "popug.events");
         assert_eq!(plain.queue("billing"), "billing.events");
         assert_eq!(plain.dead_letter_queue("billing"), "billing.events.dlq");
-        assert_eq!(plain.lease_period(), None);
         let namespaced = Topology::new(Some("staging".into()));
-        assert_eq!(
-            namespaced
-                .clone()
-                .with_queue_expiry(std::time::Duration::from_secs(60))
-                .lease_period(),
-            Some(std::time::Duration::from_secs(20))
-        );
         assert_eq!(namespaced.exchange(), "staging.popug.events");
         assert_eq!(namespaced.queue("billing"), "staging.billing.events");
     }
