@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     config::AuthSettings,
-    domain::{Account, Credentials, Email, Name, NewAccount, password},
+    domain::{Account, Credentials, Email, Name, NewAccount, Password, password},
     error::Error,
     guard::Guard,
     keys::KeyRing,
@@ -380,6 +380,110 @@ impl AuthService for AuthApi {
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: accounts.iter().map(account_message).collect(),
             next_page_token,
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let account = self.caller(&request, &Role::ALL).await?;
+        let client = request.remote_addr().map(|addr| addr.ip());
+        let request = request.into_inner();
+        popug_input::text::single_line("old_password", &request.old_password)
+            .map_err(Error::from)?;
+        let new = Password::parse("new_password", &request.new_password)?;
+        // Checking the old password is a sign-in attempt: it is throttled
+        // and counted like one, so a stolen token cannot guess it.
+        self.guard.admit(&account.login, client).await?;
+        let hash = self
+            .store
+            .password_hash(account.account_id)
+            .await?
+            .ok_or_else(|| Status::unauthenticated("the token's account is gone"))?;
+        let old = request.old_password;
+        let permit = self.guard.hash_permit().await?;
+        let matches = self
+            .guard
+            .run(permit, move || password::verify(&hash, &old))
+            .await?;
+        self.guard.record(&account.login, client, matches);
+        if !matches {
+            return Err(Error::invalid("old_password", "is not the current password").into());
+        }
+        let hash = self.guard.hashing(move || password::hash(&new)).await?;
+        let account = self.store.set_password(account.account_id, &hash).await?;
+        tracing::info!(account_id = %account.account_id, login = %account.login, "password changed; other sessions ended");
+        let session = self.open_session(&account).await?;
+        Ok(Response::new(pb::ChangePasswordResponse {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            expires_in: session.expires_in,
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn set_password(
+        &self,
+        request: Request<pb::SetPasswordRequest>,
+    ) -> Result<Response<pb::SetPasswordResponse>, Status> {
+        let caller = self.caller(&request, &[Role::Admin]).await?;
+        let request = request.into_inner();
+        let target = account_id("account_id", &request.account_id)?;
+        let password = Password::parse("password", &request.password)?;
+        if target == caller.account_id {
+            return Err(Status::failed_precondition(
+                "an admin sets other accounts' passwords; change your own with ChangePassword (`popug password`)",
+            ));
+        }
+        if self.store.account(target).await?.is_none() {
+            return Err(Error::NotFound(format!("no account {target}")).into());
+        }
+        let hash = self
+            .guard
+            .hashing(move || password::hash(&password))
+            .await?;
+        let account = self.store.set_password(target, &hash).await?;
+        tracing::info!(account_id = %account.account_id, login = %account.login, by = %caller.login, "password set by an admin; sessions ended");
+        Ok(Response::new(pb::SetPasswordResponse {
+            account: Some(account_message(&account)),
+        }))
+    }
+
+    async fn lookup_accounts(
+        &self,
+        request: Request<pb::LookupAccountsRequest>,
+    ) -> Result<Response<pb::LookupAccountsResponse>, Status> {
+        self.caller(&request, &Role::ALL).await?;
+        let request = request.into_inner();
+        if request.account_ids.len() + request.logins.len() > 1000 {
+            return Err(Error::invalid("logins", "at most 1000 ids and logins in all").into());
+        }
+        let ids = request
+            .account_ids
+            .iter()
+            .map(|id| account_id("account_ids", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let logins = request
+            .logins
+            .iter()
+            .map(|login| {
+                popug_input::text::single_line("logins", login)?;
+                Ok(login.trim().to_lowercase())
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let accounts = self.store.lookup(&ids, &logins).await?;
+        Ok(Response::new(pb::LookupAccountsResponse {
+            accounts: accounts
+                .iter()
+                .map(|account| pb::DirectoryEntry {
+                    account_id: account.account_id.to_string(),
+                    login: account.login.clone(),
+                    name: account.name.clone(),
+                    role: pb::Role::from(account.role).into(),
+                    active: account.active,
+                })
+                .collect(),
         }))
     }
 

@@ -8,6 +8,8 @@
 //! - [`domain`]: validation, password hashing, account events.
 //! - [`store`]: queries; every account change commits with its event.
 //! - [`keys`]: the current and previous signing keys.
+//! - [`recovery`]: a lost password reset straight in the database
+//!   (`popug admin reset-password`).
 
 pub mod config;
 pub mod domain;
@@ -15,6 +17,7 @@ pub mod error;
 pub mod grpc;
 pub mod guard;
 pub mod keys;
+pub mod recovery;
 mod schema;
 pub mod startup;
 pub mod store;

@@ -123,7 +123,22 @@ impl Application {
 /// printed once, here, and never again.
 async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<(), Error> {
     let login = Login::parse("POPUG_ADMIN_LOGIN", &settings.admin_login)?;
-    if store.credentials(login.as_str()).await?.is_some() {
+    if let Some((account, hash)) = store.credentials(login.as_str()).await? {
+        if let Some(wanted) = settings.admin_password.clone() {
+            let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &wanted))
+                .await
+                .map_err(|error| Error::Internal(Box::new(error)))?;
+            if !matches {
+                tracing::warn!(
+                    login = %account.login,
+                    "POPUG_ADMIN_PASSWORD is set, but the admin `{}` already exists with another password: \
+                     the setting only chooses the first admin's password when it is created, and is ignored now. \
+                     To set it, run `popug admin reset-password --login {}` (on this database), or sign in and use `popug password`",
+                    account.login,
+                    account.login,
+                );
+            }
+        }
         return Ok(());
     }
     let (password, generated) = match &settings.admin_password {

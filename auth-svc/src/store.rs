@@ -2,8 +2,8 @@
 //! event in the outbox.
 
 use diesel::{
-    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, Selectable,
-    SelectableHelper as _,
+    BoolExpressionMethods as _, ExpressionMethods as _, OptionalExtension as _, QueryDsl as _,
+    Queryable, Selectable, SelectableHelper as _,
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::Outbox;
@@ -239,6 +239,62 @@ impl Store {
             Ok(account)
         })
         .await
+    }
+
+    /// Replaces the account's password hash and deletes every refresh token
+    /// it holds, so each of its sessions must sign in again (or, for the
+    /// caller of `ChangePassword`, take the new one it is given). Deleted,
+    /// not marked revoked: an old session refreshing afterwards is not a
+    /// theft, and must not end the new session as a reused token would. No
+    /// event: a password is auth's alone; no other service holds it.
+    pub async fn set_password(
+        &self,
+        account_id: Uuid,
+        password_hash: &str,
+    ) -> Result<Account, Error> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            let account = Self::locked(conn, account_id).await?;
+            diesel::update(accounts::table.find(account_id))
+                .set((
+                    accounts::password_hash.eq(password_hash),
+                    accounts::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::account_id.eq(account_id)))
+                .execute(conn)
+                .await?;
+            Ok(account)
+        })
+        .await
+    }
+
+    /// The account's password hash.
+    pub async fn password_hash(&self, account_id: Uuid) -> Result<Option<String>, Error> {
+        let mut conn = self.conn().await?;
+        Ok(accounts::table
+            .find(account_id)
+            .select(accounts::password_hash)
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
+    /// The accounts with any of `ids` or `logins`, in login order.
+    pub async fn lookup(&self, ids: &[Uuid], logins: &[String]) -> Result<Vec<Account>, Error> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<AccountRow> = accounts::table
+            .filter(
+                accounts::account_id
+                    .eq_any(ids)
+                    .or(accounts::login.eq_any(logins)),
+            )
+            .order(accounts::login)
+            .select(AccountRow::as_select())
+            .load(&mut conn)
+            .await?;
+        rows.into_iter().map(Account::try_from).collect()
     }
 
     /// Up to `limit` accounts with logins after `after`, in login order.

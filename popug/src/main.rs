@@ -1,18 +1,19 @@
 //! `popug`: runs the system locally (`popug up`) and calls every RPC through
 //! the generated client stubs, signing in once (`popug login`).
 
+mod commands;
+mod config;
 mod dead_letters;
 mod output;
 mod session;
 
-use std::{process::ExitCode, time::Duration};
+use std::{collections::HashMap, process::ExitCode, time::Duration};
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand};
 use popug::{
     client::{
-        Authorized, Bearer, Channels, Endpoints, all_pages, connect, ledger_entries, rpc_error,
-        task_history,
+        Authorized, Bearer, Channels, all_pages, connect, ledger_entries, rpc_error, task_history,
     },
     mesh::{Mesh, MeshSettings, preflight},
 };
@@ -31,12 +32,15 @@ use session::Session;
 #[command(
     name = "popug",
     version,
-    about = "The popug task exchange: run it, and use it from the command line"
+    about = "The popug task exchange: run it, and use it from the command line",
+    after_help = config::HELP
 )]
 struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    urls: config::UrlFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,9 +57,6 @@ enum Command {
         /// Your password (asked for when not given).
         #[arg(long, env = "POPUG_PASSWORD", hide_env_values = true)]
         password: Option<String>,
-        /// auth-svc's address.
-        #[arg(long, env = "POPUG_AUTH_URL", default_value = "http://127.0.0.1:50051")]
-        auth_url: String,
     },
     /// Creates a worker account for yourself (when sign-up is enabled).
     Signup {
@@ -71,20 +72,47 @@ enum Command {
         /// Email address.
         #[arg(long)]
         email: String,
-        /// auth-svc's address.
-        #[arg(long, env = "POPUG_AUTH_URL", default_value = "http://127.0.0.1:50051")]
-        auth_url: String,
     },
     /// Forgets the saved session.
     Logout,
     /// The public keys tokens are verified with.
-    Keys {
-        /// auth-svc's address.
-        #[arg(long, env = "POPUG_AUTH_URL", default_value = "http://127.0.0.1:50051")]
-        auth_url: String,
-    },
+    Keys,
     /// Shows the signed-in account.
     Whoami,
+    /// Changes your own password (asks for the current and the new one);
+    /// this session goes on, every other one ends.
+    Password {
+        /// Your current password (asked for when not given).
+        #[arg(long, env = "POPUG_PASSWORD", hide_env_values = true)]
+        old: Option<String>,
+        /// The new password, 8 to 128 characters (asked for twice when not given).
+        #[arg(long, env = "POPUG_NEW_PASSWORD", hide_env_values = true)]
+        new: Option<String>,
+    },
+    /// Local operator tools that work on the databases directly, with no
+    /// service running and no sign-in.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Each service's health, version, outbox, dead letters and queued
+    /// events; who is signed in; the web app's address.
+    Status,
+    /// Drops the local databases and the namespace's queues and exchange
+    /// (after asking; refuses while a service answers). For starting over.
+    Reset {
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Prints a shell completion script, e.g. `popug completions bash >
+    /// ~/.local/share/bash-completion/completions/popug`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Watches the events on the exchange (the local broker settings:
+    /// POPUG_AMQP_URL, POPUG_NAMESPACE).
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Manages accounts (admin).
     #[command(subcommand)]
     Accounts(AccountsCommand),
@@ -132,6 +160,38 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum EventsCommand {
+    /// Prints each event as it is published: time, routing key, producer and
+    /// payload as JSON (with --json, one JSON object per line).
+    Tail {
+        /// Only routing keys matching this glob, where `*` matches anything
+        /// (`task.*`, `*.created.*`); may be given more than once.
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Sets an account's password (the first admin's by default) straight in
+    /// the auth database the local settings name (POPUG_AUTH_DATABASE_URL,
+    /// else popug_auth on POPUG_POSTGRES_URL), for an operator who lost it.
+    /// Ends the account's sessions.
+    ResetPassword {
+        /// The account's login (default: POPUG_ADMIN_LOGIN, else admin).
+        #[arg(long)]
+        login: Option<String>,
+        /// The new password, 8 to 128 characters (default: a generated one,
+        /// printed once).
+        #[arg(long, env = "POPUG_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AccountsCommand {
     /// Creates an account.
     Create {
@@ -155,8 +215,8 @@ enum AccountsCommand {
     List,
     /// Changes an account's name or email.
     Update {
-        /// The account's id.
-        account_id: String,
+        /// The account's login or id.
+        account: String,
         /// New display name.
         #[arg(long)]
         name: Option<String>,
@@ -166,15 +226,23 @@ enum AccountsCommand {
     },
     /// Gives an account a new role.
     Role {
-        /// The account's id.
-        account_id: String,
+        /// The account's login or id.
+        account: String,
         /// worker, manager, accountant or admin.
         role: String,
     },
     /// Deactivates an account.
     Deactivate {
-        /// The account's id.
-        account_id: String,
+        /// The account's login or id.
+        account: String,
+    },
+    /// Sets another account's password and ends its sessions.
+    SetPassword {
+        /// The account's login or id.
+        account: String,
+        /// The new password, 8 to 128 characters (asked for twice when not given).
+        #[arg(long, env = "POPUG_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
     },
 }
 
@@ -186,10 +254,10 @@ enum TasksCommand {
         #[arg(long)]
         title: String,
         /// Jira id such as UBERPOP-42.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         jira_id: String,
         /// Free text.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         description: String,
     },
     /// Your tasks.
@@ -206,13 +274,13 @@ enum TasksCommand {
     },
     /// One task.
     Get {
-        /// The task's id.
-        task_id: String,
+        /// The task's key (POPUG-12) or id.
+        task: String,
     },
     /// Marks one of your tasks done.
     Complete {
-        /// The task's id.
-        task_id: String,
+        /// The task's key (POPUG-12) or id.
+        task: String,
     },
     /// Reassigns every open task to a random worker (manager, admin).
     Shuffle,
@@ -225,30 +293,30 @@ enum BillingCommand {
     /// Your balance and a day's audit log.
     Me {
         /// YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         date: String,
     },
     /// Any popug's balance and a day's audit log (accountant, admin).
     Account {
-        /// The account's id.
-        account_id: String,
+        /// The account's login or id.
+        account: String,
         /// YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         date: String,
     },
     /// Fees charged minus rewards paid, day by day (accountant, admin).
     Earnings {
         /// First day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
         /// Last day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         to: String,
     },
     /// Closes a day: pays out positive balances (admin).
     CloseDay {
         /// YYYY-MM-DD (default: yesterday).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         date: String,
     },
     /// Every entry of every account (accountant, admin).
@@ -258,14 +326,14 @@ enum BillingCommand {
     /// A popug's statement: opening balance, every entry with the balance
     /// after it, closing balance (yours; any popug's for accountants, admins).
     Statement {
-        /// The account's id (default: yours).
-        #[arg(long, default_value = "")]
+        /// The account's login or id (default: yours).
+        #[arg(long, default_value = "", hide_default_value = true)]
         account: String,
         /// First day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
         /// Last day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         to: String,
         /// Prints CSV (one line per entry) instead of a table.
         #[arg(long, conflicts_with = "json")]
@@ -275,10 +343,10 @@ enum BillingCommand {
     /// (accountant, admin).
     Income {
         /// First day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
         /// Last day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         to: String,
     },
 }
@@ -288,7 +356,7 @@ enum AnalyticsCommand {
     /// A day's management earnings and popugs in the red.
     Dashboard {
         /// YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         date: String,
     },
     /// The completed task with the highest reward.
@@ -297,19 +365,19 @@ enum AnalyticsCommand {
         #[arg(long)]
         period: Option<String>,
         /// First day, YYYY-MM-DD.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
         /// Last day, YYYY-MM-DD.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         to: String,
     },
     /// The dashboard's figures day by day.
     Daily {
         /// First day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
         /// Last day, YYYY-MM-DD (default: today).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         to: String,
     },
 }
@@ -344,6 +412,29 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A refusal as a readable line, naming the command line's options where
+/// the service named a request field (`jira_id` is `--jira-id` here).
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "shaped for `map_err(|status| flag_error(status, ...))`"
+)]
+fn flag_error(status: tonic::Status, flags: &[(&str, &str)]) -> anyhow::Error {
+    let mut message = status.message().to_owned();
+    for (field, flag) in flags {
+        message = message.replace(&format!("`{field}`"), &format!("`{flag}`"));
+    }
+    anyhow!("{:?}: {message}", status.code())
+}
+
+/// How `accounts create` and `signup` name the account fields.
+const ACCOUNT_FLAGS: &[(&str, &str)] = &[
+    ("login", "--login"),
+    ("password", "--password"),
+    ("name", "--name"),
+    ("email", "--email"),
+    ("role", "--role"),
+];
+
 /// The password given on the command line, or else asked for without echo.
 fn password_or_prompt(password: Option<String>, prompt: String) -> anyhow::Result<String> {
     match password {
@@ -354,13 +445,11 @@ fn password_or_prompt(password: Option<String>, prompt: String) -> anyhow::Resul
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
+    config::settle(&cli.urls)?;
     match cli.command {
         Command::Up => Box::pin(up()).await,
-        Command::Login {
-            login,
-            password,
-            auth_url,
-        } => {
+        Command::Login { login, password } => {
+            let auth_url = config::endpoints().auth.clone();
             let password = password_or_prompt(password, format!("password for {login}: "))?;
             let response = AuthServiceClient::new(connect(&auth_url).await?)
                 .login(auth::LoginRequest {
@@ -387,10 +476,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             password,
             name,
             email,
-            auth_url,
         } => {
             let password = password_or_prompt(password, format!("new password for {login}: "))?;
-            let account = AuthServiceClient::new(connect(&auth_url).await?)
+            let account = AuthServiceClient::new(connect(&config::endpoints().auth).await?)
                 .sign_up(auth::SignUpRequest {
                     login,
                     password,
@@ -398,7 +486,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     email,
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(|status| flag_error(status, ACCOUNT_FLAGS))?
                 .into_inner()
                 .account;
             output::print(
@@ -409,8 +497,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Logout => Session::remove(),
-        Command::Keys { auth_url } => {
-            let keys = AuthServiceClient::new(connect(&auth_url).await?)
+        Command::Keys => {
+            let keys = AuthServiceClient::new(connect(&config::endpoints().auth).await?)
                 .get_jwks(auth::GetJwksRequest {})
                 .await
                 .map_err(rpc_error)?
@@ -438,6 +526,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Password { old, new } => commands::password::change(json, old, new).await,
+        Command::Admin(AdminCommand::ResetPassword { login, password }) => {
+            commands::admin::reset_password(json, login, password).await
+        }
+        Command::Status => commands::status::status(json).await,
+        Command::Reset { yes } => commands::reset::reset(json, yes).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "popug", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Events(EventsCommand::Tail { filter, count }) => {
+            commands::events::tail(commands::events::Tail {
+                filters: filter,
+                count,
+                json,
+            })
+            .await
+        }
         Command::Accounts(command) => accounts(json, command).await,
         Command::Tasks(command) => tasks(json, command).await,
         Command::Billing(command) => billing_command(json, command).await,
@@ -445,7 +552,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ops(command) => ops(json, command).await,
         Command::Audit { wait } => {
             let (_, bearer) = signed_in().await?;
-            let channels = Channels::connect(&Endpoints::from_env()).await?;
+            let channels = Channels::connect(config::endpoints()).await?;
             let report = popug::audit::audit(&channels, &bearer, Duration::from_secs(wait)).await?;
             print_audit(json, &report);
             if report.is_clean() {
@@ -628,15 +735,16 @@ async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
                     role: role(&wanted)?,
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(|status| flag_error(status, ACCOUNT_FLAGS))?
                 .into_inner()
                 .account
         }
         AccountsCommand::Update {
-            account_id,
+            account,
             name,
             email,
         } => {
+            let account_id = commands::names::account_id(&mut client, &account).await?;
             client
                 .update_account(auth::UpdateAccountRequest {
                     account_id,
@@ -644,14 +752,15 @@ async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
                     email,
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(|status| flag_error(status, &[("name", "--name"), ("email", "--email")]))?
                 .into_inner()
                 .account
         }
         AccountsCommand::Role {
-            account_id,
+            account,
             role: wanted,
         } => {
+            let account_id = commands::names::account_id(&mut client, &account).await?;
             client
                 .change_role(auth::ChangeRoleRequest {
                     account_id,
@@ -662,7 +771,11 @@ async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
                 .into_inner()
                 .account
         }
-        AccountsCommand::Deactivate { account_id } => {
+        AccountsCommand::SetPassword { account, password } => {
+            return commands::password::set(json, &account, password).await;
+        }
+        AccountsCommand::Deactivate { account } => {
+            let account_id = commands::names::account_id(&mut client, &account).await?;
             client
                 .deactivate_account(auth::DeactivateAccountRequest { account_id })
                 .await
@@ -702,16 +815,16 @@ async fn accounts(json: bool, command: AccountsCommand) -> anyhow::Result<()> {
 }
 
 const TASK_COLUMNS: &[&str] = &[
-    "task_id",
     "key",
     "title",
     "jira_id",
     "status",
-    "assignee_id",
+    "assignee",
     "created_at",
 ];
 
-fn task_row(task: &tracker::Task) -> Value {
+/// A task's row; `assignee` is the assignee's login when `logins` knows it.
+fn task_row(task: &tracker::Task, logins: &HashMap<String, String>) -> Value {
     let status =
         tracker::TaskStatus::try_from(task.status).unwrap_or(tracker::TaskStatus::Unspecified);
     json!({
@@ -722,6 +835,7 @@ fn task_row(task: &tracker::Task) -> Value {
         "description": task.description,
         "status": status.as_str_name().trim_start_matches("TASK_STATUS_").to_lowercase(),
         "assignee_id": task.assignee_id,
+        "assignee": logins.get(&task.assignee_id).unwrap_or(&task.assignee_id),
         "created_at": output::time(task.created_at.as_ref()),
         "completed_at": output::time(task.completed_at.as_ref()),
     })
@@ -745,9 +859,10 @@ fn print_list(json: bool, columns: &[&str], rows: Vec<Value>) {
 }
 
 async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
-    let (_, bearer) = signed_in().await?;
+    let (session, bearer) = signed_in().await?;
+    let mut directory = commands::names::directory(&session, &bearer).await?;
     let mut client = TrackerServiceClient::with_interceptor(
-        connect(&Endpoints::from_env().tracker).await?,
+        connect(&config::endpoints().tracker).await?,
         bearer,
     );
     // `mine` and `list` page the same way; they differ only in whose tasks.
@@ -765,19 +880,33 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
                     description,
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(|status| {
+                    flag_error(
+                        status,
+                        &[
+                            ("title", "--title"),
+                            ("jira_id", "--jira-id"),
+                            ("description", "--description"),
+                        ],
+                    )
+                })?
                 .into_inner()
                 .task
         }
-        TasksCommand::Get { task_id } => {
+        TasksCommand::Get { task } => {
+            let task_id = commands::names::task_id(&mut client, &task).await?;
             client
-                .get_task(tracker::GetTaskRequest { task_id })
+                .get_task(tracker::GetTaskRequest {
+                    task_id,
+                    key: String::new(),
+                })
                 .await
                 .map_err(rpc_error)?
                 .into_inner()
                 .task
         }
-        TasksCommand::Complete { task_id } => {
+        TasksCommand::Complete { task } => {
+            let task_id = commands::names::task_id(&mut client, &task).await?;
             client
                 .complete_task(tracker::CompleteTaskRequest { task_id })
                 .await
@@ -800,8 +929,13 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
             return Ok(());
         }
         TasksCommand::History => {
-            let rows = task_history(&client)
-                .await?
+            let history = task_history(&client).await?;
+            let logins = commands::names::logins(
+                &mut directory,
+                history.iter().map(|entry| entry.account_id.as_str()),
+            )
+            .await?;
+            let rows = history
                 .iter()
                 .map(|entry| {
                     let kind = tracker::HistoryKind::try_from(entry.kind)
@@ -810,20 +944,21 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
                         "event_id": entry.event_id, "task_id": entry.task_id,
                         "kind": kind.as_str_name().trim_start_matches("HISTORY_KIND_").to_lowercase(),
                         "account_id": entry.account_id,
+                        "account": logins.get(&entry.account_id).unwrap_or(&entry.account_id),
                         "occurred_at": output::time(entry.occurred_at.as_ref()),
                     })
                 })
                 .collect();
             print_list(
                 json,
-                &["event_id", "task_id", "kind", "account_id", "occurred_at"],
+                &["event_id", "task_id", "kind", "account", "occurred_at"],
                 rows,
             );
             return Ok(());
         }
         TasksCommand::Mine { status: wanted } | TasksCommand::List { status: wanted } => {
             let status = status(wanted.as_deref())?;
-            let rows = all_pages(|page_token| {
+            let tasks = all_pages(|page_token| {
                 let mut client = client.clone();
                 async move {
                     let (tasks, next) = if mine {
@@ -849,20 +984,28 @@ async fn tasks(json: bool, command: TasksCommand) -> anyhow::Result<()> {
                             .into_inner();
                         (page.tasks, page.next_page_token)
                     };
-                    Ok((tasks.iter().map(task_row).collect(), next))
+                    Ok((tasks, next))
                 }
             })
             .await?;
+            let logins = commands::names::logins(
+                &mut directory,
+                tasks.iter().map(|task| task.assignee_id.as_str()),
+            )
+            .await?;
+            let rows = tasks.iter().map(|task| task_row(task, &logins)).collect();
             print_list(json, TASK_COLUMNS, rows);
             return Ok(());
         }
     };
-    output::print(json, TASK_COLUMNS, &[task_row(&task.unwrap_or_default())]);
+    let task = task.unwrap_or_default();
+    let logins = commands::names::logins(&mut directory, [task.assignee_id.as_str()]).await?;
+    output::print(json, TASK_COLUMNS, &[task_row(&task, &logins)]);
     Ok(())
 }
 
 const ENTRY_COLUMNS: &[&str] = &["day", "kind", "amount", "description", "occurred_at"];
-const LEDGER_COLUMNS: &[&str] = &["day", "account_id", "kind", "amount", "description"];
+const LEDGER_COLUMNS: &[&str] = &["day", "account", "kind", "amount", "description"];
 
 /// Cents as dollars, for people: `-12.05`.
 fn dollars(cents: i64) -> String {
@@ -973,9 +1116,10 @@ fn print_statement(json: bool, csv: bool, statement: &billing::GetStatementRespo
 }
 
 async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<()> {
-    let (_, bearer) = signed_in().await?;
+    let (session, bearer) = signed_in().await?;
+    let mut directory = commands::names::directory(&session, &bearer).await?;
     let mut client = BillingServiceClient::with_interceptor(
-        connect(&Endpoints::from_env().billing).await?,
+        connect(&config::endpoints().billing).await?,
         bearer,
     );
     match command {
@@ -987,7 +1131,8 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
                 .into_inner();
             print_account(json, &me.account_id, me.balance_cents, &me.entries);
         }
-        BillingCommand::Account { account_id, date } => {
+        BillingCommand::Account { account, date } => {
+            let account_id = commands::names::account_id(&mut directory, &account).await?;
             let account = client
                 .get_account(billing::GetAccountRequest { account_id, date })
                 .await
@@ -1012,21 +1157,28 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
                 .map(|day| {
                     json!({
                         "date": day.date, "earnings_cents": day.earnings_cents, "earnings": dollars(day.earnings_cents),
-                        "fees_cents": day.fees_cents, "rewards_cents": day.rewards_cents,
+                        "fees_cents": day.fees_cents, "fees": dollars(day.fees_cents),
+                        "rewards_cents": day.rewards_cents, "rewards": dollars(day.rewards_cents),
                     })
                 })
                 .collect();
-            print_list(
-                json,
-                &["date", "earnings", "fees_cents", "rewards_cents"],
-                rows,
-            );
+            print_list(json, &["date", "fees", "rewards", "earnings"], rows);
         }
         BillingCommand::Entries => {
-            let rows = ledger_entries(&client)
-                .await?
+            let entries = ledger_entries(&client).await?;
+            let logins = commands::names::logins(
+                &mut directory,
+                entries.iter().map(|entry| entry.account_id.as_str()),
+            )
+            .await?;
+            let rows = entries
                 .iter()
-                .map(entry_row)
+                .map(|entry| {
+                    let mut row = entry_row(entry);
+                    row["account"] =
+                        json!(logins.get(&entry.account_id).unwrap_or(&entry.account_id));
+                    row
+                })
                 .collect();
             print_list(json, LEDGER_COLUMNS, rows);
         }
@@ -1041,9 +1193,21 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
                 .iter()
                 .map(|what| json!({ "violation": what }))
                 .collect();
-            let clean = rows.is_empty();
-            print_list(json, &["violation"], rows);
-            if !clean {
+            if json {
+                output::print(
+                    true,
+                    &[],
+                    &[json!({ "clean": rows.is_empty(), "violations": violations })],
+                );
+            } else if rows.is_empty() {
+                #[allow(clippy::print_stdout)] // the verdict is this command's output
+                {
+                    println!("clean: the ledger's invariants hold");
+                }
+            } else {
+                print_list(false, &["violation"], rows);
+            }
+            if !violations.is_empty() {
                 bail!("the ledger breaks its invariants");
             }
         }
@@ -1053,9 +1217,14 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
             to,
             csv,
         } => {
+            let account_id = if account.is_empty() {
+                account
+            } else {
+                commands::names::account_id(&mut directory, &account).await?
+            };
             let statement = client
                 .get_statement(billing::GetStatementRequest {
-                    account_id: account,
+                    account_id,
                     from,
                     to,
                 })
@@ -1108,7 +1277,7 @@ async fn billing_command(json: bool, command: BillingCommand) -> anyhow::Result<
 async fn analytics_command(json: bool, command: AnalyticsCommand) -> anyhow::Result<()> {
     let (_, bearer) = signed_in().await?;
     let mut client = AnalyticsServiceClient::with_interceptor(
-        connect(&Endpoints::from_env().analytics).await?,
+        connect(&config::endpoints().analytics).await?,
         bearer,
     );
     let day_row = |date: &str, earnings: i64, negative: u32| {
@@ -1201,10 +1370,8 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
         "analytics" => Service::Analytics,
         other => bail!("`{other}` is not a service: auth, tracker, billing or analytics"),
     };
-    let mut client = OpsServiceClient::with_interceptor(
-        connect(Endpoints::from_env().of(target)).await?,
-        bearer,
-    );
+    let mut client =
+        OpsServiceClient::with_interceptor(connect(config::endpoints().of(target)).await?, bearer);
     match command {
         OpsCommand::Outbox { .. } => {
             let status = client
@@ -1218,6 +1385,7 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
                 "oldest_pending_at": output::time(status.oldest_pending_at.as_ref()),
                 "oldest_pending_age_ms": status.oldest_pending_age_ms,
                 "relay_connected": status.relay_connected,
+                "relay": relay_state(target, status.relay_connected),
                 "last_error": status.last_error,
             });
             output::print(
@@ -1226,7 +1394,7 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
                     "service",
                     "pending",
                     "oldest_pending_age_ms",
-                    "relay_connected",
+                    "relay",
                     "last_error",
                 ],
                 &[row],
@@ -1252,6 +1420,16 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The outbox relay of `service` as people read it: analytics publishes no
+/// events, so it has no relay at all (not a disconnected one).
+fn relay_state(service: Service, connected: bool) -> &'static str {
+    match (service, connected) {
+        (Service::Analytics, _) => "none (analytics publishes no events)",
+        (_, true) => "connected",
+        (_, false) => "disconnected",
+    }
 }
 
 /// Runs the services in this process until Ctrl-C or SIGTERM.

@@ -71,12 +71,7 @@ pub struct Mesh {
 impl Mesh {
     /// Declares the broker topology once, then builds every service (each
     /// creates and migrates its database).
-    pub async fn start(settings: MeshSettings) -> anyhow::Result<Self> {
-        // Four services' builds make a large future; keep it on the heap.
-        Box::pin(Self::start_boxed(settings)).await
-    }
-
-    async fn start_boxed(mut settings: MeshSettings) -> anyhow::Result<Self> {
+    pub async fn start(mut settings: MeshSettings) -> anyhow::Result<Self> {
         // Declare the topology before the services race to declare the same
         // quorum queues (which RabbitMQ 3.10 can refuse mid-race).
         let broker = popug_bus::Broker::new(
@@ -209,6 +204,9 @@ pub async fn preflight(settings: &Settings) -> anyhow::Result<()> {
             connection.close(200, "preflight".into()).await.ok();
             Ok(())
         }
+        Ok(Err(error)) if popug_bus::broker::is_access_refused(&error) => bail!(
+            "RabbitMQ at {shown} refused the user or password of POPUG_AMQP_URL: {error}\n  fix the credentials in POPUG_AMQP_URL (RabbitMQ's guest user works from localhost only)"
+        ),
         Ok(Err(error)) => bail!(
             "RabbitMQ is unreachable at {shown}: {error}\n  start it: rabbitmq-server -detached\n  or point POPUG_AMQP_URL at yours"
         ),

@@ -63,3 +63,9 @@ pub(crate) fn time(timestamp: Option<&prost_types::Timestamp>) -> Value {
             Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         })
 }
+
+/// A line for people beside the output (on stderr, so `--json` and pipes
+/// get the output alone).
+pub(crate) fn note(text: &str) {
+    eprintln!("{text}");
+}

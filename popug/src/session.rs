@@ -23,13 +23,7 @@ pub(crate) struct Session {
 }
 
 fn path() -> anyhow::Result<PathBuf> {
-    let dir = match std::env::var_os("POPUG_CONFIG_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => dirs::config_dir()
-            .context("no config directory for this user; set POPUG_CONFIG_DIR")?
-            .join("popug"),
-    };
-    Ok(dir.join("session.json"))
+    Ok(crate::config::dir()?.join("session.json"))
 }
 
 impl Session {

@@ -105,9 +105,14 @@ pub async fn run(options: &Options, env: Env) -> anyhow::Result<Report> {
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..10];
     let mail_dir = std::env::temp_dir().join(format!("popug-simulate-{run_id}"));
     let admin_password = format!("simulate-{}", options.seed);
+    // The namespace's live queues expire once the simulation is over (a
+    // `POPUG_QUEUE_TTL` of the environment is kept, e.g. a short one in
+    // tests); its dead-letter queues never expire, so the simulation deletes
+    // the namespace when it is done, as it drops its databases.
+    let queue_ttl = env.raw("POPUG_QUEUE_TTL").unwrap_or("60").to_owned();
     let env = env
         .with("POPUG_NAMESPACE", format!("sim-{run_id}"))
-        .with("POPUG_QUEUE_TTL", "60")
+        .with("POPUG_QUEUE_TTL", queue_ttl)
         .with("POPUG_ADMIN_LOGIN", "admin")
         .with("POPUG_ADMIN_PASSWORD", admin_password.clone())
         .with("POPUG_AUTH_ACCESS_TOKEN_TTL", "86400")
@@ -129,6 +134,8 @@ pub async fn run(options: &Options, env: Env) -> anyhow::Result<Report> {
             .context("the time zone skips that hour")
     };
     let clock = Clock::simulated(at(first_day, 8)?);
+    let topology = popug_bus::Topology::from_settings(settings.common());
+    let amqp_url = settings.common().amqp_url.clone();
     let mesh = Mesh::start(settings.with_clock(&clock)).await?;
     let endpoints = mesh.endpoints();
     let stop = CancellationToken::new();
@@ -184,9 +191,26 @@ pub async fn run(options: &Options, env: Env) -> anyhow::Result<Report> {
         tracing::info!(databases = ?databases, namespace = %format!("sim-{run_id}"), "kept the simulation's databases");
     } else {
         drop_databases(&databases).await?;
+        delete_namespace(&amqp_url, &topology).await?;
         std::fs::remove_dir_all(&mail_dir).ok();
     }
     played
+}
+
+/// Deletes the simulation's queues and exchange.
+async fn delete_namespace(
+    amqp_url: &url::Url,
+    topology: &popug_bus::Topology,
+) -> anyhow::Result<()> {
+    let connection =
+        lapin::Connection::connect(amqp_url.as_str(), lapin::ConnectionProperties::default())
+            .await?;
+    let channel = connection.create_channel().await?;
+    popug_bus::topology::delete_all(&channel, topology)
+        .await
+        .context("deleting the simulation's queues")?;
+    connection.close(200, "simulated".into()).await.ok();
+    Ok(())
 }
 
 fn progress_bar(options: &Options) -> ProgressBar {

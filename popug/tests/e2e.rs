@@ -258,6 +258,7 @@ async fn a_working_day_follows_every_rule() {
         .tracker(&world.admin)
         .get_task(tracker::GetTaskRequest {
             task_id: tasks[0].task_id.clone(),
+            key: String::new(),
         })
         .await
         .expect("an admin sees any task")
@@ -284,6 +285,7 @@ async fn a_working_day_follows_every_rule() {
         .tracker(other)
         .get_task(tracker::GetTaskRequest {
             task_id: task.task_id.clone(),
+            key: String::new(),
         })
         .await;
     assert_eq!(code(peek), Code::PermissionDenied);
@@ -632,6 +634,7 @@ async fn the_python_client_logs_in_and_creates_a_task() {
         .tracker(&world.admin)
         .get_task(tracker::GetTaskRequest {
             task_id: printed["taskId"].as_str().expect("a task id").into(),
+            key: String::new(),
         })
         .await
         .expect("the task exists")
@@ -680,6 +683,65 @@ async fn a_small_simulation_ends_with_a_clean_audit_twice() {
             .collect()
     };
     assert_eq!(dates(&first), dates(&second));
+}
+
+#[tokio::test]
+async fn a_simulation_longer_than_its_queue_ttl_ends_with_a_clean_audit() {
+    // Nobody consumes a dead-letter queue; while dead-letter queues had the
+    // namespace's TTL, the audit of any simulation longer than it read one
+    // that had expired under the running services.
+    let ttl = Duration::from_secs(2);
+    let started = tokio::time::Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_popug"))
+        .args(["simulate", "--popugs", "8", "--tasks", "40", "--days", "3"])
+        .args(["--seed", "11", "--json"])
+        .env("POPUG_QUEUE_TTL", ttl.as_secs().to_string())
+        .output()
+        .await
+        .expect("popug runs");
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "popug simulate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["audit"]["clean"], true, "{report}");
+    assert!(
+        elapsed > ttl * 5,
+        "the simulation took {elapsed:?}: too short to outlive a TTL of {ttl:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_dead_letter_queue_is_told_from_a_broker_that_is_down() {
+    // A queue deleted under a running mesh is declared again by the next
+    // producer or consumer to connect, so the check is made on a consumer
+    // whose queues nobody declares: the broker is up, the queue is missing.
+    let world = Box::pin(World::start()).await;
+    let missing = popug_bus::dead_letters::queue_depth(&world.broker, "nobody")
+        .await
+        .expect_err("no such queue");
+    assert!(
+        popug_bus::dead_letters::is_missing_queue(&missing),
+        "{missing:?}"
+    );
+    let down = popug_bus::Broker::new(
+        "amqp://guest:guest@127.0.0.1:1/%2f".parse().expect("url"),
+        world.broker.topology().clone(),
+        "e2e",
+    );
+    let unreachable = popug_bus::dead_letters::queue_depth(&down, "billing")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(!popug_bus::dead_letters::is_missing_queue(&unreachable));
+    // The live queues' dead-letter queue is there and answers.
+    world
+        .channels
+        .ops(popug_runtime::Service::Billing, &world.admin)
+        .list_dead_letters(popug_proto::pb::popug::ops::v1::ListDeadLettersRequest::default())
+        .await
+        .expect("billing's dead-letter queue exists");
 }
 
 #[tokio::test]

@@ -49,6 +49,25 @@ fn task_id(field: &'static str, value: &str) -> Result<Uuid, Error> {
     Uuid::try_parse(value).map_err(|_| Error::invalid(field, format!("`{value}` is not a task id")))
 }
 
+/// The number of a task key `POPUG-<n>` (case-insensitive).
+fn task_number(field: &'static str, value: &str) -> Result<i64, Error> {
+    let trimmed = value.trim();
+    trimmed
+        .get(..6)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("POPUG-"))
+        .and_then(|_| trimmed[6..].parse::<i64>().ok())
+        .filter(|number| *number > 0)
+        .ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!(
+                    "{} is not a task key such as POPUG-12",
+                    popug_input::text::quote(value)
+                ),
+            )
+        })
+}
+
 fn status_filter(value: i32) -> Result<Option<TaskStatus>, Error> {
     match pb::TaskStatus::try_from(value) {
         Ok(pb::TaskStatus::Unspecified) => Ok(None),
@@ -204,12 +223,29 @@ impl TrackerService for TrackerApi {
         request: Request<pb::GetTaskRequest>,
     ) -> Result<Response<pb::GetTaskResponse>, Status> {
         let caller = require_signed_in(&request)?;
-        let id = task_id("task_id", &request.into_inner().task_id)?;
-        let task = self
-            .store
-            .task(id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no task {id}")))?;
+        let request = request.into_inner();
+        let task = match (request.task_id.is_empty(), request.key.is_empty()) {
+            (false, true) => {
+                let id = task_id("task_id", &request.task_id)?;
+                self.store
+                    .task(id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("no task {id}")))?
+            }
+            (true, false) => {
+                let number = task_number("key", &request.key)?;
+                self.store
+                    .task_numbered(number)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("no task POPUG-{number}")))?
+            }
+            (false, false) => {
+                return Err(Error::invalid("key", "give `task_id` or `key`, not both").into());
+            }
+            (true, true) => {
+                return Err(Error::invalid("task_id", "give `task_id` or `key`").into());
+            }
+        };
         let may_see = task.assignee_id == caller.account_id
             || matches!(caller.role, Role::Manager | Role::Admin);
         if !may_see {

@@ -305,6 +305,18 @@ impl Store {
             .map(Task::from))
     }
 
+    /// The task whose key is `POPUG-<number>`, if it exists.
+    pub async fn task_numbered(&self, number: i64) -> Result<Option<Task>, Error> {
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        Ok(tasks::table
+            .filter(tasks::number.eq(number))
+            .select(TaskRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+            .map(Task::from))
+    }
+
     /// Up to `limit` history entries after the event `after`, in event id
     /// order (event ids grow with time, so pages are stable).
     pub async fn history(

@@ -413,6 +413,7 @@ async fn nul_and_control_characters_are_refused_in_every_text_field() {
                 .get_task(with_token(
                     pb::GetTaskRequest {
                         task_id: task_id.clone(),
+                        key: String::new(),
                     },
                     &worker_token,
                 ))
@@ -526,6 +527,7 @@ async fn a_shuffle_moves_only_open_tasks_with_one_event_each() {
             .get_task(with_token(
                 pb::GetTaskRequest {
                     task_id: task.task_id.clone(),
+                    key: String::new(),
                 },
                 &w1,
             ))
@@ -598,6 +600,7 @@ async fn a_shuffle_moves_only_open_tasks_with_one_event_each() {
             .get_task(with_token(
                 pb::GetTaskRequest {
                     task_id: task_id.clone(),
+                    key: String::new(),
                 },
                 &manager,
             ))
@@ -743,6 +746,7 @@ async fn reading_tasks_follows_the_role_rules() {
         with_token(
             pb::GetTaskRequest {
                 task_id: id.clone(),
+                key: String::new(),
             },
             token,
         )
@@ -758,6 +762,54 @@ async fn reading_tasks_follows_the_role_rules() {
         code(client.get_task(get(&accountant)).await),
         Code::PermissionDenied
     );
+    // By key instead of id: the same task, the same rules.
+    let key = mine[1].key.clone();
+    let by_key = |key: &str, token: &str| {
+        with_token(
+            pb::GetTaskRequest {
+                task_id: String::new(),
+                key: key.into(),
+            },
+            token,
+        )
+    };
+    let found = client
+        .get_task(by_key(&key.to_lowercase(), &kesha))
+        .await
+        .expect("by key")
+        .into_inner()
+        .task
+        .expect("task");
+    assert_eq!(found.task_id, id);
+    assert_eq!(
+        code(client.get_task(by_key(&key, &other)).await),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        code(client.get_task(by_key("POPUG-999999", &kesha)).await),
+        Code::NotFound
+    );
+    for bad in ["POPUG-", "POPUG-x", "TASK-1", "POPUG--1"] {
+        let refused = client
+            .get_task(by_key(bad, &kesha))
+            .await
+            .expect_err("not a key");
+        assert!(
+            refused.code() == Code::InvalidArgument && refused.message().contains("`key`"),
+            "{bad}: {refused:?}"
+        );
+    }
+    let both = client
+        .get_task(with_token(
+            pb::GetTaskRequest {
+                task_id: id.clone(),
+                key: key.clone(),
+            },
+            &kesha,
+        ))
+        .await
+        .expect_err("one or the other");
+    assert_eq!(both.code(), Code::InvalidArgument);
 
     // ListTasks: managers and admins.
     let all = client

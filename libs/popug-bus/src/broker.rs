@@ -176,3 +176,15 @@ impl Broker {
         Ok((connection, channel))
     }
 }
+
+/// Whether `error` is the broker refusing the connection's user or password
+/// (AMQP 403 `ACCESS_REFUSED`), not a broker that is down or unreachable.
+pub fn is_access_refused(error: &lapin::Error) -> bool {
+    let refused =
+        matches!(error.kind(), lapin::ErrorKind::ProtocolError(amqp) if amqp.get_id() == 403);
+    let text = error.to_string();
+    refused
+        || text.contains("ACCESS_REFUSED")
+        || text.contains("ACCESS-REFUSED")
+        || text.contains("Login was refused")
+}

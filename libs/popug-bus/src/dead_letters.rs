@@ -412,6 +412,17 @@ pub async fn unresolved(conn: &mut AsyncPgConnection) -> Result<u64, diesel::res
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// Whether `error` is the broker saying a queue does not exist (AMQP 404
+/// `NOT_FOUND`): a queue deleted by hand, or expired through
+/// `POPUG_QUEUE_TTL` while nothing renewed it, not a broker that is down.
+pub fn is_missing_queue(error: &lapin::Error) -> bool {
+    matches!(
+        error.kind(),
+        lapin::ErrorKind::ProtocolError(amqp)
+            if matches!(amqp.kind(), lapin::protocol::AMQPErrorKind::Soft(lapin::protocol::AMQPSoftError::NOTFOUND))
+    )
+}
+
 /// Messages waiting in `consumer`'s dead-letter queue.
 pub async fn queue_depth(broker: &Broker, consumer: &str) -> lapin::Result<u32> {
     let connection = broker.connect().await?;

@@ -104,6 +104,14 @@ impl Ops {
             )
         })
     }
+
+    /// A replay's failure: a missing dead-letter queue said as such.
+    fn replay_error(&self, consumer: &str, error: &dead_letters::ReplayError) -> Status {
+        match error {
+            dead_letters::ReplayError::Broker(lapin) => queue_error(&self.broker, consumer, lapin),
+            _ => broker_error(error),
+        }
+    }
 }
 
 fn database_error(error: &diesel::result::Error) -> Status {
@@ -214,6 +222,21 @@ fn dead_letter(
     }
 }
 
+/// A failed broker call on `consumer`'s dead-letter queue: a missing queue
+/// is reported as missing, anything else as the broker being unavailable.
+fn queue_error(broker: &Broker, consumer: &str, error: &lapin::Error) -> Status {
+    if dead_letters::is_missing_queue(error) {
+        let queue = broker.topology().dead_letter_queue(consumer);
+        tracing::warn!(%queue, %error, "ops: the dead-letter queue does not exist");
+        return Status::failed_precondition(format!(
+            "the dead-letter queue `{queue}` does not exist on the broker (deleted, or expired \
+             through POPUG_QUEUE_TTL while no {consumer} service ran); the {consumer} \
+             service declares it again when its consumer (re)connects"
+        ));
+    }
+    broker_error(error)
+}
+
 #[tonic::async_trait]
 impl OpsService for Ops {
     async fn list_dead_letters(
@@ -250,7 +273,7 @@ impl OpsService for Ops {
         let dead_letter_queue_depth = match &self.consumer {
             Some(consumer) => dead_letters::queue_depth(&self.broker, consumer)
                 .await
-                .map_err(|error| broker_error(&error))?,
+                .map_err(|error| queue_error(&self.broker, consumer, &error))?,
             None => 0,
         };
         Ok(Response::new(ListDeadLettersResponse {
@@ -299,7 +322,7 @@ impl OpsService for Ops {
             let limit = (request.limit > 0).then_some(request.limit);
             let pass = dead_letters::replay_all(&self.pool, &self.broker, consumer, limit)
                 .await
-                .map_err(|error| broker_error(&error))?;
+                .map_err(|error| self.replay_error(consumer, &error))?;
             return Ok(Response::new(ReplayDeadLettersResponse {
                 replayed: pass.moved,
                 dropped_discarded: pass.dropped_discarded,
@@ -327,7 +350,7 @@ impl OpsService for Ops {
         };
         let pass = dead_letters::replay_only(&self.pool, &self.broker, consumer, &selected)
             .await
-            .map_err(|error| broker_error(&error))?;
+            .map_err(|error| self.replay_error(consumer, &error))?;
         let moved: BTreeSet<i64> = pass.moved_ids.iter().copied().collect();
         let wanted = if asked.is_empty() { &selected } else { &asked };
         Ok(Response::new(ReplayDeadLettersResponse {

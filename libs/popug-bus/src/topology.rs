@@ -67,6 +67,13 @@ impl Topology {
         self
     }
 
+    /// How long a live queue of this namespace may stay unused before the
+    /// broker deletes it, if ever. Dead-letter queues never expire (see
+    /// [`declare_queue`]).
+    pub fn queue_expiry(&self) -> Option<std::time::Duration> {
+        self.queue_expiry
+    }
+
     fn prefixed(&self, name: &str) -> String {
         match &self.namespace {
             Some(namespace) => format!("{namespace}.{name}"),
@@ -128,12 +135,7 @@ impl QueueSpec {
 /// consumer's queue took it", and events wait for a consumer not yet running.
 pub async fn declare_catalog(channel: &Channel, topology: &Topology) -> lapin::Result<()> {
     let catalog = popug_proto::events::catalog();
-    let mut consumers: Vec<&str> = catalog
-        .iter()
-        .flat_map(|info| info.consumers.iter().copied())
-        .collect();
-    consumers.sort_unstable();
-    consumers.dedup();
+    let consumers = consumers();
     declare_exchange(channel, topology).await?;
     for consumer in consumers {
         let bindings = catalog
@@ -187,6 +189,57 @@ pub(crate) async fn declare_history(
         .await
 }
 
+/// Every consuming service of the event catalog, e.g. `billing`.
+pub fn consumers() -> Vec<&'static str> {
+    let mut consumers: Vec<&str> = popug_proto::events::catalog()
+        .iter()
+        .flat_map(|info| info.consumers.iter().copied())
+        .collect();
+    consumers.sort_unstable();
+    consumers.dedup();
+    consumers
+}
+
+/// Every broker object of `topology`'s namespace: each consumer's live and
+/// dead-letter queue and the history stream, then the exchange.
+pub fn objects(topology: &Topology) -> (Vec<String>, String) {
+    let queues = consumers()
+        .into_iter()
+        .flat_map(|consumer| {
+            [
+                topology.queue(consumer),
+                topology.dead_letter_queue(consumer),
+            ]
+        })
+        .chain(std::iter::once(topology.history_stream()))
+        .collect();
+    (queues, topology.exchange())
+}
+
+/// Deletes every broker object of `topology`'s namespace, with the messages
+/// they hold (`popug reset`); objects already gone are no error. Returns how
+/// many messages each deleted queue held.
+pub async fn delete_all(
+    channel: &Channel,
+    topology: &Topology,
+) -> lapin::Result<Vec<(String, u32)>> {
+    let (queues, exchange) = objects(topology);
+    let mut deleted = Vec::new();
+    for queue in queues {
+        let held = channel
+            .queue_delete(name(&queue), lapin::options::QueueDeleteOptions::default())
+            .await?;
+        deleted.push((queue, held));
+    }
+    channel
+        .exchange_delete(
+            name(&exchange),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    Ok(deleted)
+}
+
 fn name(value: &str) -> ShortString {
     value.into()
 }
@@ -219,15 +272,17 @@ pub async fn declare_queue(
         ..QueueDeclareOptions::default()
     };
     let dead_letter_queue = topology.dead_letter_queue(&spec.consumer);
+    // Never an expiry on a dead-letter queue: nobody consumes it (the ops
+    // API reads it), and a quorum queue without a consumer expires even while
+    // it is redeclared or read with `basic.get` (checked on RabbitMQ 3.10.8),
+    // so a TTL would delete it, its dead letters with it, under a running
+    // service. A throwaway namespace deletes its queues when it is done
+    // (`popug simulate`, `popug reset`; `.ci/run` for test namespaces).
     channel
-        .queue_declare(
-            name(&dead_letter_queue),
-            durable,
-            quorum_arguments(topology),
-        )
+        .queue_declare(name(&dead_letter_queue), durable, quorum_arguments(None))
         .await?;
 
-    let mut arguments = quorum_arguments(topology);
+    let mut arguments = quorum_arguments(topology.queue_expiry);
     let live = [
         (
             "x-delivery-limit",
@@ -271,13 +326,13 @@ pub async fn declare_queue(
     Ok(())
 }
 
-fn quorum_arguments(topology: &Topology) -> FieldTable {
+fn quorum_arguments(expiry: Option<std::time::Duration>) -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    if let Some(expires) = topology.queue_expiry {
+    if let Some(expires) = expiry {
         let millis = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
         arguments.insert("x-expires".into(), AMQPValue::LongLongInt(millis));
     }

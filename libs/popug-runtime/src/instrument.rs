@@ -1,7 +1,8 @@
 //! The RPC layer every server wraps around all its services: a span per call
 //! that continues the caller's W3C trace (`traceparent` metadata), and the
 //! Prometheus series `popug_rpc_requests_total` and
-//! `popug_rpc_duration_seconds` by service, method and status code.
+//! `popug_rpc_duration_seconds` by service, method and status code; and the
+//! server's version on every answer (`x-popug-version`).
 
 use std::{
     future::Future,
@@ -13,6 +14,9 @@ use std::{
 use tracing::Instrument as _;
 
 use crate::telemetry::{self, TraceHeaders};
+
+/// The response header carrying the version of the server that answered.
+pub const VERSION_HEADER: &str = "x-popug-version";
 
 /// Wraps services in [`Rpc`].
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +90,13 @@ where
         let service = self.service;
         let started = Instant::now();
         Box::pin(async move {
-            let response = inner.call(request).instrument(span.clone()).await?;
+            let mut response = inner.call(request).instrument(span.clone()).await?;
+            // Which build answered, for `popug status` and whoever debugs a
+            // deployment (every crate shares the workspace's version).
+            response.headers_mut().insert(
+                VERSION_HEADER,
+                http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+            );
             // Errors travel in the headers of a trailers-only response; a
             // success's status comes in the trailers and is OK.
             let code = response

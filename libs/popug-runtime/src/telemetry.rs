@@ -92,7 +92,9 @@ pub fn init_with(
             .with_filter(traced),
     );
     let installed = match format {
-        LogFormat::Pretty => registry.with(fmt::layer().with_filter(logs)).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_ansi(colours()).with_filter(logs))
+            .try_init(),
         LogFormat::Json => registry
             .with(fmt::layer().json().with_filter(logs))
             .try_init(),
@@ -100,6 +102,14 @@ pub fn init_with(
     // Err means another subscriber is installed (a test harness's): keep it.
     drop(installed);
     Ok(())
+}
+
+/// Whether pretty logs are coloured: only on a terminal (logs redirected to
+/// a file or a pipe stay plain text), and never with `NO_COLOR` set.
+fn colours() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// Sends the spans still buffered to the collector; call before exiting.

@@ -27,10 +27,12 @@ pub fn database_url() -> String {
     )
 }
 
-/// Seconds a test namespace's queues outlive their last use. Short: every
-/// quorum queue holds file handles in the broker, and a whole suite's worth
-/// at once can exhaust a broker's limit (it then refuses connections);
-/// `.ci/run` also deletes what earlier runs left.
+/// Seconds a test namespace's live queues outlive their last use. Short:
+/// every quorum queue holds file handles in the broker, and a whole suite's
+/// worth at once can exhaust a broker's limit (it then refuses connections).
+/// Dead-letter queues never expire (nobody consumes them, so a TTL would
+/// delete them under a running service); `.ci/run` deletes what earlier runs
+/// left.
 pub const QUEUE_TTL: &str = "60";
 
 /// A fresh broker namespace (its queues expire after [`QUEUE_TTL`]).
