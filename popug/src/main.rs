@@ -1385,7 +1385,8 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
                 "oldest_pending_at": output::time(status.oldest_pending_at.as_ref()),
                 "oldest_pending_age_ms": status.oldest_pending_age_ms,
                 "relay_connected": status.relay_connected,
-                "relay": relay_state(target, status.relay_connected),
+                "relay_blocked": status.relay_blocked,
+                "relay": relay_state(target, status.relay_connected, status.relay_blocked),
                 "last_error": status.last_error,
             });
             output::print(
@@ -1423,12 +1424,14 @@ async fn ops(json: bool, command: OpsCommand) -> anyhow::Result<()> {
 }
 
 /// The outbox relay of `service` as people read it: analytics publishes no
-/// events, so it has no relay at all (not a disconnected one).
-fn relay_state(service: Service, connected: bool) -> &'static str {
-    match (service, connected) {
-        (Service::Analytics, _) => "none (analytics publishes no events)",
-        (_, true) => "connected",
-        (_, false) => "disconnected",
+/// events, so it has no relay at all (not a disconnected one); a connected
+/// relay may be blocked by the broker (a memory or disk alarm).
+fn relay_state(service: Service, connected: bool, blocked: bool) -> &'static str {
+    match (service, connected, blocked) {
+        (Service::Analytics, ..) => "none (analytics publishes no events)",
+        (_, true, true) => "blocked by the broker",
+        (_, true, false) => "connected",
+        (_, false, _) => "disconnected",
     }
 }
 
