@@ -14,59 +14,9 @@ fn test_env() -> Vec<(String, String)> {
         .collect()
 }
 
-struct Cli {
-    config: tempfile::TempDir,
-    endpoints: popug::client::Endpoints,
-    _stop: tokio_util::sync::DropGuard,
-}
+mod support;
 
-impl Cli {
-    /// The whole mesh in this process, with its relays and consumers running.
-    async fn start() -> Self {
-        let settings =
-            popug::mesh::MeshSettings::load(&popug_testing::mesh_env()).expect("settings");
-        let mesh = popug::mesh::Mesh::start(settings)
-            .await
-            .expect("the mesh starts");
-        let endpoints = mesh.endpoints();
-        let stop = tokio_util::sync::CancellationToken::new();
-        drop(mesh.spawn(&stop));
-        Self {
-            config: tempfile::tempdir().expect("config dir"),
-            endpoints,
-            _stop: stop.drop_guard(),
-        }
-    }
-
-    /// Runs `popug args...`; returns (success, stdout, stderr).
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_popug"))
-            .args(args)
-            .env("POPUG_CONFIG_DIR", self.config.path())
-            .env("POPUG_AUTH_URL", &self.endpoints.auth)
-            .env("POPUG_TRACKER_URL", &self.endpoints.tracker)
-            .env("POPUG_BILLING_URL", &self.endpoints.billing)
-            .env("POPUG_ANALYTICS_URL", &self.endpoints.analytics)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .expect("popug runs");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    }
-
-    async fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let (ok, stdout, stderr) = self.run(&all).await;
-        assert!(ok, "popug {args:?} failed: {stderr}");
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|_| panic!("popug {args:?} printed no JSON: {stdout}"))
-    }
-}
+use support::Cli;
 
 #[tokio::test]
 async fn an_admin_manages_accounts_from_the_command_line() {

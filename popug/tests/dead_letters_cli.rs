@@ -1,68 +1,18 @@
 //! `popug ops dead-letters list|show|replay|discard`, run as an operator
 //! would, against the whole mesh with bad messages on its bus.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use lapin::{BasicProperties, options::BasicPublishOptions};
 use popug_proto::pb::popug::events::accounts::v1::{AccountCreated, Role};
 use popug_testing::ADMIN_PASSWORD;
 use prost::Message as _;
-use tokio::process::Command;
 
-struct Cli {
-    config: tempfile::TempDir,
-    endpoints: popug::client::Endpoints,
-    namespace: String,
-    _stop: tokio_util::sync::DropGuard,
-}
+mod support;
+
+use support::Cli;
 
 impl Cli {
-    async fn start() -> Self {
-        let env = popug_testing::mesh_env();
-        let namespace = env.raw("POPUG_NAMESPACE").expect("a namespace").to_owned();
-        let settings = popug::mesh::MeshSettings::load(&env).expect("settings");
-        let mesh = popug::mesh::Mesh::start(settings)
-            .await
-            .expect("the mesh starts");
-        let endpoints = mesh.endpoints();
-        let stop = tokio_util::sync::CancellationToken::new();
-        drop(mesh.spawn(&stop));
-        Self {
-            config: tempfile::tempdir().expect("config dir"),
-            endpoints,
-            namespace,
-            _stop: stop.drop_guard(),
-        }
-    }
-
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let output = Command::new(env!("CARGO_BIN_EXE_popug"))
-            .args(args)
-            .env("POPUG_CONFIG_DIR", self.config.path())
-            .env("POPUG_AUTH_URL", &self.endpoints.auth)
-            .env("POPUG_TRACKER_URL", &self.endpoints.tracker)
-            .env("POPUG_BILLING_URL", &self.endpoints.billing)
-            .env("POPUG_ANALYTICS_URL", &self.endpoints.analytics)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .expect("popug runs");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    }
-
-    async fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let (ok, stdout, stderr) = self.run(&all).await;
-        assert!(ok, "popug {args:?} failed: {stderr}");
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|_| panic!("popug {args:?} printed no JSON: {stdout}"))
-    }
-
     /// Publishes `body` on the mesh's exchange as if a producer had.
     async fn publish(&self, routing_key: &str, body: &[u8]) {
         let topology = popug_bus::Topology::new(Some(self.namespace.clone()));

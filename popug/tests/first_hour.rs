@@ -572,9 +572,10 @@ async fn status_events_tail_reset_and_completions() {
         4,
         "{removed:?}"
     );
+    // Each consumer's live and dead-letter queue, and the history stream.
     assert_eq!(
         removed.iter().filter(|row| row["kind"] == "queue").count(),
-        6,
+        7,
         "{removed:?}"
     );
     let database = world.var("POPUG_AUTH_DATABASE_URL");

@@ -1,0 +1,74 @@
+//! What the `popug` binary's black-box tests share: a whole mesh in this
+//! process, with its relays and consumers running, and the binary pointed at
+//! it from a config directory of its own (one person at a terminal).
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses the part of the harness it needs"
+)]
+
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+/// A running mesh and the `popug` binary pointed at it.
+pub(crate) struct Cli {
+    /// Its config directory (the session lives there).
+    pub(crate) config: tempfile::TempDir,
+    /// Where each service answers.
+    pub(crate) endpoints: popug::client::Endpoints,
+    /// The mesh's broker namespace.
+    pub(crate) namespace: String,
+    _stop: tokio_util::sync::DropGuard,
+}
+
+impl Cli {
+    /// Starts a mesh on test settings (fresh databases and namespace).
+    pub(crate) async fn start() -> Self {
+        let env = popug_testing::mesh_env();
+        let namespace = env.raw("POPUG_NAMESPACE").expect("a namespace").to_owned();
+        let settings = popug::mesh::MeshSettings::load(&env).expect("settings");
+        let mesh = popug::mesh::Mesh::start(settings)
+            .await
+            .expect("the mesh starts");
+        let endpoints = mesh.endpoints();
+        let stop = tokio_util::sync::CancellationToken::new();
+        drop(mesh.spawn(&stop));
+        Self {
+            config: tempfile::tempdir().expect("config dir"),
+            endpoints,
+            namespace,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    /// Runs `popug args...`; returns (success, stdout, stderr).
+    pub(crate) async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(env!("CARGO_BIN_EXE_popug"))
+            .args(args)
+            .env("POPUG_CONFIG_DIR", self.config.path())
+            .env("POPUG_AUTH_URL", &self.endpoints.auth)
+            .env("POPUG_TRACKER_URL", &self.endpoints.tracker)
+            .env("POPUG_BILLING_URL", &self.endpoints.billing)
+            .env("POPUG_ANALYTICS_URL", &self.endpoints.analytics)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("popug runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `popug args... --json`, which must succeed; returns its JSON.
+    pub(crate) async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (ok, stdout, stderr) = self.run(&all).await;
+        assert!(ok, "popug {args:?} failed: {stderr}");
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|_| panic!("popug {args:?} printed no JSON: {stdout}"))
+    }
+}
