@@ -127,14 +127,20 @@ impl Broker {
 
     /// Waits `pause` before another attempt to reach the broker, or less:
     /// while waiting it knocks on the broker's port every [`PROBE_EVERY`],
-    /// and once a port that refused comes back, the wait ends at once. So a
-    /// client reconnects within about a second of the broker's return
-    /// instead of at the end of a pause of up to 30 s. A broker whose port
-    /// answers all along (it refused us for another reason) gets the whole
-    /// pause. Returns early, too, when `token` is cancelled.
-    pub async fn pause_until_back(&self, pause: Duration, token: &CancellationToken) {
+    /// and once a port that could not be reached (by the failed attempt,
+    /// `unreachable`, or by a knock) answers, the wait ends at once. So a client
+    /// reconnects within about a second of the broker's return instead of at
+    /// the end of a pause of up to 30 s. A broker whose port answers all
+    /// along (it refused us for another reason) gets the whole pause.
+    /// Returns early, too, when `token` is cancelled.
+    pub async fn pause_until_back(
+        &self,
+        pause: Duration,
+        unreachable: bool,
+        token: &CancellationToken,
+    ) {
         let deadline = tokio::time::Instant::now() + pause;
-        let mut refused = false;
+        let mut refused = unreachable;
         loop {
             let knock = tokio::time::sleep(
                 PROBE_EVERY.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
@@ -175,6 +181,12 @@ impl Broker {
             .await?;
         Ok((connection, channel))
     }
+}
+
+/// Whether `error` is a failure to reach the broker at all (connection
+/// refused, reset, timed out), as opposed to the broker answering no.
+pub fn is_unreachable(error: &lapin::Error) -> bool {
+    matches!(error.kind(), lapin::ErrorKind::IOError(_))
 }
 
 /// Whether `error` is the broker refusing the connection's user or password

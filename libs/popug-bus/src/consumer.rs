@@ -842,7 +842,9 @@ impl Consumer {
                         let pause = backoff.next_pause();
                         tracing::error!(consumer = %self.name, %error, retry_in = ?pause,
                             "ALERT: rebuilding from the event history failed; retrying");
-                        self.broker.pause_until_back(pause, &token).await;
+                        self.broker
+                            .pause_until_back(pause, unreachable(&error), &token)
+                            .await;
                     }
                 }
                 if token.is_cancelled() {
@@ -899,7 +901,9 @@ impl Consumer {
                         consumer = %self.name, broker = %self.broker.redacted_url(), %error, retry_in = ?pause,
                         "ALERT: consumer lost the broker; reconnecting"
                     );
-                    self.broker.pause_until_back(pause, &token).await;
+                    self.broker
+                        .pause_until_back(pause, unreachable(&error), &token)
+                        .await;
                 }
             }
         }
@@ -910,6 +914,11 @@ impl Consumer {
                 .ok();
         }
     }
+}
+
+/// Whether a consumer's failure was not reaching the broker at all.
+fn unreachable(error: &ConsumerError) -> bool {
+    matches!(error, ConsumerError::Broker(error) if crate::broker::is_unreachable(error))
 }
 
 /// The first half of the two-part advisory locks taken for handlers' lock

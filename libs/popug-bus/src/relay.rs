@@ -381,7 +381,10 @@ impl Relay {
             {
                 tracing::info!(blocked_for = ?since.elapsed(), "the broker no longer blocks the outbox relay");
             }
-            let broker_failed = matches!(stepped, Err(RelayError::Broker(_)));
+            let broker_failure = match &stepped {
+                Err(RelayError::Broker(error)) => Some(crate::broker::is_unreachable(error)),
+                _ => None,
+            };
             let (pause, woken_by_commits) = match stepped {
                 Ok(step) => {
                     if backoff.failures() > 0 {
@@ -429,8 +432,10 @@ impl Relay {
                 if !wait(&mut listener, pause, &token).await {
                     listener = None;
                 }
-            } else if broker_failed {
-                self.broker.pause_until_back(pause, &token).await;
+            } else if let Some(unreachable) = broker_failure {
+                self.broker
+                    .pause_until_back(pause, unreachable, &token)
+                    .await;
             } else {
                 wait(&mut None, pause, &token).await;
             }
