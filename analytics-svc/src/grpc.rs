@@ -13,7 +13,7 @@ use crate::{error::Error, store::Dashboards};
 #[derive(Clone)]
 pub struct AnalyticsApi {
     dashboards: Dashboards,
-    timezone: chrono_tz::Tz,
+    timezone: popug_runtime::Timezone,
     /// Business time: which day is today.
     clock: popug_runtime::Clock,
 }
@@ -26,7 +26,7 @@ impl AnalyticsApi {
     /// The API over `dashboards`, with days in `timezone` by `clock`.
     pub fn new(
         dashboards: Dashboards,
-        timezone: chrono_tz::Tz,
+        timezone: popug_runtime::Timezone,
         clock: popug_runtime::Clock,
     ) -> Self {
         Self {

@@ -53,7 +53,7 @@ fn kind(value: i32) -> Result<&'static str, HandlerError> {
 ///
 /// Each account change also clears the account from `standings`, so its next
 /// call is judged by it.
-pub fn handlers(timezone: chrono_tz::Tz, standings: &Standings) -> Handlers {
+pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Handlers {
     let (created, changed, deactivated) = (standings.clone(), standings.clone(), standings.clone());
     Handlers::new()
         // Roles and activity do not enter the figures; they decide who may

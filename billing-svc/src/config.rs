@@ -70,7 +70,10 @@ mod tests {
         let settings =
             BillingSettings::load(&Env::from_pairs([("POPUG_TIMEZONE", "Europe/Berlin")]))
                 .expect("valid");
-        assert_eq!(settings.common.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(
+            settings.common.timezone,
+            popug_runtime::Timezone::Named(chrono_tz::Europe::Berlin)
+        );
         assert_eq!(settings.common.addr.port(), 50053);
     }
 }

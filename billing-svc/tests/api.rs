@@ -1145,7 +1145,7 @@ async fn an_account_update_and_a_day_close_wait_for_each_other_without_deadlock(
     let app = spawn_app(None).await;
     let worker = uuid::Uuid::new_v4();
     let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
-    let day = popug_runtime::calendar::day_of(yesterday, chrono_tz::UTC);
+    let day = popug_runtime::calendar::day_of(yesterday, popug_runtime::Timezone::UTC);
     let pool = app.ledger.pool().clone();
     let mut conn = pool.get().await.expect("connection");
     // Entries as the consumer books them: with their events in the inbox.
@@ -1403,7 +1403,7 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     // Yesterday's work: 400 tasks for 20 workers, each created, assigned,
     // reassigned once and completed; 2,400 events, 1,200 entries to book.
     let yesterday = chrono::Utc::now() - chrono::Duration::days(1);
-    let day = popug_runtime::calendar::day_of(yesterday, chrono_tz::UTC);
+    let day = popug_runtime::calendar::day_of(yesterday, popug_runtime::Timezone::UTC);
     let workers: Vec<uuid::Uuid> = (0..20).map(|_| uuid::Uuid::new_v4()).collect();
     let mut confirms = Vec::new();
     for (number, task) in (0..400).map(|n| (n, uuid::Uuid::new_v4())) {

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use chrono::{NaiveDate, TimeZone as _};
+use chrono::NaiveDate;
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use popug_proto::pb::popug::{
@@ -128,9 +128,7 @@ pub async fn run(options: &Options, env: Env) -> anyhow::Result<Report> {
         - chrono::Days::new(u64::try_from(options.days).unwrap_or(0));
     let at = |day: NaiveDate, hour: u32| {
         timezone
-            .from_local_datetime(&day.and_hms_opt(hour, 0, 0).unwrap_or_default())
-            .earliest()
-            .map(|time| time.with_timezone(&chrono::Utc))
+            .earliest(day.and_hms_opt(hour, 0, 0).unwrap_or_default())
             .context("the time zone skips that hour")
     };
     let clock = Clock::simulated(at(first_day, 8)?);

@@ -20,7 +20,7 @@ pub struct WebSettings {
     /// `POPUG_ANALYTICS_URL`; default `http://127.0.0.1:5005x`).
     pub upstreams: [url::Url; 4],
     /// The company's time zone (`POPUG_TIMEZONE`), for the app's dates.
-    pub timezone: chrono_tz::Tz,
+    pub timezone: popug_runtime::Timezone,
     /// Whether the app offers sign-up (`POPUG_AUTH_SIGNUP_ENABLED`, as
     /// auth-svc reads it; auth-svc refuses a sign-up anyway when it is off).
     pub signup_enabled: bool,
@@ -68,7 +68,7 @@ impl WebSettings {
                 upstream(Service::Billing)?,
                 upstream(Service::Analytics)?,
             ],
-            timezone: env.parse_or("POPUG_TIMEZONE", chrono_tz::UTC)?,
+            timezone: env.parse_or("POPUG_TIMEZONE", popug_runtime::Timezone::UTC)?,
             signup_enabled: env.parse_or("POPUG_AUTH_SIGNUP_ENABLED", true)?,
             log_format: env.parse_or("POPUG_LOG_FORMAT", LogFormat::Pretty)?,
             clock: popug_runtime::Clock::system(),

@@ -100,7 +100,7 @@ async fn config(State(shared): State<Arc<Shared>>) -> Response<Body> {
     let settings = &shared.settings;
     let today = popug_runtime::calendar::day_of(settings.clock.now(), settings.timezone);
     let body = serde_json::json!({
-        "timeZone": settings.timezone.name(),
+        "timeZone": settings.timezone.to_string(),
         "today": today.to_string(),
         "signUpEnabled": settings.signup_enabled,
     });

@@ -21,9 +21,18 @@ export function moneyClass(cents: bigint | number): string {
 
 let timeZone = "UTC";
 
-/** Sets the company's time zone (from the server's /config.json). */
+/**
+ * Sets the company's time zone (from the server's /config.json): a zone name
+ * or an offset such as "+05:30". One the browser cannot show (an offset with
+ * seconds) leaves times in UTC, and says so in the console.
+ */
 export function setTimeZone(zone: string): void {
-  timeZone = zone;
+  try {
+    new Intl.DateTimeFormat("en-GB", { timeZone: zone });
+    timeZone = zone;
+  } catch {
+    console.warn(`the browser cannot show times in ${zone}; showing UTC`);
+  }
 }
 
 /** The company's time zone. */

@@ -83,12 +83,22 @@ mod tests {
         let at = chrono::DateTime::parse_from_rfc3339("2026-11-22T23:30:00Z")
             .expect("time")
             .to_utc();
-        assert_eq!(day_of(at, chrono_tz::UTC).to_string(), "2026-11-22");
         assert_eq!(
-            day_of(at, chrono_tz::Europe::Berlin).to_string(),
+            day_of(at, popug_runtime::Timezone::UTC).to_string(),
+            "2026-11-22"
+        );
+        assert_eq!(
+            day_of(
+                at,
+                popug_runtime::Timezone::Named(chrono_tz::Europe::Berlin)
+            )
+            .to_string(),
             "2026-11-23"
         );
-        let midnight = next_midnight(at, chrono_tz::Europe::Berlin);
+        let midnight = next_midnight(
+            at,
+            popug_runtime::Timezone::Named(chrono_tz::Europe::Berlin),
+        );
         assert_eq!(midnight.to_rfc3339(), "2026-11-23T23:00:00+00:00");
         assert!(matches!(
             parse_day("date", "22.11.2026", at.date_naive()),

@@ -102,7 +102,7 @@ struct Booked {
 pub struct Ledger {
     pool: Pool,
     outbox: Outbox,
-    timezone: chrono_tz::Tz,
+    timezone: popug_runtime::Timezone,
     /// Business time: which day is today.
     clock: Clock,
     rng: Arc<Mutex<StdRng>>,
@@ -114,7 +114,7 @@ impl Ledger {
     pub fn new(
         pool: Pool,
         outbox: Outbox,
-        timezone: chrono_tz::Tz,
+        timezone: popug_runtime::Timezone,
         clock: Clock,
         rng: StdRng,
     ) -> Self {
@@ -133,7 +133,7 @@ impl Ledger {
     }
 
     /// The company's time zone.
-    pub fn timezone(&self) -> chrono_tz::Tz {
+    pub fn timezone(&self) -> popug_runtime::Timezone {
         self.timezone
     }
 

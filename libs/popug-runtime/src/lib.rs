@@ -19,6 +19,7 @@ pub mod shutdown;
 pub mod supervise;
 pub mod telemetry;
 
+pub use calendar::Timezone;
 pub use clock::Clock;
 pub use error::ApiError;
 pub use server::{Application, Services, StartupError};

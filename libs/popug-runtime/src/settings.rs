@@ -425,7 +425,7 @@ pub struct Settings {
     /// Where token keys are fetched (`POPUG_AUTH_URL`).
     pub auth_url: url::Url,
     /// The company's time zone; a billing day is a day there (`POPUG_TIMEZONE`).
-    pub timezone: chrono_tz::Tz,
+    pub timezone: crate::Timezone,
     /// SMTP server for emails; `None` writes them to the mail directory (`POPUG_SMTP_URL`).
     pub smtp_url: Option<url::Url>,
     /// Log line format (`POPUG_LOG_FORMAT`: `pretty` or `json`).
@@ -537,7 +537,7 @@ impl Settings {
                 "http://127.0.0.1:50051",
                 &["http", "https"],
             )?,
-            timezone: env.parse_or("POPUG_TIMEZONE", chrono_tz::UTC)?,
+            timezone: env.parse_or("POPUG_TIMEZONE", crate::Timezone::UTC)?,
             smtp_url,
             log_format: env.parse_or("POPUG_LOG_FORMAT", LogFormat::Pretty)?,
             metrics_addr: env.parse_or(
@@ -597,7 +597,7 @@ mod tests {
             "amqp://guest:guest@127.0.0.1:5672/%2f"
         );
         assert_eq!(settings.namespace, None);
-        assert_eq!(settings.timezone, chrono_tz::UTC);
+        assert_eq!(settings.timezone, crate::Timezone::UTC);
         assert_eq!(settings.smtp_url, None);
     }
 
