@@ -3,6 +3,8 @@
 //! auth-svc to sign in with, bearer tokens, and deterministic stepping of
 //! relays and consumers (no sleeps for correctness).
 
+pub mod private;
+
 use std::{net::SocketAddr, time::Duration};
 
 use popug_bus::{BatchReport, Consumer, Relay, Step};

@@ -3,125 +3,14 @@
 //! directory and node name), so stopping it or raising its memory alarm
 //! disturbs nobody else on the machine.
 
-use std::{path::PathBuf, process::Command};
+use popug_testing::private::PrivateBroker;
 
 use super::*;
 
-/// A RabbitMQ node of one test's own, stopped and removed when dropped.
-struct PrivateBroker {
-    node: String,
-    dir: PathBuf,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
-}
-
-impl PrivateBroker {
-    /// Starts the node and waits until it accepts connections.
-    async fn start() -> Self {
-        let id = &uuid::Uuid::new_v4().simple().to_string()[..12];
-        let node = format!("popug-test-{id}@localhost");
-        let dir = std::env::temp_dir().join(format!("popug-test-rabbit-{id}"));
-        let port = free_port();
-        std::fs::create_dir_all(dir.join("mnesia")).expect("node directory");
-        std::fs::create_dir_all(dir.join("log")).expect("node directory");
-        std::fs::write(
-            dir.join("rabbitmq.conf"),
-            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
-        )
-        .expect("node config");
-        std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("node plugins");
-        let env = [
-            ("RABBITMQ_NODENAME", node.clone()),
-            ("RABBITMQ_NODE_PORT", port.to_string()),
-            ("RABBITMQ_DIST_PORT", free_port().to_string()),
-            ("RABBITMQ_CONFIG_FILE", path(&dir.join("rabbitmq.conf"))),
-            (
-                "RABBITMQ_ENABLED_PLUGINS_FILE",
-                path(&dir.join("enabled_plugins")),
-            ),
-            ("RABBITMQ_MNESIA_BASE", path(&dir.join("mnesia"))),
-            ("RABBITMQ_LOG_BASE", path(&dir.join("log"))),
-            ("RABBITMQ_PID_FILE", path(&dir.join("pid"))),
-        ];
-        // The packaged broker runs as its own user, with that user's cookie
-        // (which rabbitmqctl uses too); as root, start it the same way.
-        let mut server = if running_as_root() {
-            let status = Command::new("chown")
-                .args(["-R", "rabbitmq:rabbitmq", &path(&dir)])
-                .status()
-                .expect("chown runs");
-            assert!(status.success(), "chown of the node directory failed");
-            let mut command = Command::new("setpriv");
-            command.args([
-                "--reuid=rabbitmq",
-                "--regid=rabbitmq",
-                "--init-groups",
-                "env",
-                "HOME=/var/lib/rabbitmq",
-                "/usr/lib/rabbitmq/bin/rabbitmq-server",
-                "-detached",
-            ]);
-            command.current_dir("/var/lib/rabbitmq");
-            command
-        } else {
-            let mut command = Command::new("rabbitmq-server");
-            command.arg("-detached");
-            command
-        };
-        let status = server.envs(env).status().expect("rabbitmq-server runs");
-        assert!(status.success(), "rabbitmq-server did not start");
-        let broker = Self { node, dir, port };
-        // `await_startup` fails at once until the node has registered.
-        for _ in 0..60 {
-            if broker.try_ctl(&["-t", "5", "await_startup"]) {
-                return broker;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        panic!("the private broker {} did not start", broker.node);
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-
-    fn try_ctl(&self, args: &[&str]) -> bool {
-        Command::new("rabbitmqctl")
-            .args(["-q", "-n", &self.node])
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    }
-
-    fn ctl(&self, args: &[&str]) {
-        assert!(self.try_ctl(args), "rabbitmqctl {args:?} failed");
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        self.try_ctl(&["stop"]);
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-fn path(path: &std::path::Path) -> String {
-    path.to_string_lossy().into_owned()
+async fn private_broker() -> PrivateBroker {
+    PrivateBroker::start()
+        .await
+        .expect("the private broker starts")
 }
 
 /// Waits up to `within` for `done`.
@@ -138,7 +27,7 @@ async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 #[tokio::test]
 async fn the_relay_reconnects_within_seconds_of_the_broker_returning() {
-    let broker = PrivateBroker::start().await;
+    let broker = private_broker().await;
     let world = World::on_broker(&broker.url()).await;
     let probe = world.probe().await;
     // The production schedule: 1, 3, 5, 10, 30 s.
@@ -157,7 +46,7 @@ async fn the_relay_reconnects_within_seconds_of_the_broker_returning() {
         1
     );
 
-    broker.ctl(&["stop_app"]);
+    broker.ctl(&["stop_app"]).expect("rabbitmqctl");
     world.enqueue(&[account("during")]).await;
     assert!(
         eventually(Duration::from_secs(10), || !health.snapshot().0).await,
@@ -166,7 +55,7 @@ async fn the_relay_reconnects_within_seconds_of_the_broker_returning() {
     // Past the 1, 3, 5 and 10 s pauses: the next one on the schedule would
     // end about 30 s after this.
     tokio::time::sleep(Duration::from_secs(20)).await;
-    broker.ctl(&["start_app"]);
+    broker.ctl(&["start_app"]).expect("rabbitmqctl");
     let back = std::time::Instant::now();
     let arrived = world.take(&probe, 1, Duration::from_secs(40)).await;
     let reconnected_in = back.elapsed();
@@ -181,7 +70,7 @@ async fn the_relay_reconnects_within_seconds_of_the_broker_returning() {
 
 #[tokio::test]
 async fn a_blocked_relay_says_so_and_publishes_once_the_alarm_clears() {
-    let broker = PrivateBroker::start().await;
+    let broker = private_broker().await;
     let world = World::on_broker(&broker.url()).await;
     let probe = world.probe().await;
     let relay = world.relay();
@@ -195,7 +84,9 @@ async fn a_blocked_relay_says_so_and_publishes_once_the_alarm_clears() {
     );
 
     // A memory high watermark of 0 raises the memory alarm at once.
-    broker.ctl(&["set_vm_memory_high_watermark", "0"]);
+    broker
+        .ctl(&["set_vm_memory_high_watermark", "0"])
+        .expect("rabbitmqctl");
     world.enqueue(&[account("during")]).await;
     assert!(
         eventually(Duration::from_secs(20), || health.blocked()).await,
@@ -213,7 +104,9 @@ async fn a_blocked_relay_says_so_and_publishes_once_the_alarm_clears() {
         .expect("backlog");
     assert_eq!(backlog.pending, 1, "the event waits in the outbox");
 
-    broker.ctl(&["set_vm_memory_high_watermark", "0.4"]);
+    broker
+        .ctl(&["set_vm_memory_high_watermark", "0.4"])
+        .expect("rabbitmqctl");
     let arrived = world.take(&probe, 1, Duration::from_secs(30)).await;
     assert!(
         eventually(Duration::from_secs(10), || !health.blocked()).await,
