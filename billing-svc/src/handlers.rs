@@ -14,7 +14,7 @@ use popug_token::{Role, Standings};
 use uuid::Uuid;
 
 use crate::{
-    domain::EntryKind,
+    domain::{EntryKind, FeeReason},
     store::{Booking, Ledger, TaskDescription, replica},
 };
 
@@ -120,14 +120,17 @@ pub fn handlers(ledger: &Ledger, standings: &Standings) -> Handlers {
                 let bookings = events
                     .iter()
                     .map(|d| {
-                        booking(
-                            EntryKind::AssignmentFee,
-                            d.meta,
-                            &d.event.task_id,
-                            &d.event.assignee_id,
-                        )
+                        Ok(Booking {
+                            reason: Some(fee_reason(d.event)?),
+                            ..booking(
+                                EntryKind::AssignmentFee,
+                                d.meta,
+                                &d.event.task_id,
+                                &d.event.assignee_id,
+                            )?
+                        })
                     })
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<Vec<_>, HandlerError>>()?;
                 ledger.book(conn, &bookings).await
             })
         })
@@ -173,6 +176,7 @@ fn description(event: &tasks_v2::TaskCreated) -> Result<TaskDescription, Handler
     })
 }
 
+/// A booking of `kind` (with no fee reason) from an event's fields.
 fn booking(
     kind: EntryKind,
     meta: &EventMeta,
@@ -181,11 +185,27 @@ fn booking(
 ) -> Result<Booking, HandlerError> {
     Ok(Booking {
         kind,
+        reason: None,
         task_id: id("task_id", task_id)?,
         popug: id("assignee_id", assignee_id)?,
         source_event_id: meta.event_id,
         at: meta.occurred_at,
     })
+}
+
+/// Why an assignment's fee is charged, as its event says: at creation, or
+/// by a shuffle, which may have drawn the task's own assignee again.
+fn fee_reason(event: &tasks_v1::TaskAssigned) -> Result<FeeReason, HandlerError> {
+    match tasks_v1::AssignmentReason::try_from(event.reason) {
+        Ok(tasks_v1::AssignmentReason::Created) => Ok(FeeReason::Created),
+        Ok(tasks_v1::AssignmentReason::Shuffled) => Ok(FeeReason::of_shuffle(
+            id("previous_assignee_id", &event.previous_assignee_id)?,
+            id("assignee_id", &event.assignee_id)?,
+        )),
+        Ok(tasks_v1::AssignmentReason::Unspecified) | Err(_) => Err(HandlerError::Rejected(
+            format!("reason {} is not a known assignment reason", event.reason),
+        )),
+    }
 }
 
 fn task_key(task_id: &str) -> String {

@@ -41,6 +41,7 @@ diesel::table! {
         source_event_id -> Uuid,
         day -> Date,
         occurred_at -> Timestamptz,
+        reason -> Nullable<Text>,
     }
 }
 

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use billing_svc::{domain::EntryKind, store::Booking};
+use billing_svc::{
+    domain::{EntryKind, FeeReason},
+    store::Booking,
+};
 use lapin::options::BasicGetOptions;
 use popug_bus::{Consumer, ConsumerConfig, Relay, Topology, topology};
 use popug_proto::{
@@ -470,7 +473,9 @@ async fn a_v1_task_created_is_understood() {
         .entries;
     assert_eq!(entries.len(), 1);
     assert!(
-        entries[0].description.ends_with("Fix the old nest"),
+        entries[0]
+            .description
+            .ends_with(" Fix the old nest (assigned at creation)"),
         "{}",
         entries[0].description
     );
@@ -1163,6 +1168,7 @@ async fn an_account_update_and_a_day_close_wait_for_each_other_without_deadlock(
             &mut conn,
             &[Booking {
                 kind: EntryKind::CompletionReward,
+                reason: None,
                 task_id: uuid::Uuid::new_v4(),
                 popug: worker,
                 source_event_id: reward_event,
@@ -1191,6 +1197,7 @@ async fn an_account_update_and_a_day_close_wait_for_each_other_without_deadlock(
             &mut conn,
             &[Booking {
                 kind: EntryKind::AssignmentFee,
+                reason: Some(FeeReason::Created),
                 task_id: uuid::Uuid::new_v4(),
                 popug: worker,
                 source_event_id: fee_event,
@@ -1819,6 +1826,103 @@ async fn statements_are_for_the_owner_accountants_and_admins() {
     app.assert_invariants().await;
 }
 
+/// Every assignment charges its fee, so a shuffle that leaves a task with
+/// its popug charges it again: the popug's statement shows two fees of the
+/// same amount, told apart by their reasons (at creation, by the shuffle
+/// that kept the task), and a shuffle to another popug says so too. The
+/// database refuses a fee that does not say why it was charged.
+#[tokio::test]
+async fn a_shuffle_that_keeps_a_task_shows_two_fees_with_their_reasons() {
+    let mut app = spawn_app(None).await;
+    let (worker, _) = app.account("worker1", auth::Role::Worker).await;
+    let (other, _) = app.account("worker2", auth::Role::Worker).await;
+    let task = uuid::Uuid::new_v4();
+    let now = chrono::Utc::now();
+    app.publish(&created(task, 7), now).await;
+    app.publish(&assigned(task, worker, None), now).await;
+    app.publish(&assigned(task, worker, Some(worker)), now)
+        .await;
+    app.publish(&assigned(task, other, Some(worker)), now).await;
+    assert_eq!(consume(&mut app.consumer, 4).await.applied, 4);
+
+    // Each fee line of a statement, as (amount, description), sorted.
+    let fees = async |account: uuid::Uuid| {
+        let mut lines: Vec<(i64, String)> = app
+            .statement(account, "", "")
+            .await
+            .lines
+            .into_iter()
+            .map(|line| {
+                let entry = line.entry.expect("an entry");
+                assert_eq!(entry.kind, pb::EntryKind::AssignmentFee as i32);
+                (entry.amount_cents, entry.description)
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let kept = fees(worker).await;
+    let fee = kept.iter().map(|(cents, _)| *cents).next().expect("a fee");
+    assert_eq!(
+        kept,
+        [
+            (
+                fee,
+                "fee for POPUG-7 Task 7 (assigned at creation)".to_owned()
+            ),
+            (
+                fee,
+                "fee for POPUG-7 Task 7 (reassigned by a shuffle to the same popug)".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        fees(other).await,
+        [(
+            fee,
+            "fee for POPUG-7 Task 7 (reassigned by a shuffle)".to_owned()
+        )]
+    );
+    let mine = app
+        .billing()
+        .get_account(with_token(
+            pb::GetAccountRequest {
+                account_id: worker.to_string(),
+                date: String::new(),
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("account")
+        .into_inner();
+    let mut described: Vec<String> = mine.entries.into_iter().map(|e| e.description).collect();
+    described.sort();
+    assert_eq!(
+        described,
+        kept.into_iter().map(|(_, text)| text).collect::<Vec<_>>(),
+        "the audit log says the same"
+    );
+
+    use diesel_async::RunQueryDsl as _;
+    let mut conn = app.ledger.pool().get().await.expect("connection");
+    let error = diesel::sql_query(
+        "INSERT INTO transactions (tx_id, kind, task_id, source_event_id, day) \
+         VALUES (gen_random_uuid(), 'assignment_fee', $1, gen_random_uuid(), current_date)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(task)
+    .execute(&mut conn)
+    .await
+    .expect_err("a fee without its reason");
+    assert!(
+        error
+            .to_string()
+            .contains("transactions_fees_have_a_reason"),
+        "{error}"
+    );
+    drop(conn);
+    app.assert_invariants().await;
+}
+
 /// The first billing schema, as main wrote it before the double-entry books.
 const SINGLE_ENTRY_SCHEMA: &str = "2026112200000002";
 
@@ -1995,6 +2099,10 @@ async fn a_single_entry_ledger_upgrades_to_double_entry_in_place() {
             .expect("entries")
             .into_inner();
         entries += page.entries.len();
+        // Fees booked before their reasons were recorded read as they did.
+        for entry in &page.entries {
+            assert!(!entry.description.contains('('), "{}", entry.description);
+        }
         if page.next_page_token.is_empty() {
             break;
         }

@@ -284,6 +284,31 @@ async fn an_admin_manages_accounts_from_the_command_line() {
         .await;
     assert_eq!(statement["closing_balance_cents"], me["balance_cents"]);
     assert_eq!(statement["lines"].as_array().map(Vec::len), Some(3));
+    // The shuffle kept the task with the only worker, who paid its fee
+    // twice: each fee line says why.
+    let mut described: Vec<&str> = statement["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(|line| line["description"].as_str())
+        .collect();
+    described.sort_unstable();
+    assert_eq!(
+        described,
+        [
+            "fee for POPUG-1 Feed the chicks (assigned at creation)",
+            "fee for POPUG-1 Feed the chicks (reassigned by a shuffle to the same popug)",
+            "reward for POPUG-1 Feed the chicks",
+        ]
+    );
+    let (ok, table, stderr) = cli
+        .run(&["billing", "statement", "--account", &worker_id])
+        .await;
+    assert!(
+        ok && table.contains("(assigned at creation)")
+            && table.contains("(reassigned by a shuffle to the same popug)"),
+        "{table}{stderr}"
+    );
     let (ok, csv, stderr) = cli
         .run(&["billing", "statement", "--account", &worker_id, "--csv"])
         .await;

@@ -5,7 +5,7 @@
 use popug_proto::events::rules::PAYOUT_CENTS;
 use uuid::Uuid;
 
-use super::{Day, EntryKind};
+use super::{Day, EntryKind, FeeReason};
 
 /// The company's side of the books. Each money movement posts one leg on a
 /// popug's account and the opposite leg on one of these, so every
@@ -71,10 +71,13 @@ pub struct Transfer {
     pub day: Day,
     /// The popug leg in cents; the company leg is its negation.
     pub popug_cents: i64,
+    /// Why a fee was charged; `None` for rewards and payouts.
+    pub reason: Option<FeeReason>,
 }
 
 impl Transfer {
-    /// A movement of `magnitude` cents (positive) of `kind`.
+    /// A movement of `magnitude` cents (positive) of `kind`, with no
+    /// reason recorded (a fee's is set by its booking).
     pub fn new(
         kind: EntryKind,
         popug: Uuid,
@@ -91,6 +94,7 @@ impl Transfer {
             source_event_id,
             day,
             popug_cents: kind.popug_amount(magnitude),
+            reason: None,
         }
     }
 

@@ -1,8 +1,10 @@
-//! Money is integer cents. Entry kinds, prices and billing days.
+//! Money is integer cents. Entry kinds, why a fee was charged, prices and
+//! billing days.
 
 use chrono::NaiveDate;
 use popug_proto::events::rules::{FEE_CENTS, REWARD_CENTS};
 use rand::Rng;
+use uuid::Uuid;
 
 /// What a ledger entry is for, and the sign of its amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,41 @@ impl EntryKind {
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
+    }
+}
+
+/// Why an assignment fee was charged: how the task came to its popug.
+/// Every assignment costs the fee, so a shuffle that leaves a task with its
+/// assignee charges it again; the reason tells the two fees apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeReason {
+    /// The task was assigned when it was created.
+    Created,
+    /// A shuffle gave the task to this popug.
+    Shuffled,
+    /// A shuffle drew the task's own assignee again: the task stayed.
+    ShuffledToSame,
+}
+
+impl FeeReason {
+    /// The reason of a shuffle's assignment, from the assignee before it
+    /// and the one after.
+    pub fn of_shuffle(previous: Uuid, assignee: Uuid) -> Self {
+        if previous == assignee {
+            FeeReason::ShuffledToSame
+        } else {
+            FeeReason::Shuffled
+        }
+    }
+
+    /// As stored in `transactions.reason` (the statement's words for it are
+    /// in the store's entry query).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeeReason::Created => "created",
+            FeeReason::Shuffled => "shuffled",
+            FeeReason::ShuffledToSame => "shuffled_to_same",
+        }
     }
 }
 
@@ -76,6 +113,21 @@ mod tests {
         assert_eq!(prices.iter().map(|p| p.fee_cents).max(), Some(2_000));
         assert_eq!(prices.iter().map(|p| p.reward_cents).min(), Some(2_000));
         assert_eq!(prices.iter().map(|p| p.reward_cents).max(), Some(4_000));
+    }
+
+    #[test]
+    fn a_shuffle_that_keeps_the_assignee_is_told_apart() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(FeeReason::of_shuffle(a, b), FeeReason::Shuffled);
+        assert_eq!(FeeReason::of_shuffle(a, a), FeeReason::ShuffledToSame);
+        let stored: Vec<&str> = [
+            FeeReason::Created,
+            FeeReason::Shuffled,
+            FeeReason::ShuffledToSame,
+        ]
+        .map(FeeReason::as_str)
+        .to_vec();
+        assert_eq!(stored, ["created", "shuffled", "shuffled_to_same"]);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use close::CloseSummary;
 pub use reports::{BalanceLine, DayTotals, EntryLine, Statement};
 
 use crate::domain::{
-    Day, EntryKind, Prices, Transfer, events,
+    Day, EntryKind, FeeReason, Prices, Transfer, events,
     ledger::{POPUG_ACCOUNT, landing_day},
     money,
 };
@@ -50,6 +50,9 @@ const CLOSE_LOCK: i64 = 0x00c1_05e0;
 pub struct Booking {
     /// `AssignmentFee` or `CompletionReward`.
     pub kind: EntryKind,
+    /// Why a fee is charged (the assignment's reason); `None` for a reward.
+    /// The database refuses a fee without one.
+    pub reason: Option<FeeReason>,
     /// The task whose price is charged or paid.
     pub task_id: Uuid,
     /// The assignee.
@@ -280,14 +283,17 @@ impl Ledger {
                     EntryKind::AssignmentFee | EntryKind::Payout => price.fee_cents,
                 };
                 let day = landing_day(money::day_of(booking.at, self.timezone), last_closed);
-                Ok(Transfer::new(
-                    booking.kind,
-                    booking.popug,
-                    Some(booking.task_id),
-                    booking.source_event_id,
-                    day,
-                    magnitude,
-                ))
+                Ok(Transfer {
+                    reason: booking.reason,
+                    ..Transfer::new(
+                        booking.kind,
+                        booking.popug,
+                        Some(booking.task_id),
+                        booking.source_event_id,
+                        day,
+                        magnitude,
+                    )
+                })
             })
             .collect::<Result<Vec<_>, HandlerError>>()?;
         let balances = post(conn, &transfers).await.map_err(|error| {
@@ -346,11 +352,11 @@ async fn last_closed_shared(
     Ok(last.day)
 }
 
-/// Books `transfers` in one statement: the transactions, both legs of each
-/// (checked to balance by the database), and every popug's balance, moved
-/// once per account in id order (a popug billing has not heard of yet starts
-/// as a placeholder). Returns the popug's balance right after each transfer,
-/// in the order of `transfers`.
+/// Books `transfers` in one statement: the transactions (a fee with its
+/// reason), both legs of each (checked to balance by the database), and
+/// every popug's balance, moved once per account in id order (a popug
+/// billing has not heard of yet starts as a placeholder). Returns the
+/// popug's balance right after each transfer, in the order of `transfers`.
 async fn post(
     conn: &mut AsyncPgConnection,
     transfers: &[Transfer],
@@ -358,18 +364,18 @@ async fn post(
     let booked: Vec<Booked> = diesel::sql_query(
         "WITH input AS ( \
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::date[], \
-                                  $6::uuid[], $7::int8[], $8::text[]) \
-                 WITH ORDINALITY AS i(tx_id, kind, task_id, source_event_id, day, popug_id, amount_cents, company, ord) \
+                                  $6::uuid[], $7::int8[], $8::text[], $9::text[]) \
+                 WITH ORDINALITY AS i(tx_id, kind, task_id, source_event_id, day, popug_id, amount_cents, company, reason, ord) \
          ), moved AS ( \
              INSERT INTO accounts AS a (account_id, balance_cents) \
              SELECT popug_id, sum(amount_cents) FROM input GROUP BY popug_id ORDER BY popug_id \
              ON CONFLICT (account_id) DO UPDATE SET balance_cents = a.balance_cents + EXCLUDED.balance_cents \
              RETURNING a.account_id, a.balance_cents AS closing \
          ), headers AS ( \
-             INSERT INTO transactions (tx_id, kind, task_id, source_event_id, day) \
-             SELECT tx_id, kind, task_id, source_event_id, day FROM input ORDER BY ord \
+             INSERT INTO transactions (tx_id, kind, task_id, source_event_id, day, reason) \
+             SELECT tx_id, kind, task_id, source_event_id, day, reason FROM input ORDER BY ord \
          ), legs AS ( \
-             SELECT i.tx_id, $9::text AS account, i.popug_id, i.amount_cents, \
+             SELECT i.tx_id, $10::text AS account, i.popug_id, i.amount_cents, \
                     m.closing - sum(i.amount_cents) OVER (PARTITION BY i.popug_id) \
                       + sum(i.amount_cents) OVER (PARTITION BY i.popug_id ORDER BY i.ord) AS balance_after_cents, \
                     0 AS leg, i.ord \
@@ -390,6 +396,7 @@ async fn post(
     .bind::<Array<diesel::sql_types::Uuid>, _>(transfers.iter().map(|t| t.popug).collect::<Vec<_>>())
     .bind::<Array<BigInt>, _>(transfers.iter().map(|t| t.popug_cents).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(transfers.iter().map(|t| t.kind.company_account().code()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(transfers.iter().map(|t| t.reason.map(FeeReason::as_str)).collect::<Vec<_>>())
     .bind::<Text, _>(POPUG_ACCOUNT)
     .load(conn)
     .await?;

@@ -13,12 +13,20 @@ use super::Ledger;
 use crate::{domain::Day, error::Error, schema::accounts};
 
 /// Selects [`EntryLine`]s from `entries e` (the popug side of each
-/// transaction); callers add the filter and order.
+/// transaction); callers add the filter and order. A fee's description
+/// ends with why it was charged (`FeeReason`), so two fees of one task (a
+/// shuffle that kept it with its popug) read apart; a fee booked before
+/// reasons were recorded has none.
 const ENTRY_LINES: &str = "SELECT e.entry_id, e.account_id, e.source_event_id, e.kind, e.amount_cents, \
             e.task_id, e.occurred_at, e.day, e.balance_after_cents, \
             CASE WHEN e.kind = 'payout' THEN 'payout for ' || e.day \
                  ELSE (CASE e.kind WHEN 'assignment_fee' THEN 'fee for ' ELSE 'reward for ' END) \
-                      || COALESCE(t.key || ' ' || t.title, t.title, 'task ' || e.task_id) END AS description \
+                      || COALESCE(t.key || ' ' || t.title, t.title, 'task ' || e.task_id) \
+                      || COALESCE(' (' || CASE e.reason \
+                             WHEN 'created' THEN 'assigned at creation' \
+                             WHEN 'shuffled' THEN 'reassigned by a shuffle' \
+                             WHEN 'shuffled_to_same' THEN 'reassigned by a shuffle to the same popug' \
+                         END || ')', '') END AS description \
      FROM entries e LEFT JOIN tasks t ON t.task_id = e.task_id";
 
 /// One line of an audit log: a transaction as its popug sees it.
