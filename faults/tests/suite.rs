@@ -1,0 +1,61 @@
+//! The fault-injection suite, short run: every fault once, against the
+//! service binaries of this build. Its own Postgres and RabbitMQ take the
+//! faults, so it disturbs no other test; it runs alone all the same (its
+//! convergence times are its figures).
+
+use std::process::Command;
+
+#[test]
+fn every_fault_heals_by_itself_with_nothing_lost_duplicated_or_unexpected() {
+    // The services' binaries, built as this test was (a no-op after
+    // `cargo nextest run --workspace`, which builds every binary).
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--bins",
+            "-p",
+            "auth-svc",
+            "-p",
+            "tracker-svc",
+            "-p",
+            "billing-svc",
+            "-p",
+            "analytics-svc",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "the services build");
+    let out = Command::new(env!("CARGO_BIN_EXE_popug-faults"))
+        .output()
+        .expect("the suite runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    #[allow(clippy::print_stdout)] // the table is the run's figures (nextest shows them)
+    {
+        println!("{stdout}");
+    }
+    assert!(
+        out.status.success(),
+        "the fault suite failed:\n{stdout}\n{stderr}"
+    );
+    for fault in [
+        "kill-auth",
+        "kill-tracker",
+        "kill-billing",
+        "kill-analytics",
+        "broker-connections-closed",
+        "broker-stopped",
+        "postgres-restarted",
+        "every-message-twice",
+        "poison-messages",
+        "pause-billing",
+        "billing-replica-killed",
+        "midnight-without-postgres",
+        "midnight-without-broker",
+    ] {
+        assert!(
+            stdout.contains(fault),
+            "the table has a row for {fault}:\n{stdout}"
+        );
+    }
+}
