@@ -4,6 +4,7 @@
 //! each other instead of deadlocking.
 
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use popug_runtime::advisory_locks::HANDLER_KEY_CLASS;
 
 use super::{Consumer, delivery::Parsed};
 
@@ -28,7 +29,7 @@ impl Consumer {
         // `unnest` yields the ids in array order, and each row's lock is
         // taken as the row is produced.
         diesel::sql_query(format!(
-            "SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, id) FROM unnest($1::int4[]) AS id"
+            "SELECT pg_advisory_xact_lock({HANDLER_KEY_CLASS}, id) FROM unnest($1::int4[]) AS id"
         ))
         .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(&locks)
         .execute(conn)
@@ -36,11 +37,6 @@ impl Consumer {
         .map(drop)
     }
 }
-
-/// The first half of the two-part advisory locks taken for handlers' lock
-/// keys ("popk" in ASCII); two-part keys never meet the one-part ones the
-/// relay and billing's day close use.
-const KEY_LOCK_CLASS: i32 = 0x706f_706b;
 
 /// A lock key's advisory lock: FNV-1a, fixed so that replicas of different
 /// builds agree. Two keys sharing an id only wait for each other.
