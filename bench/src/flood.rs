@@ -37,7 +37,7 @@ fn memory() -> (u64, u64) {
 }
 
 pub(crate) async fn run(postgres: &url::Url, options: &Options) -> anyhow::Result<()> {
-    let auth_server = crate::AuthServer::start(postgres).await?;
+    let auth_server = crate::auth_server::AuthServer::start(postgres).await?;
     let admin = auth_server.admin_token.clone();
     let mut client = AuthServiceClient::new(auth_server.channel().await?);
     let mut create = tonic::Request::new(auth::CreateAccountRequest {

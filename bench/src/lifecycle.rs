@@ -98,7 +98,7 @@ pub(crate) async fn run(
     let started = chrono::Utc::now();
     let fixed = Instant::now();
     let (completed, failure) = rig.at_fixed_rate(options.rate, fixed_count).await?;
-    let offered = super::rate(fixed_count, fixed);
+    let offered = crate::raw::rate(fixed_count, fixed);
     // The warm-up lifecycle, plus those that completed.
     rig.settle(1 + completed).await?;
     let fixed_lags = rig.lags(started).await?;
@@ -107,16 +107,16 @@ pub(crate) async fn run(
     let cpu_before = crate::cpu::Cpu::now();
     let saturated = Instant::now();
     rig.saturate(options.tasks, options.concurrency).await?;
-    let rpc_rate = super::rate(options.tasks, saturated);
+    let rpc_rate = crate::raw::rate(options.tasks, saturated);
     rig.settle(1 + completed + options.tasks).await?;
-    let sustained = super::rate(options.tasks, saturated);
+    let sustained = crate::raw::rate(options.tasks, saturated);
     let cpu = crate::cpu::Cpu::now().since(cpu_before);
     let saturated_lags = rig.lags(started).await?;
 
     let report = popug::audit::audit(&rig.channels, &rig.admin, Duration::from_secs(120)).await?;
     anyhow::ensure!(report.is_clean(), "{report}");
     let pool = popug_runtime::database::connect(&rig.databases["billing"], 8, &[]).await?;
-    let raw_commit = super::raw_commit_rate(&pool, &[0; 231], 5_000).await?;
+    let raw_commit = crate::raw::raw_commit_rate(&pool, &[0; 231], 5_000).await?;
     stop.cancel();
     serving.await??;
     drop(pool);

@@ -28,7 +28,7 @@ use popug_proto::{
 };
 use popug_runtime::Service;
 
-use crate::client::{Bearer, Channels, ledger_entries, rpc_error, task_history};
+use crate::client::{Bearer, Channels, answer, ledger_entries, task_history};
 
 /// What an audit found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,70 +108,53 @@ impl Snapshot {
         // Outboxes first: when they are empty, everything below was published.
         let mut outboxes = Vec::new();
         for service in Service::ALL {
-            let status = channels
-                .ops(service, admin)
-                .get_outbox_status(ops::GetOutboxStatusRequest {})
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
+            let mut ops_client = channels.ops(service, admin);
+            let status =
+                answer(ops_client.get_outbox_status(ops::GetOutboxStatusRequest {})).await?;
             outboxes.push((service, status));
         }
         let mut dead_letters = Vec::new();
         for service in [Service::Tracker, Service::Billing, Service::Analytics] {
-            let listed = channels
-                .ops(service, admin)
-                .list_dead_letters(ops::ListDeadLettersRequest {
-                    page_size: 100,
-                    include_resolved: false,
-                    ..ops::ListDeadLettersRequest::default()
-                })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
+            let request = ops::ListDeadLettersRequest {
+                page_size: 100,
+                include_resolved: false,
+                ..ops::ListDeadLettersRequest::default()
+            };
+            let listed = answer(channels.ops(service, admin).list_dead_letters(request)).await?;
             dead_letters.push((service, listed));
         }
         let history = task_history(&channels.tracker(admin)).await?;
         let entries = ledger_entries(&channels.billing(admin)).await?;
-        let violations = channels
-            .billing(admin)
-            .audit_ledger(billing::AuditLedgerRequest {})
-            .await
-            .map_err(rpc_error)?
-            .into_inner()
+        let mut billing_client = channels.billing(admin);
+        let violations = answer(billing_client.audit_ledger(billing::AuditLedgerRequest {}))
+            .await?
             .violations;
         let (days, top_reward) = match ledger_days(&entries) {
             None => (Vec::new(), None),
             Some((from, to)) => {
                 let (from, to) = (from.to_string(), to.to_string());
-                let earnings = channels
-                    .billing(admin)
-                    .get_management_earnings(billing::GetManagementEarningsRequest {
-                        from: from.clone(),
-                        to: to.clone(),
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner()
+                let request = billing::GetManagementEarningsRequest {
+                    from: from.clone(),
+                    to: to.clone(),
+                };
+                let earnings = answer(billing_client.get_management_earnings(request))
+                    .await?
                     .days;
                 let mut analytics_client = channels.analytics(admin);
-                let stats = analytics_client
-                    .get_daily_stats(analytics::GetDailyStatsRequest {
-                        from: from.clone(),
-                        to: to.clone(),
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner()
+                let request = analytics::GetDailyStatsRequest {
+                    from: from.clone(),
+                    to: to.clone(),
+                };
+                let stats = answer(analytics_client.get_daily_stats(request))
+                    .await?
                     .days;
-                let top = analytics_client
-                    .get_most_expensive_task(analytics::GetMostExpensiveTaskRequest {
-                        period: analytics::Period::Unspecified.into(),
-                        from,
-                        to,
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner()
+                let request = analytics::GetMostExpensiveTaskRequest {
+                    period: analytics::Period::Unspecified.into(),
+                    from,
+                    to,
+                };
+                let top = answer(analytics_client.get_most_expensive_task(request))
+                    .await?
                     .task;
                 (
                     earnings.into_iter().zip(stats).collect(),

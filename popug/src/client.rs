@@ -77,6 +77,16 @@ pub fn rpc_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
+/// The message a call answered, or its refusal as [`rpc_error`]:
+/// `answer(client.get_task(request)).await?`.
+pub async fn answer<T>(
+    call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+) -> anyhow::Result<T> {
+    call.await
+        .map(tonic::Response::into_inner)
+        .map_err(rpc_error)
+}
+
 /// Adds an access token to every call.
 #[derive(Clone)]
 pub struct Bearer(MetadataValue<Ascii>);
@@ -205,14 +215,11 @@ pub async fn task_history(
     all_pages(|page_token| {
         let mut client = client.clone();
         async move {
-            let page = client
-                .list_task_history(tracker::ListTaskHistoryRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
+            let request = tracker::ListTaskHistoryRequest {
+                page_size: 1000,
+                page_token,
+            };
+            let page = answer(client.list_task_history(request)).await?;
             Ok((page.entries, page.next_page_token))
         }
     })
@@ -226,14 +233,11 @@ pub async fn ledger_entries(
     all_pages(|page_token| {
         let mut client = client.clone();
         async move {
-            let page = client
-                .list_entries(billing::ListEntriesRequest {
-                    page_size: 1000,
-                    page_token,
-                })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
+            let request = billing::ListEntriesRequest {
+                page_size: 1000,
+                page_token,
+            };
+            let page = answer(client.list_entries(request)).await?;
             Ok((page.entries, page.next_page_token))
         }
     })

@@ -83,7 +83,7 @@ impl Mesh {
         popug_bus::topology::declare_catalog(&channel, broker.topology()).await?;
         connection.close(200, "declared".into()).await.ok();
 
-        let auth = Box::new(Box::pin(auth_svc::Application::build(settings.auth)).await?);
+        let auth = Box::new(auth_svc::Application::build(settings.auth).await?);
         if !settings.auth_url_given {
             let auth_url: url::Url = format!("http://{}", auth.local_addr()).parse()?;
             settings.tracker.common.auth_url = auth_url.clone();
@@ -92,11 +92,9 @@ impl Mesh {
         }
         Ok(Self {
             auth,
-            tracker: Box::new(Box::pin(tracker_svc::Application::build(settings.tracker)).await?),
-            billing: Box::new(Box::pin(billing_svc::Application::build(settings.billing)).await?),
-            analytics: Box::new(
-                Box::pin(analytics_svc::Application::build(settings.analytics)).await?,
-            ),
+            tracker: Box::new(tracker_svc::Application::build(settings.tracker).await?),
+            billing: Box::new(billing_svc::Application::build(settings.billing).await?),
+            analytics: Box::new(analytics_svc::Application::build(settings.analytics).await?),
         })
     }
 

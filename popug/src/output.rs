@@ -55,6 +55,26 @@ pub(crate) fn print(json: bool, columns: &[&str], rows: &[Value]) {
     }
 }
 
+/// Prints one JSON value as it is (what `--json` prints of a report).
+pub(crate) fn print_json(value: Value) {
+    print(true, &[], &[value]);
+}
+
+/// Prints a list: a table, or with `--json` one JSON array (even of one row).
+pub(crate) fn print_list(json: bool, columns: &[&str], rows: Vec<Value>) {
+    if json {
+        print(true, columns, &[Value::Array(rows)]);
+    } else {
+        print(false, columns, &rows);
+    }
+}
+
+/// Cents as dollars, for people: `-12.05`.
+pub(crate) fn dollars(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
 /// A protobuf timestamp as RFC 3339, or null.
 pub(crate) fn time(timestamp: Option<&prost_types::Timestamp>) -> Value {
     timestamp

@@ -1,10 +1,13 @@
 //! The signed-in session, kept per user in the config directory
 //! (`$POPUG_CONFIG_DIR`, else e.g. `~/.config/popug/session.json`), so later
-//! commands use it. The file is readable by its owner only.
+//! commands use it. The file is readable by its owner only. [`signed_in`]
+//! hands it out refreshed, with the bearer every authorized call carries.
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
+use popug::client::{Authorized, Bearer, connect};
+use popug_proto::pb::popug::auth::v1::{self as auth, auth_service_client::AuthServiceClient};
 use serde::{Deserialize, Serialize};
 
 /// What `popug login` saves.
@@ -65,6 +68,45 @@ impl Session {
             _ => Ok(()),
         }
     }
+}
+
+/// The saved session, refreshed first if its access token is about to expire.
+pub(crate) async fn signed_in() -> anyhow::Result<(Session, Bearer)> {
+    let mut session = Session::load()?;
+    if session.expires_at - 30 < chrono::Utc::now().timestamp() {
+        let refreshed = AuthServiceClient::new(connect(&session.auth_url).await?)
+            .refresh(auth::RefreshRequest {
+                refresh_token: session.refresh_token.clone(),
+            })
+            .await
+            .map_err(|status| {
+                anyhow!(
+                    "the session has ended ({}); run `popug login`",
+                    status.message()
+                )
+            })?
+            .into_inner();
+        session.access_token = refreshed.access_token;
+        session.refresh_token = refreshed.refresh_token;
+        session.expires_at = chrono::Utc::now().timestamp() + refreshed.expires_in;
+        session.save()?;
+    }
+    let bearer = Bearer::new(&session.access_token)
+        .context("the saved access token is unusable; run `popug login`")?;
+    Ok((session, bearer))
+}
+
+/// An auth-svc client that signs its calls with the saved session.
+pub(crate) type AuthClient = AuthServiceClient<Authorized>;
+
+/// The signed-in session's auth-svc, and the session.
+pub(crate) async fn auth_client() -> anyhow::Result<(AuthClient, Session)> {
+    let (session, bearer) = signed_in().await?;
+    let channel = connect(&session.auth_url).await?;
+    Ok((
+        AuthServiceClient::with_interceptor(channel, bearer),
+        session,
+    ))
 }
 
 #[cfg(unix)]

@@ -199,9 +199,12 @@ impl Store {
         conn.transaction::<_, Error, _>(async |conn| {
             // One shuffle at a time: a second one waits, then sees the first's
             // assignees as the previous ones (and the two cannot deadlock).
-            diesel::sql_query("SELECT pg_advisory_xact_lock(7370726570)")
-                .execute(conn)
-                .await?;
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock({})",
+                popug_runtime::advisory_locks::SHUFFLE
+            ))
+            .execute(conn)
+            .await?;
             diesel::sql_query("SELECT setseed($1)")
                 .bind::<Double, _>(seed)
                 .execute(conn)

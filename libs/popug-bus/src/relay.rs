@@ -47,7 +47,7 @@ use lapin::{
     options::BasicPublishOptions,
     types::{AMQPValue, FieldTable, ShortString},
 };
-use popug_runtime::database::Pool;
+use popug_runtime::{advisory_locks, database::Pool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -59,9 +59,6 @@ use crate::{
 
 /// How often a blocked relay looks again.
 const BLOCKED_RECHECK: Duration = Duration::from_secs(1);
-
-/// The advisory lock a publishing relay holds ("relay" in ASCII).
-pub const RELAY_LOCK: i64 = 0x0072_656c_6179;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +296,7 @@ impl Relay {
         let (step, failure) = conn
             .transaction::<_, RelayError, _>(async |conn| {
                 let locked: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                    &format!("pg_try_advisory_xact_lock({RELAY_LOCK})"),
+                    &format!("pg_try_advisory_xact_lock({})", advisory_locks::RELAY),
                 ))
                 .get_result(conn)
                 .await?;

@@ -277,9 +277,6 @@ impl diesel::migration::MigrationSource<diesel::pg::Pg> for Borrowed {
     }
 }
 
-/// Any 64-bit constant works; this one is "popug" in ASCII.
-const MIGRATION_LOCK: i64 = 0x0070_6f70_7567;
-
 async fn migrate(
     url: &url::Url,
     database: &str,
@@ -310,7 +307,10 @@ async fn migrate(
         .map_err(|error| failed(error.to_string()))?;
         // Session-level lock: held until this connection closes at the end.
         diesel::RunQueryDsl::execute(
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")),
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_lock({})",
+                crate::advisory_locks::MIGRATION
+            )),
             &mut conn,
         )
         .map_err(|error| failed(error.to_string()))?;

@@ -3,8 +3,10 @@
 //! [`instrument`]), business time ([`clock`]), list paging ([`paging`]), a Postgres pool
 //! that creates its database and migrates it ([`database`]), and the gRPC
 //! server with health, reflection and graceful shutdown wrapped in the
-//! `Application::build` / `run_until_stopped` shape ([`server`]).
+//! `Application::build` / `run_until_stopped` shape ([`server`]). Every
+//! Postgres advisory lock any of them takes is named in [`advisory_locks`].
 
+pub mod advisory_locks;
 pub mod backoff;
 pub mod calendar;
 pub mod clock;

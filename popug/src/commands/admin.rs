@@ -10,8 +10,34 @@ use serde_json::json;
 
 use crate::output;
 
+#[derive(clap::Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Sets an account's password (the first admin's by default) straight in
+    /// the auth database the local settings name (POPUG_AUTH_DATABASE_URL,
+    /// else popug_auth on POPUG_POSTGRES_URL), for an operator who lost it.
+    /// Ends the account's sessions.
+    ResetPassword {
+        /// The account's login (default: POPUG_ADMIN_LOGIN, else admin).
+        #[arg(long)]
+        login: Option<String>,
+        /// The new password, 8 to 128 characters (default: a generated one,
+        /// printed once).
+        #[arg(long, env = "POPUG_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// Runs one `popug admin` command.
+pub(crate) async fn run(json: bool, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::ResetPassword { login, password } => {
+            reset_password(json, login, password).await
+        }
+    }
+}
+
 /// Sets `login`'s password (`password`, or a generated one, printed once).
-pub(crate) async fn reset_password(
+async fn reset_password(
     json: bool,
     login: Option<String>,
     password: Option<String>,

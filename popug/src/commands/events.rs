@@ -21,8 +21,37 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::{Value, json};
 
+#[derive(clap::Subcommand)]
+pub(crate) enum EventsCommand {
+    /// Prints each event as it is published: time, routing key, producer and
+    /// payload as JSON (with --json, one JSON object per line).
+    Tail {
+        /// Only routing keys matching this glob, where `*` matches anything
+        /// (`task.*`, `*.created.*`); may be given more than once.
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+/// Runs one `popug events` command.
+pub(crate) async fn run(json: bool, command: EventsCommand) -> anyhow::Result<()> {
+    match command {
+        EventsCommand::Tail { filter, count } => {
+            tail(Tail {
+                filters: filter,
+                count,
+                json,
+            })
+            .await
+        }
+    }
+}
+
 /// What `events tail` was asked for.
-pub(crate) struct Tail {
+struct Tail {
     /// Routing-key globs (`task.*`, `*.created.*`); every event when empty.
     pub(crate) filters: Vec<String>,
     /// Stop after this many events (for scripts and tests).
@@ -143,7 +172,7 @@ fn line(event: &Value) -> String {
 }
 
 /// Follows the exchange until Ctrl-C (or `count` events).
-pub(crate) async fn tail(tail: Tail) -> anyhow::Result<()> {
+async fn tail(tail: Tail) -> anyhow::Result<()> {
     let env = popug_runtime::Env::process();
     let settings = popug_runtime::Settings::load(popug_runtime::Service::Analytics, &env)?;
     let topology = popug_bus::Topology::from_settings(&settings);

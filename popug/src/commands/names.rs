@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, bail};
-use popug::client::{Authorized, connect, rpc_error};
+use popug::client::{Authorized, answer, connect};
 use popug_proto::pb::popug::{
     auth::v1::{self as auth, auth_service_client::AuthServiceClient},
     tracker::v1::{self as tracker, tracker_service_client::TrackerServiceClient},
@@ -37,15 +37,13 @@ pub(crate) async fn account_id(client: &mut AuthClient, account: &str) -> anyhow
     if is_uuid(account) {
         return Ok(account.to_owned());
     }
-    let found = client
-        .lookup_accounts(auth::LookupAccountsRequest {
-            account_ids: Vec::new(),
-            logins: vec![account.to_owned()],
-        })
+    let request = auth::LookupAccountsRequest {
+        account_ids: Vec::new(),
+        logins: vec![account.to_owned()],
+    };
+    let found = answer(client.lookup_accounts(request))
         .await
-        .map_err(rpc_error)
         .with_context(|| format!("looking up the login `{account}`"))?
-        .into_inner()
         .accounts;
     match found.into_iter().next() {
         Some(entry) => Ok(entry.account_id),
@@ -64,14 +62,12 @@ pub(crate) async fn task_id(
     if !task.to_uppercase().starts_with("POPUG-") {
         bail!("`{task}` is neither a task key (such as POPUG-12) nor a task id");
     }
-    let found = client
-        .get_task(tracker::GetTaskRequest {
-            task_id: String::new(),
-            key: task.to_owned(),
-        })
-        .await
-        .map_err(rpc_error)?
-        .into_inner()
+    let request = tracker::GetTaskRequest {
+        task_id: String::new(),
+        key: task.to_owned(),
+    };
+    let found = answer(client.get_task(request))
+        .await?
         .task
         .context("the tracker answered without a task")?;
     Ok(found.task_id)
@@ -91,15 +87,11 @@ pub(crate) async fn logins<'a>(
     wanted.dedup();
     let mut logins = HashMap::new();
     for chunk in wanted.chunks(1000) {
-        let found = client
-            .lookup_accounts(auth::LookupAccountsRequest {
-                account_ids: chunk.to_vec(),
-                logins: Vec::new(),
-            })
-            .await
-            .map_err(rpc_error)?
-            .into_inner()
-            .accounts;
+        let request = auth::LookupAccountsRequest {
+            account_ids: chunk.to_vec(),
+            logins: Vec::new(),
+        };
+        let found = answer(client.lookup_accounts(request)).await?.accounts;
         logins.extend(
             found
                 .into_iter()

@@ -7,7 +7,19 @@ use anyhow::{Context as _, bail};
 use popug::client::connect;
 use popug_proto::pb::popug::auth::v1::{self as auth, auth_service_client::AuthServiceClient};
 
-use crate::{ACCOUNT_COLUMNS, account_row, output, session::Session};
+use super::{accounts::print_account, answer_naming, names};
+use crate::session::{self, Session};
+
+/// The password given on the command line, or else asked for without echo.
+pub(crate) fn password_or_prompt(
+    password: Option<String>,
+    prompt: String,
+) -> anyhow::Result<String> {
+    match password {
+        Some(password) => Ok(password),
+        None => rpassword::prompt_password(prompt).context("cannot read the password"),
+    }
+}
 
 /// A new password from the command line, or asked for twice without echo.
 pub(crate) fn new_password(given: Option<String>, whose: &str) -> anyhow::Result<String> {
@@ -31,22 +43,16 @@ pub(crate) async fn change(
     old: Option<String>,
     new: Option<String>,
 ) -> anyhow::Result<()> {
-    let (mut session, bearer) = crate::signed_in().await?;
-    let old = crate::password_or_prompt(old, format!("current password for {}: ", session.login))?;
+    let (mut session, bearer) = session::signed_in().await?;
+    let old = password_or_prompt(old, format!("current password for {}: ", session.login))?;
     let new = new_password(new, &session.login)?;
-    let changed = AuthServiceClient::with_interceptor(connect(&session.auth_url).await?, bearer)
-        .change_password(auth::ChangePasswordRequest {
-            old_password: old,
-            new_password: new,
-        })
-        .await
-        .map_err(|status| {
-            crate::flag_error(
-                status,
-                &[("old_password", "--old"), ("new_password", "--new")],
-            )
-        })?
-        .into_inner();
+    let mut client = AuthServiceClient::with_interceptor(connect(&session.auth_url).await?, bearer);
+    let request = auth::ChangePasswordRequest {
+        old_password: old,
+        new_password: new,
+    };
+    let flags = [("old_password", "--old"), ("new_password", "--new")];
+    let changed = answer_naming(client.change_password(request), &flags).await?;
     session = Session {
         access_token: changed.access_token,
         refresh_token: changed.refresh_token,
@@ -57,35 +63,25 @@ pub(crate) async fn change(
     if !json {
         eprintln!("password changed; every other session of this account has ended");
     }
-    output::print(
-        json,
-        ACCOUNT_COLUMNS,
-        &[account_row(&changed.account.unwrap_or_default())],
-    );
+    print_account(json, changed.account);
     Ok(())
 }
 
 /// `popug accounts set-password`: an admin sets another account's password.
 pub(crate) async fn set(json: bool, account: &str, password: Option<String>) -> anyhow::Result<()> {
-    let (mut client, _) = crate::auth_client().await?;
-    let account_id = crate::commands::names::account_id(&mut client, account).await?;
+    let (mut client, _) = session::auth_client().await?;
+    let account_id = names::account_id(&mut client, account).await?;
     let password = new_password(password, account)?;
-    let account = client
-        .set_password(auth::SetPasswordRequest {
-            account_id,
-            password,
-        })
-        .await
-        .map_err(|status| crate::flag_error(status, &[("password", "--password")]))?
-        .into_inner()
+    let request = auth::SetPasswordRequest {
+        account_id,
+        password,
+    };
+    let account = answer_naming(client.set_password(request), &[("password", "--password")])
+        .await?
         .account;
     if !json {
         eprintln!("password set; the account's sessions have ended");
     }
-    output::print(
-        json,
-        ACCOUNT_COLUMNS,
-        &[account_row(&account.unwrap_or_default())],
-    );
+    print_account(json, account);
     Ok(())
 }

@@ -88,7 +88,7 @@ pub(crate) async fn reset(json: bool, yes: bool) -> anyhow::Result<()> {
             ))
             .chain([json!({ "removed": exchange, "kind": "exchange", "messages": null })])
             .collect();
-    crate::print_list(json, &["kind", "removed", "messages"], rows);
+    output::print_list(json, &["kind", "removed", "messages"], rows);
     if !json {
         output::note("done: `popug up` starts afresh (a new first admin; sign in again)");
     }

@@ -137,7 +137,7 @@ fn cell(figures: &Value, key: &str) -> Value {
 
 /// The signed-in account, if the session still works.
 async fn who_am_i() -> Option<popug_proto::pb::popug::auth::v1::Account> {
-    let (mut client, _) = crate::auth_client().await.ok()?;
+    let (mut client, _) = crate::session::auth_client().await.ok()?;
     client
         .who_am_i(popug_proto::pb::popug::auth::v1::WhoAmIRequest {})
         .await
@@ -151,7 +151,10 @@ pub(crate) async fn status(json: bool) -> anyhow::Result<()> {
     let endpoints = crate::config::endpoints();
     let session = Session::load().ok();
     let bearer = match &session {
-        Some(_) => crate::signed_in().await.ok().map(|(_, bearer)| bearer),
+        Some(_) => crate::session::signed_in()
+            .await
+            .ok()
+            .map(|(_, bearer)| bearer),
         None => None,
     };
     let account = match &bearer {
@@ -207,15 +210,11 @@ pub(crate) async fn status(json: bool) -> anyhow::Result<()> {
         json!({ "login": session.login, "auth_url": session.auth_url, "role": role, "session_valid": account.is_some() })
     });
     if json {
-        output::print(
-            true,
-            &[],
-            &[json!({
-                "services": rows,
-                "signed_in": signed_in,
-                "web": if web_answers { Some(format!("http://{web_addr}")) } else { None },
-            })],
-        );
+        output::print_json(json!({
+            "services": rows,
+            "signed_in": signed_in,
+            "web": if web_answers { Some(format!("http://{web_addr}")) } else { None },
+        }));
     } else {
         output::print(
             false,

@@ -529,7 +529,7 @@ async fn a_standby_relay_does_not_publish_while_another_holds_the_lock() {
         .transaction::<_, diesel::result::Error, _>(async |conn| {
             diesel::sql_query(format!(
                 "SELECT pg_advisory_xact_lock({})",
-                popug_bus::relay::RELAY_LOCK
+                popug_runtime::advisory_locks::RELAY
             ))
             .execute(conn)
             .await?;

@@ -8,7 +8,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use popug::client::{Bearer, Endpoints, connect, rpc_error};
+use popug::client::{Bearer, Endpoints, answer, connect};
 use popug_proto::pb::popug::ops::v1::{self as ops, ops_service_client::OpsServiceClient};
 use popug_runtime::Service;
 use serde_json::{Value, json};
@@ -179,7 +179,7 @@ async fn client(service: &str) -> anyhow::Result<Client> {
         "auth" => bail!("auth consumes no events, so it has no dead letters"),
         other => bail!("`{other}` is not a service: tracker, billing or analytics"),
     };
-    let (_, bearer) = crate::signed_in().await?;
+    let (_, bearer) = crate::session::signed_in().await?;
     Ok(OpsServiceClient::with_interceptor(
         connect(Endpoints::from_env().of(target)).await?,
         bearer,
@@ -252,17 +252,14 @@ async fn list(json: bool, service: &str, filter: &FilterArgs, all: bool) -> anyh
     // Pages end by count or by size; read them all.
     let mut listed = ops::ListDeadLettersResponse::default();
     loop {
-        let page = client
-            .list_dead_letters(ops::ListDeadLettersRequest {
-                page_size: 1000,
-                include_resolved: all,
-                page_token: listed.next_page_token.clone(),
-                filter: filter.clone(),
-                ..ops::ListDeadLettersRequest::default()
-            })
-            .await
-            .map_err(rpc_error)?
-            .into_inner();
+        let request = ops::ListDeadLettersRequest {
+            page_size: 1000,
+            include_resolved: all,
+            page_token: listed.next_page_token.clone(),
+            filter: filter.clone(),
+            ..ops::ListDeadLettersRequest::default()
+        };
+        let page = answer(client.list_dead_letters(request)).await?;
         listed.dead_letters.extend(page.dead_letters);
         listed.unresolved = page.unresolved;
         listed.matching = page.matching;
@@ -285,15 +282,11 @@ async fn list(json: bool, service: &str, filter: &FilterArgs, all: bool) -> anyh
         })
         .collect();
     if json {
-        output::print(
-            true,
-            &[],
-            &[json!({
-                "dead_letters": rows, "error_counts": counts, "matching": listed.matching,
-                "unresolved": listed.unresolved,
-                "dead_letter_queue_depth": listed.dead_letter_queue_depth,
-            })],
-        );
+        output::print_json(json!({
+            "dead_letters": rows, "error_counts": counts, "matching": listed.matching,
+            "unresolved": listed.unresolved,
+            "dead_letter_queue_depth": listed.dead_letter_queue_depth,
+        }));
         return Ok(());
     }
     if !counts.is_empty() {
@@ -321,14 +314,11 @@ async fn list(json: bool, service: &str, filter: &FilterArgs, all: bool) -> anyh
 
 async fn show(json: bool, service: &str, id: i64) -> anyhow::Result<()> {
     let mut client = client(service).await?;
-    let shown = client
-        .get_dead_letter(ops::GetDeadLetterRequest {
-            id,
-            include_body: false,
-        })
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
+    let request = ops::GetDeadLetterRequest {
+        id,
+        include_body: false,
+    };
+    let shown = answer(client.get_dead_letter(request)).await?;
     let letter = shown.dead_letter.unwrap_or_default();
     let envelope: Value = if shown.envelope_json.is_empty() {
         Value::Null
@@ -336,14 +326,10 @@ async fn show(json: bool, service: &str, id: i64) -> anyhow::Result<()> {
         serde_json::from_str(&shown.envelope_json).unwrap_or(Value::String(shown.envelope_json))
     };
     if json {
-        output::print(
-            true,
-            &[],
-            &[json!({
-                "dead_letter": row(&letter), "envelope": envelope,
-                "decode_error": shown.decode_error,
-            })],
-        );
+        output::print_json(json!({
+            "dead_letter": row(&letter), "envelope": envelope,
+            "decode_error": shown.decode_error,
+        }));
         return Ok(());
     }
     let fields = row(&letter);
@@ -389,15 +375,12 @@ async fn replay(
     limit: u32,
 ) -> anyhow::Result<()> {
     let mut client = client(service).await?;
-    let replayed = client
-        .replay_dead_letters(ops::ReplayDeadLettersRequest {
-            limit,
-            ids,
-            filter: filter.to_proto()?,
-        })
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
+    let request = ops::ReplayDeadLettersRequest {
+        limit,
+        ids,
+        filter: filter.to_proto()?,
+    };
+    let replayed = answer(client.replay_dead_letters(request)).await?;
     output::print(
         json,
         &[
@@ -418,11 +401,8 @@ async fn replay(
 
 async fn discard(json: bool, service: &str, ids: Vec<i64>, reason: String) -> anyhow::Result<()> {
     let mut client = client(service).await?;
-    let discarded = client
-        .discard_dead_letters(ops::DiscardDeadLettersRequest { ids, reason })
-        .await
-        .map_err(rpc_error)?
-        .into_inner();
+    let request = ops::DiscardDeadLettersRequest { ids, reason };
+    let discarded = answer(client.discard_dead_letters(request)).await?;
     output::print(
         json,
         &[

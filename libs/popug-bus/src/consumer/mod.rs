@@ -1,0 +1,212 @@
+//! The idempotent consumer: applies events from the service's queue exactly
+//! once in effect, and sends what cannot be applied to the dead-letter queue.
+//!
+//! A step ([`Consumer::process_batch`]) waits for a delivery, takes whatever
+//! else is ready (up to the batch size) and applies the batch in one
+//! transaction. Per event, inside a savepoint: insert `(consumer, event_id)`
+//! into the inbox, and, if that row is new, run the handler. So a redelivered
+//! event changes nothing, and batching amortises the commit. Acks go out only
+//! after the commit.
+//!
+//! Failures:
+//! - *Transient* (the database or broker briefly away): the batch is retried
+//!   with backoff, holding its deliveries; no delivery attempt is spent.
+//! - *Permanent* (bytes that do not decode, an unknown type or version, an
+//!   incoherent delivery (see [`crate::trust`]), a failed validation,
+//!   [`HandlerError::Rejected`](crate::HandlerError::Rejected)): recorded in `failed_events` and nacked to
+//!   the dead-letter queue on first delivery, never applied.
+//! - *Handler failures* ([`HandlerError::Failed`](crate::HandlerError::Failed), database errors that are
+//!   not transient): requeued, and dead-lettered on the last allowed attempt,
+//!   well within the queue's delivery limit.
+//!
+//! Every dead letter is logged as an ERROR alert.
+//!
+//! One concern per file: `connection` (the channel and its subscription),
+//! `delivery` (a delivery parsed and held against the catalog before the
+//! transaction), `apply` (the batch step: the fast path, the careful path
+//! and their retries), `inbox` (the one inbox transaction both paths run),
+//! `lock_keys` (handlers' lock keys as advisory locks), `settle` (acks,
+//! requeues and dead letters), `workers` (competing workers and the
+//! dead-letter gauge) and `classify` (which failures are retried how).
+
+mod apply;
+mod classify;
+mod connection;
+mod delivery;
+mod inbox;
+mod lock_keys;
+mod settle;
+mod workers;
+
+use std::sync::Arc;
+
+use futures::{FutureExt as _, StreamExt as _};
+use popug_runtime::database::Pool;
+use tokio_util::sync::CancellationToken;
+
+pub use self::classify::is_transient;
+use self::connection::{Link, next_delivery};
+pub(crate) use self::{apply::Outcome, delivery::Item};
+use crate::{
+    broker::{Backoff, Broker},
+    handlers::Handlers,
+    topology::{self, QueueSpec},
+};
+
+/// Tuning of a consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Unacknowledged deliveries the broker may push ahead.
+    pub prefetch: u16,
+    /// Most deliveries applied in one transaction.
+    pub batch_size: usize,
+    /// Deliveries of an event whose handler fails before it is dead-lettered.
+    pub attempts: u32,
+    /// Pauses between retries of transient failures.
+    pub backoff: Backoff,
+    /// Competing workers in [`Consumer::run`], each with its own channel and
+    /// database connection; events carry no ordering promise across workers.
+    pub workers: usize,
+    /// Whether [`Consumer::run`] first rebuilds the consumer's state from the
+    /// history stream, once ([`Consumer::replay_history`]): for a read
+    /// model, never for the books.
+    pub rebuild_from_history: bool,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            prefetch: 512,
+            batch_size: 256,
+            attempts: 3,
+            backoff: Backoff::default(),
+            workers: 4,
+            rebuild_from_history: false,
+        }
+    }
+}
+
+/// Why a step stopped before settling its batch. Unsettled deliveries return
+/// to the queue when the channel closes.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The broker failed or went away.
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    /// The channel could not acknowledge; the broker will redeliver.
+    #[error("the channel could not settle a delivery")]
+    Unsettled,
+    /// The broker cancelled our subscription (e.g. the queue was deleted).
+    #[error("the broker cancelled the subscription to {0}")]
+    Cancelled(String),
+    /// A rebuild from the event history could not go on.
+    #[error("rebuilding from the event history: {0}")]
+    History(String),
+}
+
+/// What one step did with its deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Applied for the first time.
+    pub applied: usize,
+    /// Already in the inbox: acknowledged, nothing changed.
+    pub duplicates: usize,
+    /// Sent back to the queue for another attempt.
+    pub retried: usize,
+    /// Recorded in `failed_events` and sent to the dead-letter queue.
+    pub dead_lettered: usize,
+}
+
+impl BatchReport {
+    /// Deliveries the step settled.
+    pub fn settled(&self) -> usize {
+        self.applied + self.duplicates + self.retried + self.dead_lettered
+    }
+}
+
+/// Consumes one service's queue.
+pub struct Consumer {
+    pub(crate) pool: Pool,
+    pub(crate) broker: Broker,
+    pub(crate) name: String,
+    handlers: Arc<Handlers>,
+    pub(crate) config: ConsumerConfig,
+    link: Option<Link>,
+}
+
+impl Consumer {
+    /// A consumer named `name` (the service, e.g. `billing`) applying `handlers`.
+    pub fn new(
+        pool: Pool,
+        broker: Broker,
+        name: impl Into<String>,
+        handlers: Handlers,
+        config: ConsumerConfig,
+    ) -> Self {
+        Self {
+            pool,
+            broker,
+            name: name.into(),
+            handlers: Arc::new(handlers),
+            config,
+            link: None,
+        }
+    }
+
+    /// The consumer's name, as recorded in the inbox and `failed_events`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How the consumer's queue is declared.
+    pub fn queue_spec(&self) -> QueueSpec {
+        QueueSpec::new(self.name.clone(), self.handlers.routing_keys())
+    }
+
+    /// Declares the exchange, the queue and its dead-letter queue.
+    pub async fn declare(&self) -> lapin::Result<()> {
+        let connection = self.broker.connect().await?;
+        let channel = connection.create_channel().await?;
+        topology::declare_queue(&channel, self.broker.topology(), &self.queue_spec()).await?;
+        connection.close(200, "declared".into()).await
+    }
+
+    /// Waits for deliveries, applies a batch and settles it. Returns `None`
+    /// when `token` was cancelled first.
+    pub async fn process_batch(
+        &mut self,
+        token: &CancellationToken,
+    ) -> Result<Option<BatchReport>, ConsumerError> {
+        let batch_size = self.config.batch_size;
+        let queue = self.broker.topology().queue(&self.name);
+        let link = self.link().await?;
+        let first = tokio::select! {
+            delivery = link.deliveries.next() => delivery,
+            () = token.cancelled() => return Ok(None),
+        };
+        let mut deliveries = vec![next_delivery(first, &queue)?];
+        while deliveries.len() < batch_size {
+            match link.deliveries.next().now_or_never() {
+                Some(next) => deliveries.push(next_delivery(next, &queue)?),
+                None => break,
+            }
+        }
+        metrics::histogram!("popug_consumer_batch_size", "service" => self.name.clone())
+            .record(deliveries.len() as f64);
+        tracing::debug!(consumer = %self.name, deliveries = deliveries.len(), "batch");
+        let mut items: Vec<Item> = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let Some(origin) = self.replay_origin(&delivery, token).await else {
+                // Cancelled: unsettled deliveries go back to the queue.
+                return Ok(None);
+            };
+            items.push(self.parse(delivery, origin));
+        }
+
+        let Some(outcomes) = self.apply_retrying(&items, &queue, token).await else {
+            // Cancelled: unsettled deliveries go back to the queue.
+            return Ok(None);
+        };
+        self.settle(&items, &outcomes, &queue).await.map(Some)
+    }
+}
