@@ -7,9 +7,10 @@ use diesel::{
     sql_types::{Array, BigInt, Date},
 };
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+use popug_runtime::advisory_locks::DAY_CLOSE;
 use uuid::Uuid;
 
-use super::{CLOSE_LOCK, Ledger, post};
+use super::{Ledger, post};
 use crate::{
     domain::{
         ClosePlan, Day, EntryKind, Transfer, events,
@@ -66,7 +67,7 @@ impl Ledger {
             diesel::sql_query("SET LOCAL lock_timeout = '60s'")
                 .execute(conn)
                 .await?;
-            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({CLOSE_LOCK})"))
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({DAY_CLOSE})"))
                 .execute(conn)
                 .await?;
             let last_closed: Option<Day> = day_closes::table

@@ -28,7 +28,7 @@ use diesel::{
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::{HandlerError, Outbox, OutboxError};
-use popug_runtime::{Clock, database::Pool};
+use popug_runtime::{Clock, advisory_locks::DAY_CLOSE, database::Pool};
 use rand::rngs::StdRng;
 use uuid::Uuid;
 
@@ -40,10 +40,6 @@ use crate::domain::{
     ledger::{POPUG_ACCOUNT, landing_day},
     money,
 };
-
-/// The advisory lock between booking entries (shared) and closing a day
-/// (exclusive): "close" in ASCII.
-const CLOSE_LOCK: i64 = 0x00c1_05e0;
 
 /// A fee or reward to book: what the tracker's event says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,11 +340,10 @@ fn prices_of(rows: Vec<TaskPrices>) -> HashMap<Uuid, Prices> {
 async fn last_closed_shared(
     conn: &mut AsyncPgConnection,
 ) -> Result<Option<Day>, diesel::result::Error> {
-    let last: LastClosed = diesel::sql_query(format!(
-        "SELECT last_closed_day_locked({CLOSE_LOCK}) AS day"
-    ))
-    .get_result(conn)
-    .await?;
+    let last: LastClosed =
+        diesel::sql_query(format!("SELECT last_closed_day_locked({DAY_CLOSE}) AS day"))
+            .get_result(conn)
+            .await?;
     Ok(last.day)
 }
 

@@ -5,13 +5,13 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use uuid::Uuid;
 
-use super::CLOSE_LOCK;
+use popug_runtime::advisory_locks::DAY_CLOSE;
 
 /// Account rows are what a day close locks to pay them. Like an entry, a
 /// replica write first takes the close lock shared: a batch holding an
 /// account row must never wait for a close that waits for that row.
 async fn share_close_lock(conn: &mut AsyncPgConnection) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({CLOSE_LOCK})"))
+    diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({DAY_CLOSE})"))
         .execute(conn)
         .await
         .map(drop)
