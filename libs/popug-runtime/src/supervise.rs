@@ -2,7 +2,7 @@
 //!
 //! A service's long-running jobs (the outbox relay, the consumer, billing's
 //! day closer, the mailer, gauges) are [`BackgroundTask`]s: a name and a way
-//! to start the job afresh. [`supervise`] runs one until the service stops.
+//! to start the job afresh. `supervise` runs one until the service stops.
 //! A job that returns or panics while the service is still running is
 //! logged as an ALERT, counted in `popug_background_task_restarts_total`,
 //! and started again after a growing pause ([`Backoff`]); one that ran for a
@@ -30,7 +30,7 @@ use crate::backoff::Backoff;
 /// cancelled.
 pub type TaskFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A long-running job of a service, started afresh by [`supervise`] each
+/// A long-running job of a service, started afresh by `supervise` each
 /// time it dies.
 pub struct BackgroundTask {
     name: &'static str,

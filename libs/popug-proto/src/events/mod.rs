@@ -1,5 +1,6 @@
 //! The event catalog: every event popug produces, with its name, version,
-//! routing key, kind and producer, declared once in [`catalog!`] below.
+//! routing key, kind and producer, declared once in the `catalog!` table
+//! below (read it with [`catalog()`]).
 //!
 //! An event's Rust type *is* its identity: the bus derives the AMQP `type`
 //! property from the payload's protobuf full name, the routing key from
