@@ -18,6 +18,8 @@ pub mod grpc;
 pub mod guard;
 pub mod keys;
 pub mod recovery;
+/// Diesel's view of auth-svc's tables, generated from `migrations/` by
+/// `diesel print-schema` (`cargo xtask schema --write`; CI checks it).
 mod schema;
 pub mod startup;
 pub mod store;

@@ -1,4 +1,4 @@
-//! Diesel's view of auth-svc's tables (see `migrations/`).
+// @generated automatically by Diesel CLI.
 
 diesel::table! {
     accounts (account_id) {
@@ -34,4 +34,5 @@ diesel::table! {
 }
 
 diesel::joinable!(refresh_tokens -> accounts (account_id));
-diesel::allow_tables_to_appear_in_same_query!(accounts, refresh_tokens, signing_keys);
+
+diesel::allow_tables_to_appear_in_same_query!(accounts, refresh_tokens, signing_keys,);

@@ -20,6 +20,9 @@ pub mod grpc;
 pub mod handlers;
 pub mod invariants;
 pub mod mail;
+/// Diesel's view of billing-svc's tables, generated from `migrations/` by
+/// `diesel print-schema` (`cargo xtask schema --write`; CI checks it).
+/// `entries`, a view over `transactions` and `postings`, is read with SQL.
 mod schema;
 pub mod startup;
 pub mod store;

@@ -1,5 +1,4 @@
-//! Diesel's view of billing-svc's tables (see `migrations/`). `entries` is a
-//! view over `transactions` and `postings`, read with SQL only.
+// @generated automatically by Diesel CLI.
 
 diesel::table! {
     accounts (account_id) {
@@ -11,6 +10,53 @@ diesel::table! {
         profile_version -> Nullable<Int8>,
         active -> Bool,
         balance_cents -> Int8,
+    }
+}
+
+diesel::table! {
+    day_closes (day) {
+        day -> Date,
+        closed_at -> Timestamptz,
+        accounts_paid -> Int4,
+        payouts_cents -> Int8,
+    }
+}
+
+diesel::table! {
+    emails (payout_id) {
+        payout_id -> Uuid,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    ledger_accounts (code) {
+        code -> Text,
+        description -> Text,
+    }
+}
+
+diesel::table! {
+    payouts (payout_id) {
+        payout_id -> Uuid,
+        account_id -> Uuid,
+        day -> Date,
+        amount_cents -> Int8,
+        entry_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    postings (seq) {
+        seq -> Int8,
+        tx_id -> Uuid,
+        account -> Text,
+        popug_id -> Nullable<Uuid>,
+        amount_cents -> Int8,
+        balance_after_cents -> Nullable<Int8>,
     }
 }
 
@@ -27,13 +73,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    ledger_accounts (code) {
-        code -> Text,
-        description -> Text,
-    }
-}
-
-diesel::table! {
     transactions (tx_id) {
         tx_id -> Uuid,
         kind -> Text,
@@ -45,59 +84,20 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    postings (seq) {
-        seq -> Int8,
-        tx_id -> Uuid,
-        account -> Text,
-        popug_id -> Nullable<Uuid>,
-        amount_cents -> Int8,
-        balance_after_cents -> Nullable<Int8>,
-    }
-}
-
-diesel::table! {
-    day_closes (day) {
-        day -> Date,
-        closed_at -> Timestamptz,
-        accounts_paid -> Int4,
-        payouts_cents -> Int8,
-    }
-}
-
-diesel::table! {
-    payouts (payout_id) {
-        payout_id -> Uuid,
-        account_id -> Uuid,
-        day -> Date,
-        amount_cents -> Int8,
-        entry_id -> Uuid,
-    }
-}
-
-diesel::table! {
-    emails (payout_id) {
-        payout_id -> Uuid,
-        created_at -> Timestamptz,
-        sent_at -> Nullable<Timestamptz>,
-        attempts -> Int4,
-        last_error -> Nullable<Text>,
-    }
-}
-
-diesel::joinable!(transactions -> tasks (task_id));
-diesel::joinable!(postings -> transactions (tx_id));
-diesel::joinable!(postings -> accounts (popug_id));
+diesel::joinable!(emails -> payouts (payout_id));
 diesel::joinable!(payouts -> accounts (account_id));
 diesel::joinable!(payouts -> transactions (entry_id));
-diesel::joinable!(emails -> payouts (payout_id));
+diesel::joinable!(postings -> accounts (popug_id));
+diesel::joinable!(postings -> transactions (tx_id));
+diesel::joinable!(transactions -> tasks (task_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
-    tasks,
-    ledger_accounts,
-    transactions,
-    postings,
     day_closes,
+    emails,
+    ledger_accounts,
     payouts,
-    emails
+    postings,
+    tasks,
+    transactions,
 );

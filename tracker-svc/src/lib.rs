@@ -16,6 +16,8 @@ pub mod error;
 pub mod grpc;
 pub mod notify;
 pub mod replica;
+/// Diesel's view of tracker-svc's tables, generated from `migrations/` by
+/// `diesel print-schema` (`cargo xtask schema --write`; CI checks it).
 mod schema;
 pub mod startup;
 pub mod store;

@@ -1,4 +1,4 @@
-//! Diesel's view of tracker-svc's tables (see `migrations/`).
+// @generated automatically by Diesel CLI.
 
 diesel::table! {
     accounts (account_id) {
@@ -7,6 +7,16 @@ diesel::table! {
         role -> Nullable<Text>,
         active -> Bool,
         role_version -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    task_history (event_id) {
+        event_id -> Uuid,
+        task_id -> Uuid,
+        kind -> Text,
+        account_id -> Uuid,
+        occurred_at -> Timestamptz,
     }
 }
 
@@ -25,15 +35,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    task_history (event_id) {
-        event_id -> Uuid,
-        task_id -> Uuid,
-        kind -> Text,
-        account_id -> Uuid,
-        occurred_at -> Timestamptz,
-    }
-}
-
 diesel::joinable!(task_history -> tasks (task_id));
-diesel::allow_tables_to_appear_in_same_query!(accounts, tasks, task_history);
+
+diesel::allow_tables_to_appear_in_same_query!(accounts, task_history, tasks,);

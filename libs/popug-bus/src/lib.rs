@@ -34,6 +34,8 @@ pub mod outbox;
 pub mod readable;
 pub mod relay;
 pub mod retention;
+/// Diesel's view of the bus tables, generated from `migrations/` by
+/// `diesel print-schema` (`cargo xtask schema --write`; CI checks it).
 mod schema;
 pub mod topology;
 pub mod trust;

@@ -1,21 +1,19 @@
-//! Diesel's view of the bus tables (see `migrations/`).
+// @generated automatically by Diesel CLI.
 
 diesel::table! {
-    outbox (id) {
+    dead_letter_discards (id) {
         id -> Int8,
-        event_id -> Uuid,
-        routing_key -> Text,
-        event_type -> Text,
-        envelope -> Bytea,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    inbox (consumer, event_id) {
+        failed_event_id -> Int8,
         consumer -> Text,
-        event_id -> Uuid,
-        applied_at -> Timestamptz,
+        event_id -> Nullable<Uuid>,
+        event_type -> Nullable<Text>,
+        routing_key -> Nullable<Text>,
+        error -> Text,
+        body_sha256 -> Bytea,
+        body_size -> Int8,
+        discarded_by -> Text,
+        reason -> Text,
+        discarded_at -> Timestamptz,
     }
 }
 
@@ -38,20 +36,37 @@ diesel::table! {
 }
 
 diesel::table! {
-    dead_letter_discards (id) {
-        id -> Int8,
-        failed_event_id -> Int8,
+    history_replays (consumer) {
         consumer -> Text,
-        event_id -> Nullable<Uuid>,
-        event_type -> Nullable<Text>,
-        routing_key -> Nullable<Text>,
-        error -> Text,
-        body_sha256 -> Bytea,
-        body_size -> Int8,
-        discarded_by -> Text,
-        reason -> Text,
-        discarded_at -> Timestamptz,
+        completed_at -> Timestamptz,
+        applied -> Int8,
+        first_offset -> Nullable<Int8>,
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(failed_events, dead_letter_discards);
+diesel::table! {
+    inbox (consumer, event_id) {
+        consumer -> Text,
+        event_id -> Uuid,
+        applied_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        event_id -> Uuid,
+        routing_key -> Text,
+        event_type -> Text,
+        envelope -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    dead_letter_discards,
+    failed_events,
+    history_replays,
+    inbox,
+    outbox,
+);
