@@ -13,7 +13,10 @@ use std::{
 };
 
 use anyhow::Context as _;
-use popug::client::{Bearer, Channels, rpc_error, sign_in};
+use popug::{
+    client::{Bearer, Channels, rpc_error},
+    simulate::hire_popug,
+};
 use popug_proto::pb::popug::{auth::v1 as auth, tracker::v1 as tracker};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng, seq::SliceRandom as _};
 use tokio::task::JoinSet;
@@ -115,20 +118,8 @@ impl Company {
             .enumerate()
         {
             let login = format!("popug-{run}-{index}");
-            let password = format!("{login}-password");
-            channels
-                .auth(admin)
-                .create_account(auth::CreateAccountRequest {
-                    login: login.clone(),
-                    password: password.clone(),
-                    name: format!("Popug {index}"),
-                    email: format!("{login}@popug.example"),
-                    role: role.into(),
-                })
-                .await
-                .map_err(rpc_error)
-                .with_context(|| format!("creating {login}"))?;
-            let bearer = sign_in(channels, &login, &password).await?;
+            let bearer =
+                hire_popug(channels, admin, &login, &format!("Popug {index}"), role).await?;
             match role {
                 auth::Role::Manager => company.managers.push(bearer),
                 _ => company.workers.push(bearer),

@@ -226,6 +226,31 @@ fn progress_bar(options: &Options) -> ProgressBar {
     bar
 }
 
+/// Creates the account `login` (named `name`, with a password and an email
+/// derived from the login) as `admin`, and signs it in.
+pub async fn hire_popug(
+    channels: &Channels,
+    admin: &Bearer,
+    login: &str,
+    name: &str,
+    role: auth::Role,
+) -> anyhow::Result<Bearer> {
+    let password = format!("{login}-password");
+    channels
+        .auth(admin)
+        .create_account(auth::CreateAccountRequest {
+            login: login.to_owned(),
+            password: password.clone(),
+            name: name.to_owned(),
+            email: format!("{login}@popug.example"),
+            role: role.into(),
+        })
+        .await
+        .map_err(rpc_error)
+        .with_context(|| format!("creating {login}"))?;
+    sign_in(channels, login, &password).await
+}
+
 /// The people of the simulated company.
 struct Company {
     admin: Bearer,
@@ -262,20 +287,9 @@ impl Company {
                             .trim_start_matches("ROLE_")
                             .to_lowercase()
                     );
-                    let password = format!("{login}-password");
-                    channels
-                        .auth(&admin)
-                        .create_account(auth::CreateAccountRequest {
-                            login: login.clone(),
-                            password: password.clone(),
-                            name: format!("Popug {index}"),
-                            email: format!("{login}@popug.example"),
-                            role: role.into(),
-                        })
-                        .await
-                        .map_err(rpc_error)
-                        .with_context(|| format!("creating {login}"))?;
-                    let bearer = sign_in(channels, &login, &password).await?;
+                    let bearer =
+                        hire_popug(channels, &admin, &login, &format!("Popug {index}"), role)
+                            .await?;
                     anyhow::Ok(Popug { role, bearer })
                 }
             })

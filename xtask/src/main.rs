@@ -135,21 +135,29 @@ fn test(args: &[String]) -> Result {
     run(command.args(passed))
 }
 
-/// Runs `sql` on the local server's maintenance database; its output, one
-/// row per line.
-fn psql(sql: &str) -> Result<String> {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-qAtc", sql])
+/// Runs `command` (named `what` in errors) with no input; its standard
+/// output, or its standard error as the error.
+fn output(command: &mut Command, what: &str) -> Result<String> {
+    let out = command
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|error| format!("psql: cannot run it: {error}"))?;
+        .map_err(|error| format!("{what}: cannot run it: {error}"))?;
     if !out.status.success() {
         return Err(format!(
-            "psql -c {sql:?} failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `sql` on the local server's maintenance database; its output, one
+/// row per line.
+fn psql(sql: &str) -> Result<String> {
+    output(
+        Command::new("psql").args(["-h", "127.0.0.1", "-U", "postgres", "-qAtc", sql]),
+        &format!("psql -c {sql:?}"),
+    )
 }
 
 /// The databases and queues left by interrupted tests, benches and

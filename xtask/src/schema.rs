@@ -12,7 +12,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::{Result, psql};
+use crate::{Result, output, psql};
 
 /// A crate whose `schema.rs` is generated.
 struct Schema {
@@ -148,24 +148,14 @@ fn rustfmt(root: &Path, source: &str) -> Result<String> {
 
 /// Runs the diesel CLI; its standard output.
 fn diesel(args: &[&str]) -> Result<String> {
-    let out = Command::new("diesel")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| {
-            format!(
-                "diesel: cannot run it ({error}); install it with \
-                 `cargo install diesel_cli --no-default-features --features postgres`"
-            )
-        })?;
-    if !out.status.success() {
-        return Err(format!(
-            "diesel {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    output(
+        Command::new("diesel").args(args),
+        &format!(
+            "diesel {} (installed with `cargo install diesel_cli --no-default-features \
+             --features postgres`)",
+            args.join(" ")
+        ),
+    )
 }
 
 /// The tables `diesel::table!` declares in `schema`, as exact-match
