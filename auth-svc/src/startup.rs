@@ -5,7 +5,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Retention};
 use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
-use popug_runtime::{Services, StartupError, server::ServeError};
+use popug_runtime::{ApiError, Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, Role, Verifier, admins_only, caller_account_id};
 use rand::Rng as _;
 
@@ -47,8 +47,14 @@ impl Application {
             pool.clone(),
             Outbox::new(common.service.name()).with_clock(common.clock.clone()),
         );
-        let keys = Arc::new(KeyRing::load(&settings, &store).await?);
-        ensure_first_admin(&store, &settings).await?;
+        let keys = Arc::new(
+            KeyRing::load(&settings, &store)
+                .await
+                .map_err(ApiError::from)?,
+        );
+        ensure_first_admin(&store, &settings)
+            .await
+            .map_err(ApiError::from)?;
 
         // Its own broker user, and whose events it believes from which user.
         let broker = Broker::from_settings(common)
@@ -127,7 +133,7 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
         if let Some(wanted) = settings.admin_password.clone() {
             let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &wanted))
                 .await
-                .map_err(|error| Error::Internal(Box::new(error)))?;
+                .map_err(Error::internal)?;
             if !matches {
                 tracing::warn!(
                     login = %account.login,
@@ -163,7 +169,7 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
         let password = new.password.clone();
         tokio::task::spawn_blocking(move || password::hash(&password))
             .await
-            .map_err(|error| Error::Internal(Box::new(error)))?
+            .map_err(Error::internal)?
     };
     match store.create_account(&new, &hash).await {
         Ok(account) => {
@@ -180,7 +186,7 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
             Ok(())
         }
         // A replica starting at the same moment created it first.
-        Err(Error::AlreadyExists(_)) => Ok(()),
+        Err(Error::LoginTaken(_)) => Ok(()),
         Err(error) => Err(error),
     }
 }

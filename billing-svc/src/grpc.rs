@@ -127,7 +127,7 @@ impl BillingService for BillingApi {
         let (balance_cents, entries) = self
             .account(account_id, &request.date)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("billing has no account {account_id}")))?;
+            .ok_or(Error::NoSuchAccount(account_id))?;
         Ok(Response::new(pb::GetAccountResponse {
             account_id: account_id.to_string(),
             balance_cents,
@@ -239,7 +239,7 @@ impl BillingService for BillingApi {
             .ledger
             .statement(account_id, from, to)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("billing has no account {account_id}")))?;
+            .ok_or(Error::NoSuchAccount(account_id))?;
         Ok(Response::new(pb::GetStatementResponse {
             account_id: account_id.to_string(),
             from: from.to_string(),

@@ -86,8 +86,6 @@ pub struct Store {
     clock: Clock,
 }
 
-const NO_WORKER: &str = "there is no active worker to assign tasks to; ask an admin to create one";
-
 async fn assignable_workers(conn: &mut AsyncPgConnection) -> Result<Vec<Uuid>, Error> {
     Ok(accounts::table
         .filter(accounts::role.eq(Role::Worker.as_str()))
@@ -153,9 +151,7 @@ impl Store {
         conn.transaction::<_, Error, _>(async |conn| {
             let workers = assignable_workers(conn).await?;
             let count = u64::try_from(workers.len()).unwrap_or(0);
-            let index = pick
-                .checked_rem(count)
-                .ok_or_else(|| Error::FailedPrecondition(NO_WORKER.into()))?;
+            let index = pick.checked_rem(count).ok_or(Error::NoWorker)?;
             let assignee_id = workers[usize::try_from(index).unwrap_or(0)];
             let row: TaskRow = diesel::insert_into(tasks::table)
                 .values((
@@ -226,7 +222,7 @@ impl Store {
             .load(conn)
             .await?;
             if moved.is_empty() && assignable_workers(conn).await?.is_empty() {
-                return Err(Error::FailedPrecondition(NO_WORKER.into()));
+                return Err(Error::NoWorker);
             }
             let assigned: Vec<_> = moved
                 .iter()
@@ -259,17 +255,12 @@ impl Store {
                 .await
                 .optional()?
                 .map(Task::from)
-                .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
+                .ok_or_else(|| Error::NoSuchTask(task_id.to_string()))?;
             if task.assignee_id != caller {
-                return Err(Error::PermissionDenied(
-                    "only the task's assignee can complete it".into(),
-                ));
+                return Err(Error::NotAssignee);
             }
             if task.status == TaskStatus::Done {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} is already done",
-                    task.key()
-                )));
+                return Err(Error::AlreadyDone(task.key()));
             }
             let row: TaskRow = diesel::update(tasks::table.find(task_id))
                 .set((

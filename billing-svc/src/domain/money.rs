@@ -101,7 +101,7 @@ pub use popug_runtime::calendar::{day_of, next_midnight, parse_day};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
+    use popug_runtime::ApiError;
     use rand::SeedableRng as _;
 
     #[test]
@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(midnight.to_rfc3339(), "2026-11-23T23:00:00+00:00");
         assert!(matches!(
             parse_day("date", "22.11.2026", at.date_naive()),
-            Err(Error::InvalidArgument { field: "date", .. })
+            Err(ApiError::InvalidArgument { field: "date", .. })
         ));
     }
 }

@@ -11,10 +11,7 @@ use uuid::Uuid;
 
 use super::{CLOSE_LOCK, Ledger, post};
 use crate::{
-    domain::{
-        ClosePlan, Day, EntryKind, Transfer, events,
-        ledger::{self, CloseRefusal},
-    },
+    domain::{ClosePlan, Day, EntryKind, Transfer, events, ledger},
     error::Error,
     schema::day_closes,
 };
@@ -42,12 +39,6 @@ struct DayEndBalance {
     account_id: Uuid,
     #[diesel(sql_type = BigInt)]
     balance_cents: i64,
-}
-
-impl From<CloseRefusal> for Error {
-    fn from(refusal: CloseRefusal) -> Self {
-        Error::FailedPrecondition(refusal.to_string())
-    }
 }
 
 impl Ledger {
