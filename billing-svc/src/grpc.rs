@@ -24,13 +24,11 @@ pub struct BillingApi {
 fn entry_message(line: &EntryLine) -> pb::Entry {
     pb::Entry {
         entry_id: line.entry_id.to_string(),
-        kind: match EntryKind::parse(&line.kind) {
-            Some(EntryKind::AssignmentFee) => pb::EntryKind::AssignmentFee,
-            Some(EntryKind::CompletionReward) => pb::EntryKind::CompletionReward,
-            Some(EntryKind::Payout) => pb::EntryKind::Payout,
-            None => pb::EntryKind::Unspecified,
-        }
-        .into(),
+        kind: line
+            .kind
+            .parse::<EntryKind>()
+            .map_or(pb::EntryKind::Unspecified, pb::EntryKind::from)
+            .into(),
         amount_cents: line.amount_cents,
         task_id: line.task_id.map(|id| id.to_string()).unwrap_or_default(),
         description: line.description.clone(),
