@@ -11,7 +11,7 @@ use rand::Rng as _;
 
 use crate::{
     config::AuthSettings,
-    domain::{Email, Login, Name, NewAccount, Password, password},
+    domain::{Email, Name, NewAccount, Password, password},
     error::Error,
     grpc::AuthApi,
     keys::KeyRing,
@@ -128,12 +128,13 @@ impl Application {
 /// Creates the first admin if its login is free; a generated password is
 /// printed once, here, and never again.
 async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<(), Error> {
-    let login = Login::parse("POPUG_ADMIN_LOGIN", &settings.admin_login)?;
+    let login = settings.admin_login.clone();
     if let Some((account, hash)) = store.credentials(login.as_str()).await? {
         if let Some(wanted) = settings.admin_password.clone() {
-            let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &wanted))
-                .await
-                .map_err(Error::internal)?;
+            let matches =
+                tokio::task::spawn_blocking(move || password::verify(&hash, wanted.expose()))
+                    .await
+                    .map_err(Error::internal)?;
             if !matches {
                 tracing::warn!(
                     login = %account.login,
@@ -147,19 +148,23 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
         }
         return Ok(());
     }
+    // A generated password is kept in clear until it is shown, once.
     let (password, generated) = match &settings.admin_password {
-        Some(password) => (password.clone(), false),
+        Some(password) => (password.clone(), None),
         None => {
-            let password: String = rand::thread_rng()
+            let generated: String = rand::thread_rng()
                 .sample_iter(&rand::distributions::Alphanumeric)
                 .take(20)
                 .map(char::from)
                 .collect();
-            (password, true)
+            (
+                Password::parse("POPUG_ADMIN_PASSWORD", &generated)?,
+                Some(generated),
+            )
         }
     };
     let new = NewAccount {
-        password: Password::parse("POPUG_ADMIN_PASSWORD", &password)?,
+        password,
         name: Name::parse("name", "Administrator")?,
         email: Email::parse("email", &format!("{}@popug.local", login.as_str()))?,
         role: Role::Admin,
@@ -174,7 +179,7 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
     match store.create_account(&new, &hash).await {
         Ok(account) => {
             tracing::info!(account_id = %account.account_id, login = %account.login, "first admin created");
-            if generated {
+            if let Some(password) = generated {
                 #[allow(clippy::print_stdout)] // the one place the generated password is shown
                 {
                     println!(
