@@ -103,7 +103,7 @@ pub async fn deactivated(
 }
 
 /// Billing's accounts replica: the shared columns and the email, each write
-/// after the close lock shared (see [`share_close_lock`]).
+/// after the close lock shared (see `share_close_lock`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Replica;
 
