@@ -2,40 +2,17 @@
 //! model, from events only. Every write is keyed by the event's subject or
 //! id, so duplicates and any arrival order give the same model.
 
-use popug_bus::{HandlerError, Handlers};
+use popug_bus::{HandlerError, Handlers, accounts::Directory, fields};
 use popug_proto::{
     events::upcast,
     pb::popug::events::{
-        accounts::v1 as accounts_v1,
         billing::v1 as billing_v1,
         tasks::{v1 as tasks_v1, v2 as tasks_v2},
     },
 };
 use popug_token::Standings;
-use uuid::Uuid;
 
 use crate::store;
-
-fn id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
-    Uuid::try_parse(value)
-        .map_err(|_| HandlerError::Rejected(format!("{field} `{value}` is not a UUID")))
-}
-
-/// An event's day, by the one day rule (the event's `Validate` checked it).
-fn day(value: &str) -> Result<chrono::NaiveDate, HandlerError> {
-    popug_input::day::parse("day", value).map_err(|error| HandlerError::Rejected(error.to_string()))
-}
-
-fn role(value: i32) -> Result<&'static str, HandlerError> {
-    popug_token::Role::from_event(value)
-        .map_err(HandlerError::Rejected)
-        .map(popug_token::Role::as_str)
-}
-
-fn version(value: u64) -> Result<i64, HandlerError> {
-    i64::try_from(value)
-        .map_err(|_| HandlerError::Rejected(format!("version {value} is out of range")))
-}
 
 fn kind(value: i32) -> Result<&'static str, HandlerError> {
     match billing_v1::EntryKind::try_from(value) {
@@ -54,55 +31,15 @@ fn kind(value: i32) -> Result<&'static str, HandlerError> {
 /// Each account change also clears the account from `standings`, so its next
 /// call is judged by it.
 pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Handlers {
-    let (created, changed, deactivated) = (standings.clone(), standings.clone(), standings.clone());
     Handlers::new()
         // Roles and activity do not enter the figures; they decide who may
-        // read them.
-        .on::<accounts_v1::AccountCreated, _>(move |conn, _, event| {
-            let standings = created.clone();
-            Box::pin(async move {
-                let account_id = id("account_id", &event.account_id)?;
-                standings.forget(account_id);
-                Ok(store::account(
-                    conn,
-                    account_id,
-                    &event.login,
-                    role(event.role)?,
-                    event.active,
-                    version(event.version)?,
-                )
-                .await?)
-            })
-        })
-        // The profile does not enter the figures.
-        .on::<accounts_v1::AccountUpdated, _>(|_, _, _| Box::pin(async { Ok(()) }))
-        .on::<accounts_v1::AccountRoleChanged, _>(move |conn, _, event| {
-            let standings = changed.clone();
-            Box::pin(async move {
-                let account_id = id("account_id", &event.account_id)?;
-                standings.forget(account_id);
-                Ok(store::role_changed(
-                    conn,
-                    account_id,
-                    role(event.role)?,
-                    version(event.version)?,
-                )
-                .await?)
-            })
-        })
-        .on::<accounts_v1::AccountDeactivated, _>(move |conn, _, event| {
-            let standings = deactivated.clone();
-            Box::pin(async move {
-                let account_id = id("account_id", &event.account_id)?;
-                standings.forget(account_id);
-                Ok(store::deactivated(conn, account_id).await?)
-            })
-        })
+        // read them. The profile does not enter them either.
+        .with_accounts(Directory, standings)
         .on::<tasks_v2::TaskCreated, _>(|conn, _, event| {
             Box::pin(async move {
                 Ok(store::task_described(
                     conn,
-                    id("task_id", &event.task_id)?,
+                    fields::uuid("task_id", &event.task_id)?,
                     &event.key,
                     &event.title,
                 )
@@ -114,7 +51,7 @@ pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Han
                 let event = upcast::task_created_v1(event.clone());
                 Ok(store::task_described(
                     conn,
-                    id("task_id", &event.task_id)?,
+                    fields::uuid("task_id", &event.task_id)?,
                     &event.key,
                     &event.title,
                 )
@@ -128,8 +65,8 @@ pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Han
                 let completed_day = popug_runtime::calendar::day_of(meta.occurred_at, timezone);
                 store::task_completed(
                     conn,
-                    id("task_id", &event.task_id)?,
-                    id("assignee_id", &event.assignee_id)?,
+                    fields::uuid("task_id", &event.task_id)?,
+                    fields::uuid("assignee_id", &event.assignee_id)?,
                     meta.occurred_at,
                     completed_day,
                 )
@@ -141,7 +78,7 @@ pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Han
             Box::pin(async move {
                 Ok(store::task_priced(
                     conn,
-                    id("task_id", &event.task_id)?,
+                    fields::uuid("task_id", &event.task_id)?,
                     event.fee_cents,
                     event.reward_cents,
                 )
@@ -150,19 +87,15 @@ pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Han
         })
         .on::<billing_v1::TransactionApplied, _>(|conn, _, event| {
             Box::pin(async move {
-                let task_id = if event.task_id.is_empty() {
-                    None
-                } else {
-                    Some(id("task_id", &event.task_id)?)
-                };
+                let task_id = fields::optional_uuid("task_id", &event.task_id)?;
                 store::transaction(
                     conn,
-                    id("entry_id", &event.entry_id)?,
-                    id("account_id", &event.account_id)?,
+                    fields::uuid("entry_id", &event.entry_id)?,
+                    fields::uuid("account_id", &event.account_id)?,
                     kind(event.kind)?,
                     event.amount_cents,
                     task_id,
-                    day(&event.day)?,
+                    fields::day("day", &event.day)?,
                 )
                 .await?;
                 Ok(())
@@ -170,33 +103,24 @@ pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Han
         })
         .on::<billing_v1::BillingCycleClosed, _>(|conn, _, event| {
             Box::pin(async move {
-                let paid = i32::try_from(event.accounts_paid)
-                    .map_err(|_| HandlerError::Rejected("accounts_paid is out of range".into()))?;
-                Ok(store::day_closed(conn, day(&event.day)?, paid, event.payouts_cents).await?)
+                let paid = fields::count("accounts_paid", event.accounts_paid)?;
+                let day = fields::day("day", &event.day)?;
+                Ok(store::day_closed(conn, day, paid, event.payouts_cents).await?)
             })
         })
         .on::<billing_v1::PaymentSent, _>(|conn, _, event| {
             Box::pin(async move {
                 Ok(store::payment(
                     conn,
-                    id("payout_id", &event.payout_id)?,
-                    id("account_id", &event.account_id)?,
+                    fields::uuid("payout_id", &event.payout_id)?,
+                    fields::uuid("account_id", &event.account_id)?,
                     event.amount_cents,
-                    day(&event.day)?,
+                    fields::day("day", &event.day)?,
                 )
                 .await?)
             })
         })
         // The rows competing workers and replicas upsert: accounts and tasks.
-        .locking::<accounts_v1::AccountCreated, _>(|event| {
-            vec![format!("account:{}", event.account_id)]
-        })
-        .locking::<accounts_v1::AccountRoleChanged, _>(|event| {
-            vec![format!("account:{}", event.account_id)]
-        })
-        .locking::<accounts_v1::AccountDeactivated, _>(|event| {
-            vec![format!("account:{}", event.account_id)]
-        })
         .locking::<tasks_v2::TaskCreated, _>(|event| vec![format!("task:{}", event.task_id)])
         .locking::<tasks_v1::TaskCreated, _>(|event| vec![format!("task:{}", event.task_id)])
         .locking::<tasks_v1::TaskCompleted, _>(|event| vec![format!("task:{}", event.task_id)])

@@ -140,52 +140,6 @@ pub async fn payment(
         .map(drop)
 }
 
-/// AccountCreated: the login, for display, and the role and active flag
-/// that callers are judged by (unless a newer role or a deactivation is known).
-pub async fn account(
-    conn: &mut AsyncPgConnection,
-    account_id: Uuid,
-    login: &str,
-    role: &str,
-    active: bool,
-    version: i64,
-) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
-        "INSERT INTO accounts (account_id, login, role, role_version, active) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (account_id) DO UPDATE SET login = EXCLUDED.login, \
-             role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
-                         THEN EXCLUDED.role ELSE accounts.role END, \
-             role_version = GREATEST(accounts.role_version, EXCLUDED.role_version), \
-             active = accounts.active AND EXCLUDED.active",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(account_id)
-    .bind::<Text, _>(login)
-    .bind::<Text, _>(role)
-    .bind::<diesel::sql_types::BigInt, _>(version)
-    .bind::<diesel::sql_types::Bool, _>(active)
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
-/// AccountRoleChanged: the role, unless a newer one is known.
-pub async fn role_changed(
-    conn: &mut AsyncPgConnection,
-    account_id: Uuid,
-    role: &str,
-    version: i64,
-) -> Result<(), diesel::result::Error> {
-    popug_runtime::directory::record_role(conn, account_id, role, version).await
-}
-
-/// AccountDeactivated: for good.
-pub async fn deactivated(
-    conn: &mut AsyncPgConnection,
-    account_id: Uuid,
-) -> Result<(), diesel::result::Error> {
-    popug_runtime::directory::record_deactivation(conn, account_id).await
-}
-
 /// The SQL of `numeric`, a sum, clamped into `bigint` (`i64`).
 fn clamped(numeric: &str) -> String {
     format!(

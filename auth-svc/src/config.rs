@@ -12,10 +12,10 @@ pub struct AuthSettings {
     /// Settings every service shares.
     pub common: Settings,
     /// The first admin's login (`POPUG_ADMIN_LOGIN`, default `admin`).
-    pub admin_login: String,
+    pub admin_login: Login,
     /// The first admin's password (`POPUG_ADMIN_PASSWORD`); generated and
-    /// printed once when unset.
-    pub admin_password: Option<String>,
+    /// printed once when unset. Its `Debug` does not show it.
+    pub admin_password: Option<Password>,
     /// Whether workers may sign up by themselves (`POPUG_AUTH_SIGNUP_ENABLED`).
     pub signup_enabled: bool,
     /// Access token lifetime in seconds (`POPUG_AUTH_ACCESS_TOKEN_TTL`, 900).
@@ -62,14 +62,16 @@ impl AuthSettings {
     /// Reads the settings from `env`.
     pub fn load(env: &Env) -> Result<Self, SettingsError> {
         let admin_login: String = env.parse_or("POPUG_ADMIN_LOGIN", "admin".to_owned())?;
-        Login::parse("login", &admin_login)
+        let admin_login = Login::parse("login", &admin_login)
             .map_err(|error| env.invalid("POPUG_ADMIN_LOGIN", error.to_string()))?;
-        let admin_password: Option<String> = env.optional("POPUG_ADMIN_PASSWORD")?;
-        if let Some(password) = &admin_password {
-            Password::parse("password", password).map_err(|_| {
-                env.invalid_secret("POPUG_ADMIN_PASSWORD", "must be 8 to 128 characters")
-            })?;
-        }
+        let admin_password = env
+            .optional::<String>("POPUG_ADMIN_PASSWORD")?
+            .map(|password| {
+                Password::parse("password", &password).map_err(|_| {
+                    env.invalid_secret("POPUG_ADMIN_PASSWORD", "must be 8 to 128 characters")
+                })
+            })
+            .transpose()?;
         let access_token_ttl: u64 = env.parse_or("POPUG_AUTH_ACCESS_TOKEN_TTL", 900)?;
         if !(10..=86_400).contains(&access_token_ttl) {
             return Err(env.invalid("POPUG_AUTH_ACCESS_TOKEN_TTL", "must be 10 to 86400 seconds"));
@@ -140,7 +142,7 @@ mod tests {
     #[test]
     fn defaults_and_keys_load() {
         let settings = AuthSettings::load(&Env::from_pairs([])).expect("defaults");
-        assert_eq!(settings.admin_login, "admin");
+        assert_eq!(settings.admin_login.as_str(), "admin");
         assert!(settings.signup_enabled);
         assert_eq!(settings.access_token_ttl, 900);
         let key = SigningKey::generate();

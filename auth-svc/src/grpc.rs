@@ -134,11 +134,7 @@ impl AuthApi {
         let claims = require_signed_in(request)?;
         let account = match self.store.account(claims.account_id).await? {
             Some(account) if account.active => account,
-            _ => {
-                return Err(Status::unauthenticated(
-                    "the token's account is deactivated or gone",
-                ));
-            }
+            _ => return Err(Error::CallerGone.into()),
         };
         check_role(account.role, roles)?;
         Ok(account)
@@ -163,9 +159,7 @@ impl AuthService for AuthApi {
         request: Request<pb::SignUpRequest>,
     ) -> Result<Response<pb::SignUpResponse>, Status> {
         if !self.settings.signup_enabled {
-            return Err(Status::failed_precondition(
-                "self sign-up is disabled; ask an admin for an account",
-            ));
+            return Err(Error::SignUpDisabled.into());
         }
         let request = request.into_inner();
         let new = NewAccount::parse(
@@ -187,7 +181,6 @@ impl AuthService for AuthApi {
     ) -> Result<Response<pb::LoginResponse>, Status> {
         let client = request.remote_addr().map(|addr| addr.ip());
         let request = request.into_inner();
-        let wrong = || Status::unauthenticated("wrong login or password");
         let Credentials {
             login,
             password: given,
@@ -211,10 +204,10 @@ impl AuthService for AuthApi {
         self.guard.record(&login, client, matches);
         let account = match found {
             Some((account, _)) if matches => account,
-            _ => return Err(wrong()),
+            _ => return Err(Error::WrongCredentials.into()),
         };
         if !account.active {
-            return Err(Status::unauthenticated("this account is deactivated"));
+            return Err(Error::Deactivated.into());
         }
         let session = self.open_session(&account).await?;
         Ok(Response::new(pb::LoginResponse {
@@ -241,20 +234,14 @@ impl AuthService for AuthApi {
             .await?
         {
             Spent::Rotated(account) => account,
-            Spent::Unknown => return Err(Status::unauthenticated("unknown refresh token")),
-            Spent::Expired => {
-                return Err(Status::unauthenticated(
-                    "the refresh token has expired; log in again",
-                ));
-            }
-            Spent::Inactive => return Err(Status::unauthenticated("this account is deactivated")),
+            Spent::Unknown => return Err(Error::UnknownRefreshToken.into()),
+            Spent::Expired => return Err(Error::RefreshTokenExpired.into()),
+            Spent::Inactive => return Err(Error::Deactivated.into()),
             Spent::Reused => {
                 tracing::warn!(
                     "a spent refresh token was presented again; every session of its account is revoked"
                 );
-                return Err(Status::unauthenticated(
-                    "the refresh token was already used; every session of this account is revoked, log in again",
-                ));
+                return Err(Error::RefreshTokenReused.into());
             }
         };
         let (access_token, expires_in) = self.access_token(&account);
@@ -336,9 +323,7 @@ impl AuthService for AuthApi {
         let target = account_id("account_id", &request.account_id)?;
         let role = role("role", request.role)?;
         if target == caller.account_id {
-            return Err(Status::failed_precondition(
-                "admins cannot change their own role; ask another admin",
-            ));
+            return Err(Error::OwnRole.into());
         }
         let account = self.store.change_role(target, role).await?;
         self.standings.forget(target);
@@ -354,9 +339,7 @@ impl AuthService for AuthApi {
         let caller = self.caller(&request, &[Role::Admin]).await?;
         let target = account_id("account_id", &request.into_inner().account_id)?;
         if target == caller.account_id {
-            return Err(Status::failed_precondition(
-                "admins cannot deactivate themselves; ask another admin",
-            ));
+            return Err(Error::OwnDeactivation.into());
         }
         let account = self.store.deactivate(target).await?;
         self.standings.forget(target);
@@ -400,7 +383,7 @@ impl AuthService for AuthApi {
             .store
             .password_hash(account.account_id)
             .await?
-            .ok_or_else(|| Status::unauthenticated("the token's account is gone"))?;
+            .ok_or(Error::CallerGone)?;
         let old = request.old_password;
         let permit = self.guard.hash_permit().await?;
         let matches = self
@@ -432,12 +415,10 @@ impl AuthService for AuthApi {
         let target = account_id("account_id", &request.account_id)?;
         let password = Password::parse("password", &request.password)?;
         if target == caller.account_id {
-            return Err(Status::failed_precondition(
-                "an admin sets other accounts' passwords; change your own with ChangePassword (`popug password`)",
-            ));
+            return Err(Error::OwnPassword.into());
         }
         if self.store.account(target).await?.is_none() {
-            return Err(Error::NotFound(format!("no account {target}")).into());
+            return Err(Error::NoSuchAccount(target).into());
         }
         let hash = self
             .guard

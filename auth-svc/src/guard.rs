@@ -23,10 +23,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::{
+    domain::throttle::{Policy, Throttle},
+    error::Error,
+};
 use tokio::sync::Semaphore;
-use tonic::Status;
-
-use crate::domain::throttle::{Policy, Throttle};
 
 /// Failed sign-ins per login and client address: five free, then 1 s
 /// doubling up to 30 s.
@@ -91,7 +92,7 @@ impl Guard {
     /// Refuses a sign-in of `login` from `client` while either is locked,
     /// after holding it (see the module docs). A login is locked per client
     /// address: a stranger's failures cannot lock its owner out.
-    pub async fn admit(&self, login: &str, client: Option<IpAddr>) -> Result<(), Status> {
+    pub async fn admit(&self, login: &str, client: Option<IpAddr>) -> Result<(), Error> {
         match self.locked(login, client) {
             None => Ok(()),
             Some((wait, whom)) => Err(self.refuse(wait, whom).await),
@@ -105,7 +106,7 @@ impl Guard {
         login: &str,
         client: Option<IpAddr>,
         permit: HashPermit,
-    ) -> Result<HashPermit, Status> {
+    ) -> Result<HashPermit, Error> {
         match self.locked(login, client) {
             None => Ok(permit),
             Some((wait, whom)) => {
@@ -131,13 +132,13 @@ impl Guard {
         })
     }
 
-    async fn refuse(&self, wait: Duration, whom: &str) -> Status {
+    async fn refuse(&self, wait: Duration, whom: &'static str) -> Error {
         metrics::counter!("popug_auth_sign_ins_throttled_total").increment(1);
         let held = self.hold(wait.min(MAX_HOLD)).await;
-        Status::resource_exhausted(format!(
-            "too many failed sign-ins from {whom}; retry in {} s",
-            wait.saturating_sub(held).as_secs().max(1)
-        ))
+        Error::Throttled {
+            whom,
+            retry_in_secs: wait.saturating_sub(held).as_secs().max(1),
+        }
     }
 
     /// Holds a refused caller for `hold` unless too many are held already;
@@ -168,10 +169,10 @@ impl Guard {
 
     /// A place to hash a password, waiting briefly for one; refused when too
     /// many callers wait already.
-    pub async fn hash_permit(&self) -> Result<HashPermit, Status> {
+    pub async fn hash_permit(&self) -> Result<HashPermit, Error> {
         let busy = || {
             metrics::counter!("popug_auth_hashing_refused_total").increment(1);
-            Status::resource_exhausted("too many sign-ins at once; retry in a moment")
+            Error::Busy
         };
         if let Ok(permit) = Arc::clone(&self.hashing).try_acquire_owned() {
             return Ok(HashPermit(permit));
@@ -202,24 +203,21 @@ impl Guard {
         &self,
         permit: HashPermit,
         hash: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Status> {
+    ) -> Result<T, Error> {
         tokio::task::spawn_blocking(move || {
             let value = hash();
             drop(permit);
             value
         })
         .await
-        .map_err(|error| {
-            tracing::error!(%error, "a password hash panicked");
-            Status::internal("internal error")
-        })
+        .map_err(|error| Error::internal(format!("a password hash panicked: {error}")))
     }
 
     /// Runs `hash` off the async runtime, in its turn.
     pub async fn hashing<T: Send + 'static>(
         &self,
         hash: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Status> {
+    ) -> Result<T, Error> {
         let permit = self.hash_permit().await?;
         self.run(permit, hash).await
     }

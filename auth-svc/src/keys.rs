@@ -38,10 +38,10 @@ impl KeyRing {
         }
         let mut keys = kept
             .iter()
-            .map(|pem| SigningKey::from_pem(pem).map_err(|error| Error::Internal(Box::new(error))));
+            .map(|pem| SigningKey::from_pem(pem).map_err(Error::internal));
         let current = keys
             .next()
-            .ok_or_else(|| Error::Internal("no signing key after generating one".into()))??;
+            .ok_or_else(|| Error::internal("no signing key after generating one"))??;
         let previous = keys.next().transpose()?;
         Ok(Self { current, previous })
     }

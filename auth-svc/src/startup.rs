@@ -5,13 +5,13 @@ use std::{net::SocketAddr, sync::Arc};
 
 use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Retention};
 use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
-use popug_runtime::{Services, StartupError, server::ServeError};
+use popug_runtime::{ApiError, Services, StartupError, server::ServeError};
 use popug_token::{AuthLayer, Role, Verifier, admins_only, caller_account_id};
 use rand::Rng as _;
 
 use crate::{
     config::AuthSettings,
-    domain::{Email, Login, Name, NewAccount, Password, password},
+    domain::{Email, Name, NewAccount, Password, password},
     error::Error,
     grpc::AuthApi,
     keys::KeyRing,
@@ -47,8 +47,14 @@ impl Application {
             pool.clone(),
             Outbox::new(common.service.name()).with_clock(common.clock.clone()),
         );
-        let keys = Arc::new(KeyRing::load(&settings, &store).await?);
-        ensure_first_admin(&store, &settings).await?;
+        let keys = Arc::new(
+            KeyRing::load(&settings, &store)
+                .await
+                .map_err(ApiError::from)?,
+        );
+        ensure_first_admin(&store, &settings)
+            .await
+            .map_err(ApiError::from)?;
 
         // Its own broker user, and whose events it believes from which user.
         let broker = Broker::from_settings(common)
@@ -122,12 +128,13 @@ impl Application {
 /// Creates the first admin if its login is free; a generated password is
 /// printed once, here, and never again.
 async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<(), Error> {
-    let login = Login::parse("POPUG_ADMIN_LOGIN", &settings.admin_login)?;
+    let login = settings.admin_login.clone();
     if let Some((account, hash)) = store.credentials(login.as_str()).await? {
         if let Some(wanted) = settings.admin_password.clone() {
-            let matches = tokio::task::spawn_blocking(move || password::verify(&hash, &wanted))
-                .await
-                .map_err(|error| Error::Internal(Box::new(error)))?;
+            let matches =
+                tokio::task::spawn_blocking(move || password::verify(&hash, wanted.expose()))
+                    .await
+                    .map_err(Error::internal)?;
             if !matches {
                 tracing::warn!(
                     login = %account.login,
@@ -141,19 +148,23 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
         }
         return Ok(());
     }
+    // A generated password is kept in clear until it is shown, once.
     let (password, generated) = match &settings.admin_password {
-        Some(password) => (password.clone(), false),
+        Some(password) => (password.clone(), None),
         None => {
-            let password: String = rand::thread_rng()
+            let generated: String = rand::thread_rng()
                 .sample_iter(&rand::distributions::Alphanumeric)
                 .take(20)
                 .map(char::from)
                 .collect();
-            (password, true)
+            (
+                Password::parse("POPUG_ADMIN_PASSWORD", &generated)?,
+                Some(generated),
+            )
         }
     };
     let new = NewAccount {
-        password: Password::parse("POPUG_ADMIN_PASSWORD", &password)?,
+        password,
         name: Name::parse("name", "Administrator")?,
         email: Email::parse("email", &format!("{}@popug.local", login.as_str()))?,
         role: Role::Admin,
@@ -163,12 +174,12 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
         let password = new.password.clone();
         tokio::task::spawn_blocking(move || password::hash(&password))
             .await
-            .map_err(|error| Error::Internal(Box::new(error)))?
+            .map_err(Error::internal)?
     };
     match store.create_account(&new, &hash).await {
         Ok(account) => {
             tracing::info!(account_id = %account.account_id, login = %account.login, "first admin created");
-            if generated {
+            if let Some(password) = generated {
                 #[allow(clippy::print_stdout)] // the one place the generated password is shown
                 {
                     println!(
@@ -180,7 +191,7 @@ async fn ensure_first_admin(store: &Store, settings: &AuthSettings) -> Result<()
             Ok(())
         }
         // A replica starting at the same moment created it first.
-        Err(Error::AlreadyExists(_)) => Ok(()),
+        Err(Error::LoginTaken(_)) => Ok(()),
         Err(error) => Err(error),
     }
 }

@@ -35,10 +35,7 @@ impl TryFrom<AccountRow> for Account {
     fn try_from(row: AccountRow) -> Result<Self, Error> {
         Ok(Account {
             account_id: row.account_id,
-            role: row
-                .role
-                .parse()
-                .map_err(|reason: String| Error::Internal(reason.into()))?,
+            role: row.role.parse().map_err(Error::internal)?,
             login: row.login,
             name: row.name,
             email: row.email,
@@ -78,7 +75,7 @@ impl Store {
     }
 
     async fn conn(&self) -> Result<popug_runtime::database::PooledConnection<'_>, Error> {
-        popug_runtime::database::conn(&self.pool).await
+        Ok(popug_runtime::database::conn(&self.pool).await?)
     }
 
     /// Inserts `new` with its password hash and enqueues `AccountCreated`.
@@ -105,9 +102,9 @@ impl Store {
                 .get_result(conn)
                 .await
                 .optional()?;
-            let account = Account::try_from(inserted.ok_or_else(|| {
-                Error::AlreadyExists(format!("login `{}` is taken", new.login.as_str()))
-            })?)?;
+            let account = Account::try_from(
+                inserted.ok_or_else(|| Error::LoginTaken(new.login.as_str().to_owned()))?,
+            )?;
             outbox.enqueue(conn, &events::created(&account)).await?;
             Ok(account)
         })
@@ -150,7 +147,7 @@ impl Store {
             .optional()?
             .map(Account::try_from)
             .transpose()?
-            .ok_or_else(|| Error::NotFound(format!("no account {account_id}")))
+            .ok_or(Error::NoSuchAccount(account_id))
     }
 
     /// Changes the given profile fields and enqueues `AccountUpdated` if

@@ -782,7 +782,12 @@ async fn admins_update_change_roles_deactivate_and_list() {
             admin,
         ))
         .await;
-    assert_eq!(code(own_role), Code::FailedPrecondition);
+    let own_role = own_role.expect_err("an admin's own role stays");
+    assert_eq!(own_role.code(), Code::FailedPrecondition);
+    assert_eq!(
+        popug_runtime::error::reason(&own_role).as_deref(),
+        Some("OWN_ROLE")
+    );
     let own_deactivation = client
         .deactivate_account(with_token(
             pb::DeactivateAccountRequest {
@@ -791,7 +796,12 @@ async fn admins_update_change_roles_deactivate_and_list() {
             admin,
         ))
         .await;
-    assert_eq!(code(own_deactivation), Code::FailedPrecondition);
+    let own_deactivation = own_deactivation.expect_err("an admin stays active");
+    assert_eq!(own_deactivation.code(), Code::FailedPrecondition);
+    assert_eq!(
+        popug_runtime::error::reason(&own_deactivation).as_deref(),
+        Some("OWN_DEACTIVATION")
+    );
 
     let deactivated = client
         .deactivate_account(with_token(

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use lettre::message::Mailbox;
 use popug_runtime::{Env, Service, Settings, SettingsError};
 
 /// Everything billing-svc reads at start.
@@ -15,7 +16,7 @@ pub struct BillingSettings {
     /// Where emails go without SMTP (`POPUG_MAIL_DIR`, default `var/mail`).
     pub mail_dir: PathBuf,
     /// The sender of payout emails (`POPUG_MAIL_FROM`).
-    pub mail_from: String,
+    pub mail_from: Mailbox,
     /// Whether days close by themselves at midnight (`POPUG_BILLING_AUTO_CLOSE`).
     pub auto_close: bool,
     /// Competing consumer workers in this replica
@@ -29,16 +30,18 @@ pub struct BillingSettings {
 impl BillingSettings {
     /// Reads the settings from `env`.
     pub fn load(env: &Env) -> Result<Self, SettingsError> {
-        let mail_from: String = env.parse_or(
-            "POPUG_MAIL_FROM",
-            "popug billing <billing@popug.local>".to_owned(),
-        )?;
-        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(env.invalid(
+        let mail_from = env
+            .parse_or(
                 "POPUG_MAIL_FROM",
-                "expected an address like `Name <billing@example.com>`",
-            ));
-        }
+                "popug billing <billing@popug.local>".to_owned(),
+            )?
+            .parse::<Mailbox>()
+            .map_err(|_| {
+                env.invalid(
+                    "POPUG_MAIL_FROM",
+                    "expected an address like `Name <billing@example.com>`",
+                )
+            })?;
         Ok(Self {
             common: Settings::load(Service::Billing, env)?,
             seed: env.optional("POPUG_BILLING_SEED")?,
@@ -75,5 +78,6 @@ mod tests {
             popug_runtime::Timezone::Named(chrono_tz::Europe::Berlin)
         );
         assert_eq!(settings.common.addr.port(), 50053);
+        assert_eq!(settings.mail_from.email.to_string(), "billing@popug.local");
     }
 }

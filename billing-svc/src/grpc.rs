@@ -24,13 +24,11 @@ pub struct BillingApi {
 fn entry_message(line: &EntryLine) -> pb::Entry {
     pb::Entry {
         entry_id: line.entry_id.to_string(),
-        kind: match EntryKind::parse(&line.kind) {
-            Some(EntryKind::AssignmentFee) => pb::EntryKind::AssignmentFee,
-            Some(EntryKind::CompletionReward) => pb::EntryKind::CompletionReward,
-            Some(EntryKind::Payout) => pb::EntryKind::Payout,
-            None => pb::EntryKind::Unspecified,
-        }
-        .into(),
+        kind: line
+            .kind
+            .parse::<EntryKind>()
+            .map_or(pb::EntryKind::Unspecified, pb::EntryKind::from)
+            .into(),
         amount_cents: line.amount_cents,
         task_id: line.task_id.map(|id| id.to_string()).unwrap_or_default(),
         description: line.description.clone(),
@@ -127,7 +125,7 @@ impl BillingService for BillingApi {
         let (balance_cents, entries) = self
             .account(account_id, &request.date)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("billing has no account {account_id}")))?;
+            .ok_or(Error::NoSuchAccount(account_id))?;
         Ok(Response::new(pb::GetAccountResponse {
             account_id: account_id.to_string(),
             balance_cents,
@@ -239,7 +237,7 @@ impl BillingService for BillingApi {
             .ledger
             .statement(account_id, from, to)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("billing has no account {account_id}")))?;
+            .ok_or(Error::NoSuchAccount(account_id))?;
         Ok(Response::new(pb::GetStatementResponse {
             account_id: account_id.to_string(),
             from: from.to_string(),

@@ -2,98 +2,29 @@
 //! replica; task events price tasks and move money. Every handler works on
 //! the consumer's transaction, so its effects commit with the inbox record.
 
-use popug_bus::{EventMeta, HandlerError, Handlers};
+use popug_bus::{EventMeta, HandlerError, Handlers, fields};
 use popug_proto::{
     events::upcast,
-    pb::popug::events::{
-        accounts::v1 as accounts_v1,
-        tasks::{v1 as tasks_v1, v2 as tasks_v2},
-    },
+    pb::popug::events::tasks::{v1 as tasks_v1, v2 as tasks_v2},
 };
-use popug_token::{Role, Standings};
-use uuid::Uuid;
+use popug_token::Standings;
 
 use crate::{
     domain::{EntryKind, FeeReason},
     store::{Booking, Ledger, TaskDescription, replica},
 };
 
-fn id(field: &str, value: &str) -> Result<Uuid, HandlerError> {
-    Uuid::try_parse(value)
-        .map_err(|_| HandlerError::Rejected(format!("{field} `{value}` is not a UUID")))
-}
-
-fn version(value: u64) -> Result<i64, HandlerError> {
-    i64::try_from(value)
-        .map_err(|_| HandlerError::Rejected(format!("version {value} is out of range")))
-}
-
-fn role(value: i32) -> Result<&'static str, HandlerError> {
-    Role::from_event(value)
-        .map_err(HandlerError::Rejected)
-        .map(Role::as_str)
-}
-
 /// The handlers of every event billing consumes.
 ///
 /// Each account change also clears the account from `standings`, so its next
 /// call is judged by it.
 pub fn handlers(ledger: &Ledger, standings: &Standings) -> Handlers {
-    let (created, changed, deactivated) = (standings.clone(), standings.clone(), standings.clone());
     let created_v2 = ledger.clone();
     let created_v1 = ledger.clone();
     let assigned = ledger.clone();
     let completed = ledger.clone();
     Handlers::new()
-        .on::<accounts_v1::AccountCreated, _>(move |conn, _, event| {
-            let standings = created.clone();
-            Box::pin(async move {
-                let account_id = id("account_id", &event.account_id)?;
-                standings.forget(account_id);
-                replica::created(
-                    conn,
-                    account_id,
-                    &event.login,
-                    &event.email,
-                    role(event.role)?,
-                    event.active,
-                    version(event.version)?,
-                )
-                .await?;
-                Ok(())
-            })
-        })
-        .on::<accounts_v1::AccountUpdated, _>(|conn, _, event| {
-            Box::pin(async move {
-                replica::updated(
-                    conn,
-                    id("account_id", &event.account_id)?,
-                    &event.email,
-                    version(event.version)?,
-                )
-                .await?;
-                Ok(())
-            })
-        })
-        .on::<accounts_v1::AccountRoleChanged, _>(move |conn, _, event| {
-            let standings = changed.clone();
-            Box::pin(async move {
-                let account_id = id("account_id", &event.account_id)?;
-                standings.forget(account_id);
-                replica::role_changed(conn, account_id, role(event.role)?, version(event.version)?)
-                    .await?;
-                Ok(())
-            })
-        })
-        .on::<accounts_v1::AccountDeactivated, _>(move |conn, _, event| {
-            let standings = deactivated.clone();
-            Box::pin(async move {
-                let account_id = id("account_id", &event.account_id)?;
-                standings.forget(account_id);
-                replica::deactivated(conn, account_id).await?;
-                Ok(())
-            })
-        })
+        .with_accounts(replica::Replica, standings)
         .on_batch::<tasks_v2::TaskCreated, _>(move |conn, events| {
             let ledger = created_v2.clone();
             Box::pin(async move {
@@ -152,7 +83,8 @@ pub fn handlers(ledger: &Ledger, standings: &Standings) -> Handlers {
             })
         })
         // What competing workers and replicas write: the account replica's
-        // rows and balances, and tasks' display fields. Each batch takes
+        // rows (locked by `with_accounts`) and balances, and tasks' display
+        // fields. Each batch takes
         // these keys as sorted advisory locks before anything else, so
         // batches that meet the same accounts take turns in one order and
         // can never wait for each other in a circle (prices are stored in
@@ -161,15 +93,11 @@ pub fn handlers(ledger: &Ledger, standings: &Standings) -> Handlers {
         .locking::<tasks_v1::TaskCreated, _>(|event| vec![task_key(&event.task_id)])
         .locking::<tasks_v1::TaskAssigned, _>(|event| vec![account_key(&event.assignee_id)])
         .locking::<tasks_v1::TaskCompleted, _>(|event| vec![account_key(&event.assignee_id)])
-        .locking::<accounts_v1::AccountCreated, _>(|event| vec![account_key(&event.account_id)])
-        .locking::<accounts_v1::AccountUpdated, _>(|event| vec![account_key(&event.account_id)])
-        .locking::<accounts_v1::AccountRoleChanged, _>(|event| vec![account_key(&event.account_id)])
-        .locking::<accounts_v1::AccountDeactivated, _>(|event| vec![account_key(&event.account_id)])
 }
 
 fn description(event: &tasks_v2::TaskCreated) -> Result<TaskDescription, HandlerError> {
     Ok(TaskDescription {
-        task_id: id("task_id", &event.task_id)?,
+        task_id: fields::uuid("task_id", &event.task_id)?,
         key: event.key.clone(),
         title: event.title.clone(),
         jira_id: event.jira_id.clone(),
@@ -186,8 +114,8 @@ fn booking(
     Ok(Booking {
         kind,
         reason: None,
-        task_id: id("task_id", task_id)?,
-        popug: id("assignee_id", assignee_id)?,
+        task_id: fields::uuid("task_id", task_id)?,
+        popug: fields::uuid("assignee_id", assignee_id)?,
         source_event_id: meta.event_id,
         at: meta.occurred_at,
     })
@@ -199,8 +127,8 @@ fn fee_reason(event: &tasks_v1::TaskAssigned) -> Result<FeeReason, HandlerError>
     match tasks_v1::AssignmentReason::try_from(event.reason) {
         Ok(tasks_v1::AssignmentReason::Created) => Ok(FeeReason::Created),
         Ok(tasks_v1::AssignmentReason::Shuffled) => Ok(FeeReason::of_shuffle(
-            id("previous_assignee_id", &event.previous_assignee_id)?,
-            id("assignee_id", &event.assignee_id)?,
+            fields::uuid("previous_assignee_id", &event.previous_assignee_id)?,
+            fields::uuid("assignee_id", &event.assignee_id)?,
         )),
         Ok(tasks_v1::AssignmentReason::Unspecified) | Err(_) => Err(HandlerError::Rejected(
             format!("reason {} is not a known assignment reason", event.reason),

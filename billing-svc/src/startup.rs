@@ -56,15 +56,11 @@ impl Application {
             common.clock.clone(),
             rng,
         );
-        let from = settings
-            .mail_from
-            .parse()
-            .map_err(|error| StartupError::Setting(format!("POPUG_MAIL_FROM: {error}")))?;
         let mailer = Mailer::new(
             pool.clone(),
             common.smtp_url.as_ref(),
             &settings.mail_dir,
-            from,
+            settings.mail_from.clone(),
         );
         // Its own broker user, and whose events it believes from which user.
         let broker = Broker::from_settings(common)

@@ -609,12 +609,13 @@ async fn closing_a_day_pays_positive_balances_once_and_emails_them() {
         Code::InvalidArgument
     );
     let today = chrono::Utc::now().date_naive().to_string();
+    let not_over = close(app.admin_token.clone(), today)
+        .await
+        .expect_err("not over");
+    assert_eq!(not_over.code(), Code::FailedPrecondition);
     assert_eq!(
-        close(app.admin_token.clone(), today)
-            .await
-            .expect_err("not over")
-            .code(),
-        Code::FailedPrecondition
+        popug_runtime::error::reason(&not_over).as_deref(),
+        Some(billing_svc::error::DAY_NOT_ENDED)
     );
 
     // Two admins close the same day at once: one pays, the other reports it closed.
@@ -644,6 +645,19 @@ async fn closing_a_day_pays_positive_balances_once_and_emails_them() {
         .expect("close again")
         .into_inner();
     assert!(again.already_closed);
+    // Closing an earlier day now is refused with the same code as a day
+    // that has not ended; the reason, not the message, tells them apart.
+    let day_before = (yesterday_at - chrono::Duration::days(1))
+        .date_naive()
+        .to_string();
+    let out_of_order = close(app.admin_token.clone(), day_before)
+        .await
+        .expect_err("days close in order");
+    assert_eq!(out_of_order.code(), Code::FailedPrecondition);
+    assert_eq!(
+        popug_runtime::error::reason(&out_of_order).as_deref(),
+        Some(billing_svc::error::DAYS_CLOSE_IN_ORDER)
+    );
 
     assert_eq!(app.balance(earner).await, 0, "paid out exactly its balance");
     assert_eq!(
@@ -1094,6 +1108,10 @@ async fn a_payout_above_the_rules_bound_is_refused_and_nothing_is_paid() {
         .await
         .expect_err("too large a payout");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        popug_runtime::error::reason(&refused).as_deref(),
+        Some(billing_svc::error::PAYOUT_TOO_LARGE)
+    );
     assert!(
         refused.message().contains(&worker.to_string()) && refused.message().contains("100000000"),
         "{}",

@@ -230,14 +230,14 @@ impl TrackerService for TrackerApi {
                 self.store
                     .task(id)
                     .await?
-                    .ok_or_else(|| Error::NotFound(format!("no task {id}")))?
+                    .ok_or_else(|| Error::NoSuchTask(id.to_string()))?
             }
             (true, false) => {
                 let number = task_number("key", &request.key)?;
                 self.store
                     .task_numbered(number)
                     .await?
-                    .ok_or_else(|| Error::NotFound(format!("no task POPUG-{number}")))?
+                    .ok_or_else(|| Error::NoSuchTask(format!("POPUG-{number}")))?
             }
             (false, false) => {
                 return Err(Error::invalid("key", "give `task_id` or `key`, not both").into());
@@ -249,9 +249,7 @@ impl TrackerService for TrackerApi {
         let may_see = task.assignee_id == caller.account_id
             || matches!(caller.role, Role::Manager | Role::Admin);
         if !may_see {
-            return Err(Status::permission_denied(
-                "only the assignee, managers and admins see a task",
-            ));
+            return Err(Error::NotYours.into());
         }
         Ok(Response::new(pb::GetTaskResponse {
             task: Some(task_message(&task)),

@@ -4,7 +4,7 @@
 use diesel::{
     ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, QueryableByName,
     Selectable, SelectableHelper as _,
-    sql_types::{BigInt, Bool, Double, Nullable, Text},
+    sql_types::{BigInt, Double},
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::Outbox;
@@ -86,8 +86,6 @@ pub struct Store {
     clock: Clock,
 }
 
-const NO_WORKER: &str = "there is no active worker to assign tasks to; ask an admin to create one";
-
 async fn assignable_workers(conn: &mut AsyncPgConnection) -> Result<Vec<Uuid>, Error> {
     Ok(accounts::table
         .filter(accounts::role.eq(Role::Worker.as_str()))
@@ -153,9 +151,7 @@ impl Store {
         conn.transaction::<_, Error, _>(async |conn| {
             let workers = assignable_workers(conn).await?;
             let count = u64::try_from(workers.len()).unwrap_or(0);
-            let index = pick
-                .checked_rem(count)
-                .ok_or_else(|| Error::FailedPrecondition(NO_WORKER.into()))?;
+            let index = pick.checked_rem(count).ok_or(Error::NoWorker)?;
             let assignee_id = workers[usize::try_from(index).unwrap_or(0)];
             let row: TaskRow = diesel::insert_into(tasks::table)
                 .values((
@@ -229,7 +225,7 @@ impl Store {
             .load(conn)
             .await?;
             if moved.is_empty() && assignable_workers(conn).await?.is_empty() {
-                return Err(Error::FailedPrecondition(NO_WORKER.into()));
+                return Err(Error::NoWorker);
             }
             let assigned: Vec<_> = moved
                 .iter()
@@ -262,17 +258,12 @@ impl Store {
                 .await
                 .optional()?
                 .map(Task::from)
-                .ok_or_else(|| Error::NotFound(format!("no task {task_id}")))?;
+                .ok_or_else(|| Error::NoSuchTask(task_id.to_string()))?;
             if task.assignee_id != caller {
-                return Err(Error::PermissionDenied(
-                    "only the task's assignee can complete it".into(),
-                ));
+                return Err(Error::NotAssignee);
             }
             if task.status == TaskStatus::Done {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} is already done",
-                    task.key()
-                )));
+                return Err(Error::AlreadyDone(task.key()));
             }
             let row: TaskRow = diesel::update(tasks::table.find(task_id))
                 .set((
@@ -385,69 +376,15 @@ impl Store {
     }
 }
 
-/// The replica's writes, one per account event; each is idempotent and
-/// commutes with the others, so order and duplicates do not matter.
-pub mod replica {
-    use super::*;
-
-    /// `AccountCreated` (version `version`): login, role and active flag,
-    /// unless a newer role or a deactivation is already known.
-    pub async fn created(
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-        login: &str,
-        role: Role,
-        active: bool,
-        version: i64,
-    ) -> Result<(), diesel::result::Error> {
-        diesel::sql_query(
-            "INSERT INTO accounts (account_id, login, role, role_version, active) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (account_id) DO UPDATE SET login = EXCLUDED.login, \
-                 role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
-                             THEN EXCLUDED.role ELSE accounts.role END, \
-                 role_version = GREATEST(accounts.role_version, EXCLUDED.role_version), \
-                 active = accounts.active AND EXCLUDED.active",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(account_id)
-        .bind::<Nullable<Text>, _>(Some(login))
-        .bind::<Text, _>(role.as_str())
-        .bind::<BigInt, _>(version)
-        .bind::<Bool, _>(active)
-        .execute(conn)
-        .await
-        .map(drop)
+/// How many tasks there are; for tests and the bench.
+pub async fn open_tasks(conn: &mut AsyncPgConnection) -> Result<i64, diesel::result::Error> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
     }
-
-    /// `AccountRoleChanged` (version `version`): the role, unless a newer
-    /// one is already known.
-    pub async fn role_changed(
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-        role: Role,
-        version: i64,
-    ) -> Result<(), diesel::result::Error> {
-        popug_runtime::directory::record_role(conn, account_id, role.as_str(), version).await
-    }
-
-    /// `AccountDeactivated`: for good.
-    pub async fn deactivated(
-        conn: &mut AsyncPgConnection,
-        account_id: Uuid,
-    ) -> Result<(), diesel::result::Error> {
-        popug_runtime::directory::record_deactivation(conn, account_id).await
-    }
-
-    /// How many tasks there are; for tests and the bench.
-    pub async fn open_tasks(conn: &mut AsyncPgConnection) -> Result<i64, diesel::result::Error> {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let count: Count =
-            diesel::sql_query("SELECT count(*) AS n FROM tasks WHERE status = 'open'")
-                .get_result(conn)
-                .await?;
-        Ok(count.n)
-    }
+    let count: Count = diesel::sql_query("SELECT count(*) AS n FROM tasks WHERE status = 'open'")
+        .get_result(conn)
+        .await?;
+    Ok(count.n)
 }

@@ -234,6 +234,10 @@ async fn without_an_active_worker_creation_is_refused_clearly() {
         .await
         .expect_err("no worker");
     assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        popug_runtime::error::reason(&status).as_deref(),
+        Some(tracker_svc::error::NO_WORKER)
+    );
     assert!(
         status.message().contains("no active worker"),
         "{}",
@@ -651,6 +655,10 @@ async fn only_the_assignee_completes_an_open_task_once() {
         .expect_err("twice");
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert!(again.message().contains("already done"));
+    assert_eq!(
+        popug_runtime::error::reason(&again).as_deref(),
+        Some(tracker_svc::error::TASK_DONE)
+    );
     assert_eq!(
         code(complete(kesha.clone(), uuid::Uuid::new_v4().to_string()).await),
         Code::NotFound

@@ -3,7 +3,7 @@
 use popug_proto::pb::popug::events::billing::v1 as events;
 use uuid::Uuid;
 
-use super::{Day, EntryKind, Prices, Transfer};
+use super::{Day, Prices, Transfer};
 
 /// `TaskPriced`.
 pub fn priced(task_id: Uuid, prices: Prices) -> events::TaskPriced {
@@ -20,7 +20,7 @@ pub fn applied(transfer: &Transfer, balance_after_cents: i64) -> events::Transac
     events::TransactionApplied {
         entry_id: transfer.tx_id.to_string(),
         account_id: transfer.popug.to_string(),
-        kind: entry_kind(transfer.kind).into(),
+        kind: events::EntryKind::from(transfer.kind).into(),
         amount_cents: transfer.popug_cents,
         task_id: transfer
             .task_id
@@ -28,15 +28,6 @@ pub fn applied(transfer: &Transfer, balance_after_cents: i64) -> events::Transac
             .unwrap_or_default(),
         day: transfer.day.to_string(),
         balance_after_cents,
-    }
-}
-
-/// The events' form of an entry kind.
-pub fn entry_kind(kind: EntryKind) -> events::EntryKind {
-    match kind {
-        EntryKind::AssignmentFee => events::EntryKind::AssignmentFee,
-        EntryKind::CompletionReward => events::EntryKind::CompletionReward,
-        EntryKind::Payout => events::EntryKind::Payout,
     }
 }
 

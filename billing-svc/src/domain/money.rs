@@ -1,8 +1,14 @@
-//! Money is integer cents. Entry kinds, why a fee was charged, prices and
-//! billing days.
+//! Money is integer cents. Entry kinds (and every conversion of one: stored
+//! text, the billing API's enum, the events' enum), why a fee was charged,
+//! prices and billing days.
+
+use std::str::FromStr;
 
 use chrono::NaiveDate;
-use popug_proto::events::rules::{FEE_CENTS, REWARD_CENTS};
+use popug_proto::{
+    events::rules::{FEE_CENTS, REWARD_CENTS},
+    pb::popug::{billing::v1 as api, events::billing::v1 as events},
+};
 use rand::Rng;
 use uuid::Uuid;
 
@@ -17,8 +23,18 @@ pub enum EntryKind {
     Payout,
 }
 
+/// The one place an entry kind changes form: its stored text
+/// ([`EntryKind::as_str`], [`FromStr`]), the billing API's enum and the
+/// events' enum (`From`).
 impl EntryKind {
-    /// As stored.
+    /// Every kind.
+    pub const ALL: [EntryKind; 3] = [
+        EntryKind::AssignmentFee,
+        EntryKind::CompletionReward,
+        EntryKind::Payout,
+    ];
+
+    /// As stored (`transactions.kind`, `entries.kind`).
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::AssignmentFee => "assignment_fee",
@@ -26,16 +42,44 @@ impl EntryKind {
             EntryKind::Payout => "payout",
         }
     }
+}
 
-    /// From the stored form.
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            EntryKind::AssignmentFee,
-            EntryKind::CompletionReward,
-            EntryKind::Payout,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == value)
+/// Stored text that names no entry kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an entry kind")]
+pub struct UnknownEntryKind(String);
+
+/// From the stored form.
+impl FromStr for EntryKind {
+    type Err = UnknownEntryKind;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        EntryKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or_else(|| UnknownEntryKind(value.to_owned()))
+    }
+}
+
+/// The billing API's form.
+impl From<EntryKind> for api::EntryKind {
+    fn from(kind: EntryKind) -> Self {
+        match kind {
+            EntryKind::AssignmentFee => api::EntryKind::AssignmentFee,
+            EntryKind::CompletionReward => api::EntryKind::CompletionReward,
+            EntryKind::Payout => api::EntryKind::Payout,
+        }
+    }
+}
+
+/// The events' form (`TransactionApplied.kind`).
+impl From<EntryKind> for events::EntryKind {
+    fn from(kind: EntryKind) -> Self {
+        match kind {
+            EntryKind::AssignmentFee => events::EntryKind::AssignmentFee,
+            EntryKind::CompletionReward => events::EntryKind::CompletionReward,
+            EntryKind::Payout => events::EntryKind::Payout,
+        }
     }
 }
 
@@ -101,8 +145,24 @@ pub use popug_runtime::calendar::{day_of, next_midnight, parse_day};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
+    use popug_runtime::ApiError;
     use rand::SeedableRng as _;
+
+    #[test]
+    fn entry_kinds_round_trip_through_their_stored_text_and_match_both_enums() {
+        for kind in EntryKind::ALL {
+            assert_eq!(kind.as_str().parse::<EntryKind>(), Ok(kind));
+            // The three enums spell each kind alike.
+            let stored = kind.as_str().to_uppercase();
+            assert!(api::EntryKind::from(kind).as_str_name().ends_with(&stored));
+            assert!(
+                events::EntryKind::from(kind)
+                    .as_str_name()
+                    .ends_with(&stored)
+            );
+        }
+        assert!("refund".parse::<EntryKind>().is_err());
+    }
 
     #[test]
     fn prices_stay_in_range_and_cover_it() {
@@ -154,7 +214,7 @@ mod tests {
         assert_eq!(midnight.to_rfc3339(), "2026-11-23T23:00:00+00:00");
         assert!(matches!(
             parse_day("date", "22.11.2026", at.date_naive()),
-            Err(Error::InvalidArgument { field: "date", .. })
+            Err(ApiError::InvalidArgument { field: "date", .. })
         ));
     }
 }

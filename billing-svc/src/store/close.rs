@@ -12,10 +12,7 @@ use uuid::Uuid;
 
 use super::{Ledger, post};
 use crate::{
-    domain::{
-        ClosePlan, Day, EntryKind, Transfer, events,
-        ledger::{self, CloseRefusal},
-    },
+    domain::{ClosePlan, Day, EntryKind, Transfer, events, ledger},
     error::Error,
     schema::day_closes,
 };
@@ -43,12 +40,6 @@ struct DayEndBalance {
     account_id: Uuid,
     #[diesel(sql_type = BigInt)]
     balance_cents: i64,
-}
-
-impl From<CloseRefusal> for Error {
-    fn from(refusal: CloseRefusal) -> Self {
-        Error::FailedPrecondition(refusal.to_string())
-    }
 }
 
 impl Ledger {

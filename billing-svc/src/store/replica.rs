@@ -1,8 +1,16 @@
 //! The accounts replica's writes; each is idempotent and commutes with the
 //! others (versions order the changes), so order and duplicates do not matter.
+//! [`Replica`] gives them to the bus's shared account handlers
+//! (`popug_bus::accounts`): billing keeps the email too, and locks first.
 
-use diesel::sql_types::{BigInt, Text};
+use diesel::{
+    QueryResult,
+    sql_types::{BigInt, Text},
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use futures::future::BoxFuture;
+use popug_bus::accounts::{AccountReplica, NewAccount};
+use popug_token::Role;
 use uuid::Uuid;
 
 use popug_runtime::advisory_locks::DAY_CLOSE;
@@ -92,4 +100,55 @@ pub async fn deactivated(
 ) -> Result<(), diesel::result::Error> {
     share_close_lock(conn).await?;
     popug_runtime::directory::record_deactivation(conn, account_id).await
+}
+
+/// Billing's accounts replica: the shared columns and the email, each write
+/// after the close lock shared (see `share_close_lock`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Replica;
+
+impl AccountReplica for Replica {
+    fn created<'c>(
+        &'c self,
+        conn: &'c mut AsyncPgConnection,
+        account: NewAccount<'c>,
+    ) -> BoxFuture<'c, QueryResult<()>> {
+        Box::pin(created(
+            conn,
+            account.account_id,
+            account.login,
+            account.email,
+            account.role.as_str(),
+            account.active,
+            account.version,
+        ))
+    }
+
+    fn updated<'c>(
+        &'c self,
+        conn: &'c mut AsyncPgConnection,
+        account_id: Uuid,
+        email: &'c str,
+        version: i64,
+    ) -> BoxFuture<'c, QueryResult<()>> {
+        Box::pin(updated(conn, account_id, email, version))
+    }
+
+    fn role_changed<'c>(
+        &'c self,
+        conn: &'c mut AsyncPgConnection,
+        account_id: Uuid,
+        role: Role,
+        version: i64,
+    ) -> BoxFuture<'c, QueryResult<()>> {
+        Box::pin(role_changed(conn, account_id, role.as_str(), version))
+    }
+
+    fn deactivated<'c>(
+        &'c self,
+        conn: &'c mut AsyncPgConnection,
+        account_id: Uuid,
+    ) -> BoxFuture<'c, QueryResult<()>> {
+        Box::pin(deactivated(conn, account_id))
+    }
 }

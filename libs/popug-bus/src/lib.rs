@@ -8,7 +8,10 @@
 //!   confirms, mandatory routing and persistent delivery; survives the broker
 //!   going away and runs correctly on several replicas.
 //! - [`consumer`] and [`handlers`]: typed handlers applied exactly once in
-//!   effect, through an inbox that commits with the handler's effects.
+//!   effect, through an inbox that commits with the handler's effects;
+//!   [`fields`]: an event's fields parsed into their types, once for every
+//!   handler; [`accounts`]: the accounts replica's handlers, shared by every
+//!   consuming service.
 //! - [`trust`]: what every delivery is checked against before it is applied:
 //!   its routing key, envelope and payload type agree with the catalog.
 //! - [`dead_letters`] and [`ops`]: what could not be handled, and its replay
@@ -21,12 +24,14 @@
 //! The bus's tables come with their migrations, [`MIGRATIONS`], which every
 //! service runs before its own.
 
+pub mod accounts;
 pub mod broker;
 pub mod consumer;
 pub mod dead_letter_filter;
 pub mod dead_letters;
 pub mod discard;
 pub mod envelope;
+pub mod fields;
 pub mod handlers;
 pub mod history;
 pub mod ops;
@@ -40,6 +45,7 @@ mod schema;
 pub mod topology;
 pub mod trust;
 
+pub use accounts::AccountReplica;
 pub use broker::{Backoff, Broker};
 pub use consumer::{BatchReport, Consumer, ConsumerConfig};
 pub use envelope::EventMeta;

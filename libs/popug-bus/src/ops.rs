@@ -4,7 +4,11 @@
 //! by filter) and discard (with an audit record naming the admin).
 //!
 //! Requests are checked here, at the edge: a bad field is
-//! `INVALID_ARGUMENT` naming it, never `INTERNAL`.
+//! `INVALID_ARGUMENT` naming it, never `INTERNAL`. Refusals are
+//! [`OpsError`]s ([`error`]), answered through the shared mapping of
+//! `popug-runtime`; nothing here builds a `Status`.
+
+pub mod error;
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -17,6 +21,8 @@ use popug_proto::pb::popug::ops::v1::{
 };
 use popug_runtime::{ApiError, database::Pool};
 use tonic::{Request, Response, Status};
+
+pub use error::OpsError;
 
 use crate::{
     broker::Broker,
@@ -90,38 +96,9 @@ impl Ops {
         OpsServiceServer::new(self)
     }
 
-    async fn conn(&self) -> Result<popug_runtime::database::PooledConnection<'_>, Status> {
-        self.pool.get().await.map_err(|error| {
-            tracing::error!(%error, "ops: no database connection");
-            Status::unavailable("the service's database is unavailable")
-        })
+    fn consumer(&self) -> Result<&str, OpsError> {
+        self.consumer.as_deref().ok_or(OpsError::NoConsumer)
     }
-
-    fn consumer(&self) -> Result<&str, Status> {
-        self.consumer.as_deref().ok_or_else(|| {
-            Status::failed_precondition(
-                "this service consumes no events, so it has no dead letters",
-            )
-        })
-    }
-
-    /// A replay's failure: a missing dead-letter queue said as such.
-    fn replay_error(&self, consumer: &str, error: &dead_letters::ReplayError) -> Status {
-        match error {
-            dead_letters::ReplayError::Broker(lapin) => queue_error(&self.broker, consumer, lapin),
-            _ => broker_error(error),
-        }
-    }
-}
-
-fn database_error(error: &diesel::result::Error) -> Status {
-    tracing::error!(%error, "ops: database query failed");
-    Status::unavailable("the service's database is unavailable")
-}
-
-fn broker_error(error: &dyn std::fmt::Display) -> Status {
-    tracing::error!(%error, "ops: broker call failed");
-    Status::unavailable(format!("the broker is unavailable: {error}"))
 }
 
 /// A text field of a filter: one line, at most [`MAX_FILTER_CHARS`]; empty
@@ -222,21 +199,6 @@ fn dead_letter(
     }
 }
 
-/// A failed broker call on `consumer`'s dead-letter queue: a missing queue
-/// is reported as missing, anything else as the broker being unavailable.
-fn queue_error(broker: &Broker, consumer: &str, error: &lapin::Error) -> Status {
-    if dead_letters::is_missing_queue(error) {
-        let queue = broker.topology().dead_letter_queue(consumer);
-        tracing::warn!(%queue, %error, "ops: the dead-letter queue does not exist");
-        return Status::failed_precondition(format!(
-            "the dead-letter queue `{queue}` does not exist on the broker (deleted, or expired \
-             through POPUG_QUEUE_TTL while no {consumer} service ran); the {consumer} \
-             service declares it again when its consumer (re)connects"
-        ));
-    }
-    broker_error(error)
-}
-
 #[tonic::async_trait]
 impl OpsService for Ops {
     async fn list_dead_letters(
@@ -247,7 +209,7 @@ impl OpsService for Ops {
         let request = request.into_inner();
         let page = popug_runtime::paging::page::<i64>(request.page_size, &request.page_token)?;
         let filter = filter(request.filter)?;
-        let mut conn = self.conn().await?;
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let listed = dead_letters::list(
             &mut conn,
             ListQuery {
@@ -259,21 +221,21 @@ impl OpsService for Ops {
             },
         )
         .await
-        .map_err(|error| database_error(&error))?;
+        .map_err(ApiError::from)?;
         let unresolved = dead_letters::unresolved(&mut conn)
             .await
-            .map_err(|error| database_error(&error))?;
+            .map_err(ApiError::from)?;
         let matching = dead_letters::matching(&mut conn, &filter, request.include_resolved)
             .await
-            .map_err(|error| database_error(&error))?;
+            .map_err(ApiError::from)?;
         let error_counts = dead_letters::error_counts(&mut conn, &filter, request.include_resolved)
             .await
-            .map_err(|error| database_error(&error))?;
+            .map_err(ApiError::from)?;
         drop(conn);
         let dead_letter_queue_depth = match &self.consumer {
             Some(consumer) => dead_letters::queue_depth(&self.broker, consumer)
                 .await
-                .map_err(|error| queue_error(&self.broker, consumer, &error))?,
+                .map_err(|error| OpsError::queue(&self.broker, consumer, &error))?,
             None => 0,
         };
         Ok(Response::new(ListDeadLettersResponse {
@@ -322,7 +284,7 @@ impl OpsService for Ops {
             let limit = (request.limit > 0).then_some(request.limit);
             let pass = dead_letters::replay_all(&self.pool, &self.broker, consumer, limit)
                 .await
-                .map_err(|error| self.replay_error(consumer, &error))?;
+                .map_err(|error| OpsError::replay(&self.broker, consumer, error))?;
             return Ok(Response::new(ReplayDeadLettersResponse {
                 replayed: pass.moved,
                 dropped_discarded: pass.dropped_discarded,
@@ -335,7 +297,7 @@ impl OpsService for Ops {
         };
         let asked_ids: Vec<i64> = asked.iter().copied().collect();
         let selected: BTreeSet<i64> = {
-            let mut conn = self.conn().await?;
+            let mut conn = popug_runtime::database::conn(&self.pool).await?;
             dead_letters::select_unresolved(
                 &mut conn,
                 consumer,
@@ -344,13 +306,13 @@ impl OpsService for Ops {
                 i64::from(limit),
             )
             .await
-            .map_err(|error| database_error(&error))?
+            .map_err(ApiError::from)?
             .into_iter()
             .collect()
         };
         let pass = dead_letters::replay_only(&self.pool, &self.broker, consumer, &selected)
             .await
-            .map_err(|error| self.replay_error(consumer, &error))?;
+            .map_err(|error| OpsError::replay(&self.broker, consumer, error))?;
         let moved: BTreeSet<i64> = pass.moved_ids.iter().copied().collect();
         let wanted = if asked.is_empty() { &selected } else { &asked };
         Ok(Response::new(ReplayDeadLettersResponse {
@@ -366,10 +328,8 @@ impl OpsService for Ops {
         request: Request<GetOutboxStatusRequest>,
     ) -> Result<Response<GetOutboxStatusResponse>, Status> {
         (self.guard)(request.extensions())?;
-        let mut conn = self.conn().await?;
-        let backlog = outbox::backlog(&mut conn)
-            .await
-            .map_err(|error| database_error(&error))?;
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
+        let backlog = outbox::backlog(&mut conn).await.map_err(ApiError::from)?;
         let (relay_connected, last_error) = self.relay.snapshot();
         Ok(Response::new(GetOutboxStatusResponse {
             pending: backlog.pending,
@@ -395,19 +355,16 @@ impl OpsService for Ops {
             )
             .into());
         }
-        let mut conn = self.conn().await?;
+        let mut conn = popug_runtime::database::conn(&self.pool).await?;
         let Some((row, body)) = dead_letters::get(&mut conn, request.id)
             .await
-            .map_err(|error| database_error(&error))?
+            .map_err(ApiError::from)?
         else {
-            return Err(Status::not_found(format!(
-                "no dead letter has id {}",
-                request.id
-            )));
+            return Err(OpsError::NoSuchDeadLetter(request.id).into());
         };
         let mut notes = dead_letters::discard_notes(&mut conn, &[row.id])
             .await
-            .map_err(|error| database_error(&error))?;
+            .map_err(ApiError::from)?;
         drop(conn);
         let shown = readable(&body);
         let body_size = body.len() as u64;
@@ -430,11 +387,8 @@ impl OpsService for Ops {
         request: Request<DiscardDeadLettersRequest>,
     ) -> Result<Response<DiscardDeadLettersResponse>, Status> {
         (self.guard)(request.extensions())?;
-        let by = (self.identify)(request.metadata(), request.extensions()).ok_or_else(|| {
-            Status::unauthenticated(
-                "discarding needs a signed-in admin: its audit record names who",
-            )
-        })?;
+        let by =
+            (self.identify)(request.metadata(), request.extensions()).ok_or(OpsError::Anonymous)?;
         let request = request.into_inner();
         let asked = ids(&request.ids)?;
         if asked.is_empty() {
@@ -457,10 +411,10 @@ impl OpsService for Ops {
         let consumer = self.consumer()?;
         let asked: Vec<i64> = asked.into_iter().collect();
         let discarded = {
-            let mut conn = self.conn().await?;
+            let mut conn = popug_runtime::database::conn(&self.pool).await?;
             discard::discard(&mut conn, consumer, &asked, &by, reason)
                 .await
-                .map_err(|error| database_error(&error))?
+                .map_err(ApiError::from)?
         };
         // The decision is committed; the messages can no longer apply. Drop
         // them from the queue now (any later replay would drop them too).

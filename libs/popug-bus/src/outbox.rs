@@ -154,9 +154,14 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> Result<Backlog, diesel::re
     })
 }
 
+/// An invalid event is a bug (internal); a failed insert is classified like
+/// any database error (transient ones are `UNAVAILABLE`).
 impl From<OutboxError> for popug_runtime::ApiError {
     fn from(error: OutboxError) -> Self {
-        popug_runtime::ApiError::Internal(Box::new(error))
+        match error {
+            OutboxError::Database(error) => error.into(),
+            invalid @ OutboxError::Invalid { .. } => popug_runtime::ApiError::internal(invalid),
+        }
     }
 }
 

@@ -61,9 +61,7 @@ pub enum DatabaseError {
 /// A connection from `pool`, or the API error a caller sees when none can be
 /// had in time (`UNAVAILABLE`).
 pub async fn conn(pool: &Pool) -> Result<PooledConnection<'_>, crate::ApiError> {
-    pool.get()
-        .await
-        .map_err(|error| crate::ApiError::Unavailable(format!("database pool: {error}")))
+    pool.get().await.map_err(crate::ApiError::from)
 }
 
 /// How long a session of a service may wait or hold on. A hung process (a

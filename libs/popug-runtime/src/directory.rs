@@ -2,8 +2,9 @@
 //! auth-svc is the accounts themselves and elsewhere the replica fed by
 //! auth's account events. Each has the columns `account_id`, `role` (text,
 //! null while a replica knows only of a deactivation) and `active`; the
-//! replicas also keep `role_version`, and write role changes and
-//! deactivations with [`record_role`] and [`record_deactivation`].
+//! replicas also keep `login` and `role_version`, and write a new account,
+//! role changes and deactivations with [`record_account`], [`record_role`]
+//! and [`record_deactivation`].
 
 use diesel::{OptionalExtension as _, QueryableByName, sql_types};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
@@ -51,6 +52,34 @@ impl Directory for AccountsDirectory {
             }))
         })
     }
+}
+
+/// `AccountCreated` (version `version`) in a replica: login, role and
+/// active flag; a newer role, or a deactivation, already known stays.
+pub async fn record_account(
+    conn: &mut AsyncPgConnection,
+    account_id: Uuid,
+    login: &str,
+    role: &str,
+    active: bool,
+    version: i64,
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query(
+        "INSERT INTO accounts (account_id, login, role, role_version, active) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (account_id) DO UPDATE SET login = EXCLUDED.login, \
+             role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
+                         THEN EXCLUDED.role ELSE accounts.role END, \
+             role_version = GREATEST(accounts.role_version, EXCLUDED.role_version), \
+             active = accounts.active AND EXCLUDED.active",
+    )
+    .bind::<sql_types::Uuid, _>(account_id)
+    .bind::<sql_types::Text, _>(login)
+    .bind::<sql_types::Text, _>(role)
+    .bind::<sql_types::BigInt, _>(version)
+    .bind::<sql_types::Bool, _>(active)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// `AccountRoleChanged` in a replica: the role, unless a newer one is known

@@ -43,7 +43,7 @@ async fn reset_password(
     password: Option<String>,
 ) -> anyhow::Result<()> {
     let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::process())?;
-    let login = login.unwrap_or_else(|| settings.admin_login.clone());
+    let login = login.unwrap_or_else(|| settings.admin_login.as_str().to_owned());
     let database = auth_svc::recovery::database_shown(&settings);
     eprintln!(
         "Resetting the password of `{login}` directly in the auth database {database}\n\

@@ -470,6 +470,32 @@ async fn an_invalid_event_is_an_error_for_the_caller_and_is_not_enqueued() {
 }
 
 #[tokio::test]
+async fn the_outbox_refuses_a_day_that_is_not_in_the_calendar() {
+    use popug_proto::pb::popug::events::billing::v1::BillingCycleClosed;
+    let world = World::new().await;
+    let mut conn = world.pool.get().await.expect("connection");
+    for day in ["2026-99-99", "2026-02-30", "2026-1-5"] {
+        let error = Outbox::new("test")
+            .enqueue(
+                &mut conn,
+                &BillingCycleClosed {
+                    day: day.into(),
+                    accounts_paid: 0,
+                    payouts_cents: 0,
+                },
+            )
+            .await
+            .expect_err("not a day");
+        assert!(
+            matches!(&error, OutboxError::Invalid { source, .. } if source.field == "day"),
+            "{day}: {error}"
+        );
+    }
+    drop(conn);
+    assert_eq!(world.count("SELECT count(*) AS n FROM outbox").await, 0);
+}
+
+#[tokio::test]
 async fn the_relay_binds_every_consumer_first_and_keeps_unroutable_events() {
     let world = World::new().await;
     // Before anything is published, the relay declares every consumer's queue
