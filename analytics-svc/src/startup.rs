@@ -3,10 +3,9 @@
 
 use std::net::SocketAddr;
 
-use popug_bus::{Broker, Consumer, ConsumerConfig, Ops, RelayHealth, Retention};
+use popug_bus::{Bus, Consumer, ConsumerConfig};
 use popug_proto::pb::popug::analytics::v1::analytics_service_server::AnalyticsServiceServer;
 use popug_runtime::{Services, StartupError, server::ServeError};
-use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only, caller_account_id};
 
 use crate::{config::AnalyticsSettings, grpc::AnalyticsApi, handlers, store::Dashboards};
 
@@ -17,51 +16,24 @@ pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
 /// A built analytics-svc, ready to run.
 pub struct Application {
     app: popug_runtime::Application,
-    consumer: Option<Consumer>,
+    bus: Bus,
 }
 
 impl Application {
     /// Prepares everything and binds the listen address.
     pub async fn build(settings: AnalyticsSettings) -> Result<Self, StartupError> {
         let common = &settings.common;
-        let name = common.service.name();
-        let pool = popug_runtime::database::connect(
-            &common.limited_database_url(),
-            common.database_pool_size,
-            &[&popug_bus::MIGRATIONS, &MIGRATIONS],
-        )
-        .await?;
-        // Every call is judged by the caller's standing in `accounts` now.
-        let standings = popug_token::Standings::new(std::sync::Arc::new(
-            popug_runtime::directory::AccountsDirectory::new(pool.clone()),
-        ));
-        // Its own broker user, and whose events it believes from which user.
-        let broker = Broker::from_settings(common)
-            .map_err(|error| StartupError::Setting(error.to_string()))?;
-        let consumer = Consumer::new(
-            pool.clone(),
-            broker.clone(),
-            name,
+        let pool = popug_bus::wiring::database(common, &MIGRATIONS).await?;
+        let standings = popug_bus::wiring::standings(&pool);
+        // A read model built purely from events: one that lost its database
+        // rebuilds itself from the event history. analytics publishes
+        // nothing, so it runs no relay.
+        let bus = Bus::new(&pool, common)?.consuming(
             handlers::handlers(common.timezone, &standings),
-            // A read model built purely from events: one that lost its
-            // database rebuilds itself from the event history.
             ConsumerConfig {
                 rebuild_from_history: true,
                 ..ConsumerConfig::default()
             },
-        );
-        // analytics produces no events: its outbox stays empty and no relay runs.
-        let ops = Ops::new(
-            pool.clone(),
-            broker,
-            Some(name.to_owned()),
-            std::sync::Arc::new(RelayHealth::default()),
-            admins_only(),
-        )
-        .with_identity(caller_account_id());
-        let verifier = Verifier::new(
-            GrpcJwks::new(common.auth_url.as_str())
-                .map_err(|error| StartupError::Setting(format!("POPUG_AUTH_URL: {error}")))?,
         );
         let services = Services::new()
             .with(AnalyticsServiceServer::new(AnalyticsApi::new(
@@ -69,17 +41,11 @@ impl Application {
                 common.timezone,
                 common.clock.clone(),
             )))
-            .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
-        // Old inbox rows and closed dead letters are pruned hourly.
-        let app = popug_runtime::Application::build(common, services, Vec::new())
-            .await?
-            .with_task(Retention::for_service(pool, common).into_task());
+            .with(bus.ops())
+            .with_layer(popug_bus::wiring::auth_layer(common, &standings)?);
+        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "analytics-svc listening");
-        Ok(Self {
-            app,
-            consumer: Some(consumer),
-        })
+        Ok(Self { app, bus })
     }
 
     /// The bound address.
@@ -94,7 +60,7 @@ impl Application {
 
     /// Takes the consumer out, so a test can step it by hand.
     pub fn take_consumer(&mut self) -> Option<Consumer> {
-        self.consumer.take()
+        self.bus.take_consumer()
     }
 
     /// Serves until `shutdown` completes, then drains.
@@ -102,10 +68,6 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let mut app = self.app;
-        if let Some(consumer) = self.consumer {
-            app = app.with_task(consumer.into_task());
-        }
-        app.run_until_stopped(shutdown).await
+        self.bus.attach(self.app).run_until_stopped(shutdown).await
     }
 }

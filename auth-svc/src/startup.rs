@@ -3,10 +3,10 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use popug_bus::{Broker, Ops, Outbox, Relay, RelayConfig, Retention};
+use popug_bus::{Bus, Outbox, Relay};
 use popug_proto::pb::popug::auth::v1::auth_service_server::AuthServiceServer;
 use popug_runtime::{ApiError, Services, StartupError, server::ServeError};
-use popug_token::{AuthLayer, Role, Verifier, admins_only, caller_account_id};
+use popug_token::{AuthLayer, Role, Verifier};
 use rand::Rng as _;
 
 use crate::{
@@ -25,7 +25,7 @@ pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
 /// A built auth-svc, ready to run.
 pub struct Application {
     app: popug_runtime::Application,
-    relay: Option<Relay>,
+    bus: Bus,
     store: Store,
 }
 
@@ -33,16 +33,8 @@ impl Application {
     /// Prepares everything and binds the listen address.
     pub async fn build(settings: AuthSettings) -> Result<Self, StartupError> {
         let common = &settings.common;
-        let pool = popug_runtime::database::connect(
-            &common.limited_database_url(),
-            common.database_pool_size,
-            &[&popug_bus::MIGRATIONS, &MIGRATIONS],
-        )
-        .await?;
-        // Every call is judged by the caller's standing in `accounts` now.
-        let standings = popug_token::Standings::new(std::sync::Arc::new(
-            popug_runtime::directory::AccountsDirectory::new(pool.clone()),
-        ));
+        let pool = popug_bus::wiring::database(common, &MIGRATIONS).await?;
+        let standings = popug_bus::wiring::standings(&pool);
         let store = Store::new(
             pool.clone(),
             Outbox::new(common.service.name()).with_clock(common.clock.clone()),
@@ -56,17 +48,7 @@ impl Application {
             .await
             .map_err(ApiError::from)?;
 
-        // Its own broker user, and whose events it believes from which user.
-        let broker = Broker::from_settings(common)
-            .map_err(|error| StartupError::Setting(error.to_string()))?;
-        let relay = Relay::new(
-            pool.clone(),
-            broker.clone(),
-            common.service.name(),
-            RelayConfig::default(),
-        );
-        let ops = Ops::new(pool.clone(), broker, None, relay.health(), admins_only())
-            .with_identity(caller_account_id());
+        let bus = Bus::new(&pool, common)?.publishing();
         let published = Arc::clone(&keys);
         let verifier = Verifier::new(move || published.jwks());
         let api = AuthApi::new(
@@ -77,18 +59,11 @@ impl Application {
         );
         let services = Services::new()
             .with(AuthServiceServer::new(api))
-            .with(ops.into_server())
+            .with(bus.ops())
             .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
-        // Old inbox rows and closed dead letters are pruned hourly.
-        let app = popug_runtime::Application::build(common, services, Vec::new())
-            .await?
-            .with_task(Retention::for_service(pool, common).into_task());
+        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "auth-svc listening");
-        Ok(Self {
-            app,
-            relay: Some(relay),
-            store,
-        })
+        Ok(Self { app, bus, store })
     }
 
     /// The bound address.
@@ -104,7 +79,7 @@ impl Application {
     /// Takes the outbox relay out, so a test can step it by hand instead of
     /// it running in the background.
     pub fn take_relay(&mut self) -> Option<Relay> {
-        self.relay.take()
+        self.bus.take_relay()
     }
 
     /// The store, for tests' direct checks.
@@ -117,11 +92,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let mut app = self.app;
-        if let Some(relay) = self.relay {
-            app = app.with_task(relay.into_task());
-        }
-        app.run_until_stopped(shutdown).await
+        self.bus.attach(self.app).run_until_stopped(shutdown).await
     }
 }
 

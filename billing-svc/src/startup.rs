@@ -4,12 +4,9 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use popug_bus::{
-    Backoff, Broker, Consumer, ConsumerConfig, Ops, Outbox, Relay, RelayConfig, Retention,
-};
+use popug_bus::{Backoff, Bus, Consumer, ConsumerConfig, Outbox, Relay};
 use popug_proto::pb::popug::billing::v1::billing_service_server::BillingServiceServer;
 use popug_runtime::{BackgroundTask, Services, StartupError, server::ServeError};
-use popug_token::{AuthLayer, GrpcJwks, Verifier, admins_only, caller_account_id};
 use rand::SeedableRng as _;
 
 use crate::{
@@ -23,8 +20,7 @@ pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
 /// A built billing-svc, ready to run.
 pub struct Application {
     app: popug_runtime::Application,
-    relay: Option<Relay>,
-    consumer: Option<Consumer>,
+    bus: Bus,
     ledger: Ledger,
     mailer: Mailer,
     auto_close: bool,
@@ -35,16 +31,8 @@ impl Application {
     pub async fn build(settings: BillingSettings) -> Result<Self, StartupError> {
         let common = &settings.common;
         let name = common.service.name();
-        let pool = popug_runtime::database::connect(
-            &common.limited_database_url(),
-            common.database_pool_size,
-            &[&popug_bus::MIGRATIONS, &MIGRATIONS],
-        )
-        .await?;
-        // Every call is judged by the caller's standing in `accounts` now.
-        let standings = popug_token::Standings::new(std::sync::Arc::new(
-            popug_runtime::directory::AccountsDirectory::new(pool.clone()),
-        ));
+        let pool = popug_bus::wiring::database(common, &MIGRATIONS).await?;
+        let standings = popug_bus::wiring::standings(&pool);
         let rng = match settings.seed {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
             None => rand::rngs::StdRng::from_entropy(),
@@ -62,17 +50,10 @@ impl Application {
             &settings.mail_dir,
             settings.mail_from.clone(),
         );
-        // Its own broker user, and whose events it believes from which user.
-        let broker = Broker::from_settings(common)
-            .map_err(|error| StartupError::Setting(error.to_string()))?;
-        let relay = Relay::new(pool.clone(), broker.clone(), name, RelayConfig::default());
         // Workers and replicas compete for the queue safely: a batch first
         // takes sorted advisory locks on the accounts it books (see
         // `handlers`), then books its events set-based (see `store`).
-        let consumer = Consumer::new(
-            pool.clone(),
-            broker.clone(),
-            name,
+        let bus = Bus::new(&pool, common)?.publishing().consuming(
             handlers::handlers(&ledger, &standings),
             ConsumerConfig {
                 workers: settings.consumer_workers,
@@ -81,34 +62,18 @@ impl Application {
                 ..ConsumerConfig::default()
             },
         );
-        let ops = Ops::new(
-            pool.clone(),
-            broker,
-            Some(name.to_owned()),
-            relay.health(),
-            admins_only(),
-        )
-        .with_identity(caller_account_id());
-        let verifier = Verifier::new(
-            GrpcJwks::new(common.auth_url.as_str())
-                .map_err(|error| StartupError::Setting(format!("POPUG_AUTH_URL: {error}")))?,
-        );
         let services = Services::new()
             .with(BillingServiceServer::new(BillingApi::new(
                 ledger.clone(),
                 mailer.clone(),
             )))
-            .with(ops.into_server())
-            .with_layer(AuthLayer::new(verifier).with_standings(standings.clone()));
-        // Old inbox rows and closed dead letters are pruned hourly.
-        let app = popug_runtime::Application::build(common, services, Vec::new())
-            .await?
-            .with_task(Retention::for_service(pool, common).into_task());
+            .with(bus.ops())
+            .with_layer(popug_bus::wiring::auth_layer(common, &standings)?);
+        let app = popug_runtime::Application::build(common, services, Vec::new()).await?;
         tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), timezone = %common.timezone, "billing-svc listening");
         Ok(Self {
             app,
-            relay: Some(relay),
-            consumer: Some(consumer),
+            bus,
             ledger,
             mailer,
             auto_close: settings.auto_close,
@@ -127,12 +92,12 @@ impl Application {
 
     /// Takes the outbox relay out, so a test can step it by hand.
     pub fn take_relay(&mut self) -> Option<Relay> {
-        self.relay.take()
+        self.bus.take_relay()
     }
 
     /// Takes the consumer out, so a test can step it by hand.
     pub fn take_consumer(&mut self) -> Option<Consumer> {
-        self.consumer.take()
+        self.bus.take_consumer()
     }
 
     /// The ledger, for tests' direct checks.
@@ -150,13 +115,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let mut app = self.app;
-        if let Some(relay) = self.relay {
-            app = app.with_task(relay.into_task());
-        }
-        if let Some(consumer) = self.consumer {
-            app = app.with_task(consumer.into_task());
-        }
+        let mut app = self.bus.attach(self.app);
         let mailer = self.mailer.clone();
         app = app.with_task(BackgroundTask::new("mailer", move |token| {
             mailer.clone().run(Duration::from_secs(30), token)

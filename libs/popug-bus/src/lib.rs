@@ -44,6 +44,7 @@ pub mod retention;
 mod schema;
 pub mod topology;
 pub mod trust;
+pub mod wiring;
 
 pub use accounts::AccountReplica;
 pub use broker::{Backoff, Broker};
@@ -55,6 +56,7 @@ pub use outbox::{Outbox, OutboxError};
 pub use relay::{Relay, RelayConfig, RelayHealth, Step};
 pub use retention::{Retention, RetentionConfig};
 pub use topology::{QueueSpec, Topology};
+pub use wiring::Bus;
 
 /// Migrations of the bus tables (`outbox`, `inbox`, `failed_events`,
 /// `dead_letter_discards`).
