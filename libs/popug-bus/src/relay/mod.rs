@@ -34,23 +34,25 @@
 //! starts), in `popug_relay_blocked` and in `GetOutboxStatus`, keeps the
 //! connection, and looks again every second; rows stay in the outbox.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use diesel::{ExpressionMethods as _, QueryDsl as _, SelectableHelper as _};
+use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use futures::{FutureExt as _, StreamExt as _};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection,
-    options::BasicPublishOptions,
-    types::{AMQPValue, FieldTable, ShortString},
-};
+use lapin::{Channel, Connection, types::ShortString};
 use popug_runtime::{advisory_locks, database::Pool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+mod health;
+mod publish;
+mod wake;
+
+pub use health::RelayHealth;
+
+use self::{
+    publish::{load_batch, publish, timed_out},
+    wake::{listen, wait},
+};
 use crate::{
     broker::{Backoff, Broker},
     schema::outbox,
@@ -106,47 +108,6 @@ pub enum RelayError {
     },
 }
 
-/// The relay's health, shared with the ops service.
-#[derive(Debug, Default)]
-pub struct RelayHealth {
-    inner: Mutex<HealthInner>,
-}
-
-#[derive(Debug, Default)]
-struct HealthInner {
-    connected: bool,
-    blocked: bool,
-    last_error: Option<String>,
-}
-
-impl RelayHealth {
-    /// Whether the relay holds a broker connection, and its last error.
-    pub fn snapshot(&self) -> (bool, Option<String>) {
-        let inner = self.lock();
-        (inner.connected, inner.last_error.clone())
-    }
-
-    /// Whether the broker blocks the relay's publishing (see the module
-    /// docs); the reason is the last error.
-    pub fn blocked(&self) -> bool {
-        self.lock().blocked
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HealthInner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn record(&self, connected: bool, blocked: bool, last_error: Option<String>) {
-        *self.lock() = HealthInner {
-            connected,
-            blocked,
-            last_error,
-        };
-    }
-}
-
 /// Tuning of a relay.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -181,17 +142,6 @@ pub struct Relay {
     health: Arc<RelayHealth>,
     /// The publishing connection, opened on first use and after failures.
     link: Option<(Connection, Channel)>,
-}
-
-#[derive(diesel::Queryable, diesel::Selectable)]
-#[diesel(table_name = outbox)]
-struct PendingRow {
-    id: i64,
-    event_id: Uuid,
-    routing_key: String,
-    event_type: String,
-    envelope: Vec<u8>,
-    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Relay {
@@ -464,189 +414,4 @@ impl Relay {
             Err(error) => tracing::debug!(%error, "backlog not measured"),
         }
     }
-}
-
-/// A batch whose confirms did not come in time (classified by the caller,
-/// who can see the connection).
-fn timed_out() -> RelayError {
-    RelayError::Blocked {
-        reason: String::new(),
-    }
-}
-
-async fn load_batch(
-    conn: &mut AsyncPgConnection,
-    batch_size: i64,
-) -> Result<Vec<PendingRow>, diesel::result::Error> {
-    outbox::table
-        .select(PendingRow::as_select())
-        .order(outbox::id)
-        .limit(batch_size)
-        .load(conn)
-        .await
-}
-
-/// Publishes `rows` with every confirm in flight at once; returns how many
-/// leading rows were confirmed, and the first failure.
-async fn publish(
-    channel: &Channel,
-    exchange: &ShortString,
-    producer: &ShortString,
-    user: &ShortString,
-    rows: &[PendingRow],
-) -> (usize, Option<RelayError>) {
-    let mut confirms = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut properties = BasicProperties::default()
-            .with_message_id(row.event_id.to_string().into())
-            .with_type(row.event_type.as_str().into())
-            .with_app_id(producer.clone())
-            .with_user_id(user.clone())
-            .with_timestamp(u64::try_from(row.created_at.timestamp()).unwrap_or(0))
-            .with_content_type("application/protobuf".into())
-            .with_delivery_mode(2);
-        if let Some(headers) = trace_headers(&row.envelope) {
-            properties = properties.with_headers(headers);
-        }
-        let published = channel
-            .basic_publish(
-                exchange.clone(),
-                row.routing_key.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &row.envelope,
-                properties,
-            )
-            .await;
-        match published {
-            Ok(confirm) => confirms.push(confirm),
-            Err(error) => {
-                // Frames already sent may still be confirmed; they count only
-                // if we wait for them, so settle what is in flight first.
-                let (confirmed, failure) = settle(rows, confirms).await;
-                return (
-                    confirmed,
-                    Some(failure.unwrap_or(RelayError::Broker(error))),
-                );
-            }
-        }
-    }
-    settle(rows, confirms).await
-}
-
-/// The one field of an `Envelope` the relay reads (`trace_context`, field
-/// 6); decoding it skips the rest, payload included, without copying it.
-#[derive(Clone, PartialEq, prost::Message)]
-struct EnvelopeTrace {
-    #[prost(message, optional, tag = "6")]
-    trace_context: Option<popug_proto::pb::popug::events::v1::TraceContext>,
-}
-
-/// The envelope's W3C trace context as AMQP headers, for brokers' and
-/// tracing tools' eyes (consumers read the envelope's own copy).
-fn trace_headers(envelope: &[u8]) -> Option<FieldTable> {
-    use prost::Message as _;
-    let trace = EnvelopeTrace::decode(envelope).ok()?.trace_context?;
-    if trace.traceparent.is_empty() {
-        return None;
-    }
-    let mut headers = FieldTable::default();
-    headers.insert(
-        "traceparent".into(),
-        AMQPValue::LongString(trace.traceparent.into()),
-    );
-    if !trace.tracestate.is_empty() {
-        headers.insert(
-            "tracestate".into(),
-            AMQPValue::LongString(trace.tracestate.into()),
-        );
-    }
-    Some(headers)
-}
-
-async fn settle(
-    rows: &[PendingRow],
-    confirms: Vec<lapin::PublisherConfirm>,
-) -> (usize, Option<RelayError>) {
-    // `confirms` covers a prefix of `rows` (publishing may have stopped
-    // early): only rows with a positive confirm count as published.
-    let results = futures::future::join_all(confirms).await;
-    let in_flight = results.len();
-    for (index, (row, result)) in rows.iter().zip(results).enumerate() {
-        let failure = match result {
-            Ok(Confirmation::Ack(None)) => continue,
-            Ok(Confirmation::Ack(Some(_))) => RelayError::Unroutable {
-                event_id: row.event_id,
-                routing_key: row.routing_key.clone(),
-            },
-            Ok(Confirmation::Nack(_) | Confirmation::NotRequested) => RelayError::Nacked {
-                event_id: row.event_id,
-            },
-            Err(error) => RelayError::Broker(error),
-        };
-        return (index, Some(failure));
-    }
-    (in_flight, None)
-}
-
-/// A dedicated connection listening for outbox notifications, or `None` when
-/// it cannot be had (the relay then polls).
-async fn listen(pool: &Pool) -> Option<AsyncPgConnection> {
-    let mut conn = match pool.dedicated_connection().await {
-        Ok(conn) => conn,
-        Err(error) => {
-            tracing::warn!(%error, "outbox relay cannot listen for notifications; polling");
-            return None;
-        }
-    };
-    match diesel::sql_query("LISTEN popug_outbox")
-        .execute(&mut conn)
-        .await
-    {
-        Ok(_) => Some(conn),
-        Err(error) => {
-            tracing::warn!(%error, "outbox relay cannot listen for notifications; polling");
-            None
-        }
-    }
-}
-
-/// Waits for a notification, `pause`, or cancellation. Returns false when the
-/// listening connection broke.
-async fn wait(
-    listener: &mut Option<AsyncPgConnection>,
-    pause: Duration,
-    token: &CancellationToken,
-) -> bool {
-    let Some(conn) = listener else {
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {},
-            () = token.cancelled() => {},
-        }
-        return true;
-    };
-    // Fused: a stream that ended (the connection was cut, as a database
-    // restart cuts it) must not be polled again, and the drain below may.
-    let mut notifications = std::pin::pin!(conn.notifications_stream().fuse());
-    let mut healthy = tokio::select! {
-        notification = notifications.next() => matches!(notification, Some(Ok(_))),
-        () = tokio::time::sleep(pause) => true,
-        () = token.cancelled() => true,
-    };
-    // One step publishes everything committed so far: drop the wake-ups
-    // that queued up meanwhile. An error or the end among them means the
-    // connection is gone, however the wait itself ended.
-    loop {
-        match notifications.next().now_or_never() {
-            Some(Some(Ok(_))) => {}
-            Some(Some(Err(_)) | None) => {
-                healthy = false;
-                break;
-            }
-            None => break,
-        }
-    }
-    healthy
 }
