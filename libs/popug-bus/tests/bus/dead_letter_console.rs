@@ -11,7 +11,18 @@ use popug_proto::pb::popug::ops::v1::{
     ListDeadLettersResponse, ReplayDeadLettersRequest, ops_service_client::OpsServiceClient,
 };
 
-use super::*;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use popug_bus::{Consumer, dead_letters};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{World, account, consume, grpc_channel, recording_handlers};
 
 type Client = OpsServiceClient<tonic::transport::Channel>;
 

@@ -2,7 +2,16 @@
 //! held, the envelope's names kept when only the payload failed, one row per
 //! message however often it is replayed, and replays that resolve it.
 
-use super::*;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+use diesel_async::RunQueryDsl as _;
+use popug_bus::{Handlers, dead_letters, envelope};
+use prost::Message as _;
+
+use crate::helpers::{CapturedLogs, World, account, consume, recording_handlers, serve_ops};
 use popug_proto::pb::popug::events::tasks::v2::TaskCreated;
 
 /// One `failed_events` row, as an operator would read it.

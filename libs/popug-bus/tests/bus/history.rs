@@ -2,7 +2,18 @@
 //! replays the history stream through its handlers and ends where the
 //! history ended, once.
 
-use super::*;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize},
+    },
+    time::Duration,
+};
+
+use popug_bus::{Broker, Handlers};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{AMQP, World, account, consume, recording_handlers};
 
 impl World {
     /// The same world, keeping every event in the history stream.

@@ -5,7 +5,12 @@
 
 use popug_testing::private::PrivateBroker;
 
-use super::*;
+use std::time::Duration;
+
+use popug_bus::{Relay, RelayConfig, outbox};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{World, account};
 
 async fn private_broker() -> PrivateBroker {
     PrivateBroker::start()

@@ -2,11 +2,13 @@
 //! unresolved dead letters, the inbox rows those still need, and the discard
 //! audit records are kept.
 
-use std::time::Duration;
-
 use popug_bus::retention::{self, RetentionConfig};
 
-use super::*;
+use std::time::Duration;
+
+use diesel_async::RunQueryDsl as _;
+
+use crate::helpers::World;
 
 const DAY: Duration = Duration::from_secs(86_400);
 

@@ -2,7 +2,20 @@
 //! type disagree with the catalog, or that names the wrong producer, is
 //! dead-lettered on its first delivery and never applied.
 
-use super::*;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+use lapin::{BasicProperties, options::BasicPublishOptions};
+use popug_bus::{
+    Broker, Consumer, ConsumerConfig, HandlerError, Handlers, Outbox, Relay, RelayConfig, Step,
+    dead_letters, envelope,
+};
+use popug_proto::pb::popug::events::accounts::v1::AccountCreated;
+use prost::Message as _;
+
+use crate::helpers::{World, account, consume, envelope_bytes, fast_backoff};
 use popug_proto::pb::popug::events::{
     tasks::v1::{TaskAssigned, TaskCompleted},
     v1::Envelope,

@@ -1,0 +1,204 @@
+//! The harness: auth-svc on a random port against a fresh database and a
+//! fresh broker namespace, a probe queue that sees its account events.
+
+use auth_svc::{Application, AuthSettings};
+use lapin::options::BasicGetOptions;
+use popug_bus::{Relay, Step, Topology, topology};
+use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
+use popug_runtime::Env;
+
+use tonic::{Code, Request, transport::Channel};
+
+pub(crate) const ADMIN_PASSWORD: &str = "admin-password";
+
+pub(crate) struct TestApp {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) channel: Channel,
+    pub(crate) relay: Relay,
+    pub(crate) database_url: String,
+    pub(crate) namespace: String,
+    pub(crate) admin_token: String,
+    pub(crate) stop: tokio_util::sync::CancellationToken,
+    pub(crate) probe: lapin::Channel,
+}
+
+pub(crate) struct Options {
+    pub(crate) signing_key: Option<String>,
+    pub(crate) previous_signing_key: Option<String>,
+    pub(crate) signup: bool,
+    pub(crate) database_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            previous_signing_key: None,
+            signup: true,
+            database_url: None,
+        }
+    }
+}
+
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
+    popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let database_url = options
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}"));
+    let namespace = format!("test-{}", &id[..12]);
+    let signup = options.signup.to_string();
+    let mut pairs = vec![
+        ("POPUG_AUTH_DATABASE_URL", database_url.as_str()),
+        ("POPUG_NAMESPACE", namespace.as_str()),
+        ("POPUG_QUEUE_TTL", "60"), // as popug_testing::QUEUE_TTL (that crate depends on this one)
+        ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
+        ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("POPUG_AUTH_SIGNUP_ENABLED", signup.as_str()),
+    ];
+    if let Some(key) = &options.signing_key {
+        pairs.push(("POPUG_AUTH_SIGNING_KEY", key));
+    }
+    if let Some(key) = &options.previous_signing_key {
+        pairs.push(("POPUG_AUTH_PREVIOUS_SIGNING_KEY", key));
+    }
+    let settings = AuthSettings::load(&Env::from_pairs(pairs)).expect("settings");
+    let amqp_url = settings.common.amqp_url.clone();
+    let topology = Topology::from_settings(&settings.common);
+    let mut app = Application::build(settings).await.expect("auth-svc starts");
+    let relay = app.take_relay().expect("relay");
+    let addr = app.local_addr();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+
+    // A probe queue that sees every account event published in the namespace.
+    let connection = lapin::Connection::connect(amqp_url.as_str(), Default::default())
+        .await
+        .expect("broker");
+    let probe = connection.create_channel().await.expect("channel");
+    std::mem::forget(connection);
+    topology::declare_queue(
+        &probe,
+        &topology,
+        &popug_bus::QueueSpec::new("probe", vec!["account.#".into()]),
+    )
+    .await
+    .expect("probe queue");
+
+    let mut app = TestApp {
+        addr,
+        channel,
+        relay,
+        database_url,
+        namespace,
+        admin_token: String::new(),
+        stop,
+        probe,
+    };
+    app.admin_token = app.login("admin", ADMIN_PASSWORD).await.access_token;
+    app
+}
+
+pub(crate) fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+impl TestApp {
+    pub(crate) fn client(&self) -> AuthServiceClient<Channel> {
+        AuthServiceClient::new(self.channel.clone())
+    }
+
+    pub(crate) async fn login(&self, login: &str, password: &str) -> pb::LoginResponse {
+        self.client()
+            .login(pb::LoginRequest {
+                login: login.into(),
+                password: password.into(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("login {login}: {status:?}"))
+            .into_inner()
+    }
+
+    pub(crate) async fn create(&self, login: &str, role: pb::Role) -> pb::Account {
+        self.client()
+            .create_account(with_token(
+                pb::CreateAccountRequest {
+                    login: login.into(),
+                    password: format!("{login}-password"),
+                    name: format!("Popug {login}"),
+                    email: format!("{login}@popug.inc"),
+                    role: role.into(),
+                },
+                &self.admin_token,
+            ))
+            .await
+            .unwrap_or_else(|status| panic!("create {login}: {status:?}"))
+            .into_inner()
+            .account
+            .expect("account")
+    }
+
+    /// Creates an account of `role` and signs it in; returns (account, access token).
+    pub(crate) async fn signed_in(
+        &self,
+        login: &str,
+        role: pb::Role,
+    ) -> (pb::Account, pb::LoginResponse) {
+        let account = self.create(login, role).await;
+        let session = self.login(login, &format!("{login}-password")).await;
+        (account, session)
+    }
+
+    pub(crate) async fn relay_pending_events(&mut self) {
+        loop {
+            match self.relay.publish_pending().await.expect("relay step") {
+                Step::Published(_) => {}
+                Step::Idle => return,
+                Step::Standby => panic!("no other relay in this test"),
+            }
+        }
+    }
+
+    /// Every account event published so far, as (type, payload bytes).
+    pub(crate) async fn published_events(&mut self) -> Vec<(String, Vec<u8>)> {
+        self.relay_pending_events().await;
+        let queue = Topology::new(Some(self.namespace.clone())).queue("probe");
+        let mut events = Vec::new();
+        while let Some(message) = self
+            .probe
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            let opened = popug_bus::envelope::open(&message.delivery.data).expect("envelope");
+            events.push((opened.meta.event_type, opened.payload));
+        }
+        events
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+pub(crate) fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
+    result.expect_err("the call must fail").code()
+}
