@@ -2,6 +2,7 @@
 //! namespace; the tracker's events published as the tracker would, billing's
 //! own events flowing through its relay.
 
+use auth_svc::testing::TestAuth;
 use popug_bus::{BatchReport, Consumer, Relay, Topology};
 use popug_proto::{
     events::Event,
@@ -11,7 +12,7 @@ use popug_proto::{
     },
 };
 use popug_runtime::Env;
-use popug_testing::{TestAuth, drain, with_token};
+use popug_testing::{drain, with_token};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;

@@ -3,13 +3,13 @@
 
 use auth_svc::{Application, AuthSettings};
 use lapin::options::BasicGetOptions;
-use popug_bus::{Relay, Step, Topology, topology};
+use popug_bus::{Relay, Topology, topology};
 use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
 use popug_runtime::Env;
-
-use tonic::{Code, Request, transport::Channel};
-
-pub(crate) const ADMIN_PASSWORD: &str = "admin-password";
+use popug_testing::{
+    ADMIN_PASSWORD, QUEUE_TTL, channel, database_url, drain, namespace, with_token,
+};
+use tonic::{Code, transport::Channel};
 
 pub(crate) struct TestApp {
     pub(crate) addr: std::net::SocketAddr,
@@ -46,17 +46,13 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let database_url = options
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("postgres://postgres@127.0.0.1:5432/popug_test_{id}"));
-    let namespace = format!("test-{}", &id[..12]);
+    let database_url = options.database_url.clone().unwrap_or_else(database_url);
+    let namespace = namespace();
     let signup = options.signup.to_string();
     let mut pairs = vec![
         ("POPUG_AUTH_DATABASE_URL", database_url.as_str()),
         ("POPUG_NAMESPACE", namespace.as_str()),
-        ("POPUG_QUEUE_TTL", "60"), // as popug_testing::QUEUE_TTL (that crate depends on this one)
+        ("POPUG_QUEUE_TTL", QUEUE_TTL),
         ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
         ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("POPUG_AUTH_SIGNUP_ENABLED", signup.as_str()),
@@ -76,11 +72,7 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     let stop = tokio_util::sync::CancellationToken::new();
     let stopping = stop.clone();
     tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = channel(addr).await;
 
     // A probe queue that sees every account event published in the namespace.
     let connection = lapin::Connection::connect(amqp_url.as_str(), Default::default())
@@ -108,15 +100,6 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     };
     app.admin_token = app.login("admin", ADMIN_PASSWORD).await.access_token;
     app
-}
-
-pub(crate) fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
 }
 
 impl TestApp {
@@ -166,13 +149,7 @@ impl TestApp {
     }
 
     pub(crate) async fn relay_pending_events(&mut self) {
-        loop {
-            match self.relay.publish_pending().await.expect("relay step") {
-                Step::Published(_) => {}
-                Step::Idle => return,
-                Step::Standby => panic!("no other relay in this test"),
-            }
-        }
+        drain(&mut self.relay).await;
     }
 
     /// Every account event published so far, as (type, payload bytes).

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use crate::helpers::{Options, code, spawn_app, spawn_app_with, with_token};
+use popug_testing::with_token;
+
+use crate::helpers::{Options, code, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn keys_rotate_without_downtime() {

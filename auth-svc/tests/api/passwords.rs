@@ -4,7 +4,9 @@ use popug_proto::pb::popug::auth::v1 as pb;
 
 use tonic::Code;
 
-use crate::helpers::{ADMIN_PASSWORD, code, spawn_app, with_token};
+use popug_testing::{ADMIN_PASSWORD, with_token};
+
+use crate::helpers::{code, spawn_app};
 
 #[tokio::test]
 async fn passwords_change_with_the_old_one_and_admins_set_others() {

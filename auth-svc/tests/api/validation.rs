@@ -5,7 +5,9 @@ use popug_proto::pb::popug::auth::v1 as pb;
 
 use tonic::Code;
 
-use crate::helpers::{code, spawn_app, with_token};
+use popug_testing::with_token;
+
+use crate::helpers::{code, spawn_app};
 
 #[tokio::test]
 async fn bad_requests_name_the_field() {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use auth_svc::testing::TestAuth;
 use lapin::options::BasicGetOptions;
 use popug_bus::{Consumer, Relay, Topology, topology};
 use popug_proto::{
@@ -14,7 +15,7 @@ use popug_proto::{
     },
 };
 use popug_runtime::Env;
-use popug_testing::{TestAuth, consume, drain, with_token};
+use popug_testing::{consume, drain, with_token};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};

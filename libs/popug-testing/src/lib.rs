@@ -1,14 +1,15 @@
 //! What popug's black-box tests share, so each service's test binary holds
-//! only what is its own: a fresh database URL per service per test, an
-//! auth-svc to sign in with, bearer tokens, and deterministic stepping of
-//! relays and consumers (no sleeps for correctness).
+//! only what is its own: a fresh database URL per service per test, bearer
+//! tokens, and deterministic stepping of relays and consumers (no sleeps for
+//! correctness). It depends on no service: the running auth-svc the other
+//! services' tests sign in with is auth-svc's own fixture,
+//! `auth_svc::testing::TestAuth` (its `testing` feature).
 
 pub mod private;
 
 use std::{net::SocketAddr, time::Duration};
 
 use popug_bus::{BatchReport, Consumer, Relay, Step};
-use popug_proto::pb::popug::auth::v1::{self as auth, auth_service_client::AuthServiceClient};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, transport::Channel};
 
@@ -119,95 +120,6 @@ pub async fn consume_any(consumer: &mut Consumer, deliveries: usize) -> BatchRep
         total.dead_lettered += report.dead_lettered;
     }
     total
-}
-
-/// A running auth-svc whose relay the test steps.
-pub struct TestAuth {
-    /// Its address.
-    pub addr: SocketAddr,
-    /// A channel to it.
-    pub channel: Channel,
-    /// Its outbox relay, stepped by the test.
-    pub relay: Relay,
-    /// The first admin's access token.
-    pub admin_token: String,
-}
-
-impl TestAuth {
-    /// Starts auth-svc in `namespace` until `stop` is cancelled.
-    pub async fn spawn(namespace: &str, stop: &CancellationToken) -> Self {
-        popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
-        let database = database_url();
-        let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs([
-            ("POPUG_AUTH_DATABASE_URL", database.as_str()),
-            ("POPUG_NAMESPACE", namespace),
-            ("POPUG_QUEUE_TTL", QUEUE_TTL),
-            ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
-            ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ]))
-        .expect("auth settings");
-        let mut app = auth_svc::Application::build(settings)
-            .await
-            .expect("auth-svc starts");
-        let relay = app.take_relay().expect("relay");
-        let addr = app.local_addr();
-        let stopping = stop.clone();
-        tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
-        let channel = channel(addr).await;
-        let admin_token = AuthServiceClient::new(channel.clone())
-            .login(auth::LoginRequest {
-                login: "admin".into(),
-                password: ADMIN_PASSWORD.into(),
-            })
-            .await
-            .expect("the first admin signs in")
-            .into_inner()
-            .access_token;
-        Self {
-            addr,
-            channel,
-            relay,
-            admin_token,
-        }
-    }
-
-    /// `POPUG_AUTH_URL` for the other services.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Creates an account with `role` (password `<login>-password`) and
-    /// signs it in; returns its id and access token. Its AccountCreated
-    /// waits in the relay.
-    pub async fn account(&self, login: &str, role: auth::Role) -> (uuid::Uuid, String) {
-        let mut client = AuthServiceClient::new(self.channel.clone());
-        let account = client
-            .create_account(with_token(
-                auth::CreateAccountRequest {
-                    login: login.into(),
-                    password: format!("{login}-password"),
-                    name: login.into(),
-                    email: format!("{login}@popug.inc"),
-                    role: role.into(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create account")
-            .into_inner()
-            .account
-            .expect("account");
-        let token = client
-            .login(auth::LoginRequest {
-                login: login.into(),
-                password: format!("{login}-password"),
-            })
-            .await
-            .expect("login")
-            .into_inner()
-            .access_token;
-        (account.account_id.parse().expect("a UUID"), token)
-    }
 }
 
 /// Day strings a hostile client sends to a date-taking method: the probes

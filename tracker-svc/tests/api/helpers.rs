@@ -2,6 +2,7 @@
 //! broker namespace, each on a fresh database; relays and consumers stepped
 //! by the tests.
 
+use auth_svc::testing::TestAuth;
 use lapin::options::BasicGetOptions;
 use popug_bus::{BatchReport, Consumer, Relay, Topology, topology};
 use popug_proto::pb::popug::{
@@ -9,7 +10,7 @@ use popug_proto::pb::popug::{
     tracker::v1::{self as pb, tracker_service_client::TrackerServiceClient},
 };
 use popug_runtime::Env;
-use popug_testing::{TestAuth, drain, with_token};
+use popug_testing::{drain, with_token};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
 
