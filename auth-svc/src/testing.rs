@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use popug_bus::Relay;
 use popug_proto::pb::popug::auth::v1::{self as auth, auth_service_client::AuthServiceClient};
-use popug_testing::{ADMIN_PASSWORD, QUEUE_TTL, channel, database_url, with_token};
+use popug_testing::{ADMIN_PASSWORD, QUEUE_TTL, TestDatabase, channel, with_token};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -20,22 +20,25 @@ pub struct TestAuth {
     pub relay: Relay,
     /// The first admin's access token.
     pub admin_token: String,
+    /// Its database, dropped with it.
+    _database: TestDatabase,
 }
 
 impl TestAuth {
     /// Starts auth-svc in `namespace` until `stop` is cancelled.
     pub async fn spawn(namespace: &str, stop: &CancellationToken) -> Self {
         popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
-        let database = database_url();
+        let database = TestDatabase::fresh();
         let settings = crate::AuthSettings::load(&popug_runtime::Env::from_pairs([
-            ("POPUG_AUTH_DATABASE_URL", database.as_str()),
+            ("POPUG_AUTH_DATABASE_URL", database.url()),
             ("POPUG_NAMESPACE", namespace),
             ("POPUG_QUEUE_TTL", QUEUE_TTL),
             ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
             ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ]))
         .expect("auth settings");
-        let mut app = crate::Application::build(settings)
+        // Boxed: the build's future is large, and every test's holds this one.
+        let mut app = Box::pin(crate::Application::build(settings))
             .await
             .expect("auth-svc starts");
         let relay = app.take_relay().expect("relay");
@@ -57,6 +60,7 @@ impl TestAuth {
             channel,
             relay,
             admin_token,
+            _database: database,
         }
     }
 

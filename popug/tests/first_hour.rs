@@ -19,6 +19,8 @@ struct World {
     endpoints: popug::client::Endpoints,
     /// Stops the mesh when dropped or taken.
     running: std::sync::Mutex<Option<Running>>,
+    /// The mesh's databases, dropped after it stopped.
+    _databases: Vec<popug_testing::TestDatabase>,
 }
 
 struct Running {
@@ -34,10 +36,14 @@ struct User<'a> {
 
 impl World {
     async fn start() -> Self {
-        Self::start_with(popug_testing::mesh_env()).await
+        let (env, databases) = popug_testing::mesh_env();
+        Self::start_with(env, databases).await
     }
 
-    async fn start_with(env: popug_runtime::Env) -> Self {
+    async fn start_with(
+        env: popug_runtime::Env,
+        databases: Vec<popug_testing::TestDatabase>,
+    ) -> Self {
         let settings = popug::mesh::MeshSettings::load(&env).expect("settings");
         let mesh = popug::mesh::Mesh::start(settings)
             .await
@@ -55,6 +61,7 @@ impl World {
                 stop: stop.drop_guard(),
                 serving,
             })),
+            _databases: databases,
         }
     }
 
@@ -317,7 +324,7 @@ async fn passwords_are_changed_set_by_an_admin_and_reset_by_the_operator() {
 
 #[tokio::test]
 async fn a_restarted_popug_up_warns_that_a_new_admin_password_is_ignored_and_logs_plain_text() {
-    let env = popug_testing::mesh_env();
+    let (env, _databases) = popug_testing::mesh_env();
     let vars: Vec<(String, String)> = env
         .vars()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -677,9 +684,10 @@ async fn service_urls_come_from_flags_or_the_config_file_and_help_is_clean() {
 
 #[tokio::test]
 async fn refused_broker_credentials_are_told_from_a_broker_that_is_down() {
+    let (env, _databases) = popug_testing::mesh_env();
     let output = Command::new(env!("CARGO_BIN_EXE_popug"))
         .arg("up")
-        .envs(popug_testing::mesh_env().vars())
+        .envs(env.vars())
         .env(
             "POPUG_AMQP_URL",
             "amqp://guest:not-the-password@127.0.0.1:5672/%2f",
@@ -700,7 +708,8 @@ async fn refused_broker_credentials_are_told_from_a_broker_that_is_down() {
 async fn a_dead_letter_outlives_the_queue_ttl_while_its_service_runs() {
     // A queue TTL of 2 s: a dead-letter queue whose lease were not renewed
     // would expire with its message (and could come back empty).
-    let world = World::start_with(popug_testing::mesh_env().with("POPUG_QUEUE_TTL", "2")).await;
+    let (env, databases) = popug_testing::mesh_env();
+    let world = World::start_with(env.with("POPUG_QUEUE_TTL", "2"), databases).await;
     let admin = world.user();
     admin.login("admin", ADMIN_PASSWORD).await;
     let namespace = world.var("POPUG_NAMESPACE");

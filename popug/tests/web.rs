@@ -60,7 +60,8 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
     // The day takes minutes on a busy machine: the test namespace's
     // dead-letter queues must outlive it (they expire when unused), or
     // Operations finds none.
-    let env = popug_testing::mesh_env()
+    let (env, _databases) = popug_testing::mesh_env();
+    let env = env
         .with("POPUG_WEB_ADDR", "127.0.0.1:0")
         .with("POPUG_QUEUE_TTL", "900");
     let settings = MeshSettings::load(&env)

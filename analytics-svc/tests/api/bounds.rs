@@ -164,7 +164,7 @@ async fn the_dashboards_cannot_overflow_whatever_rows_are_stored() {
     let app = spawn_app().await;
     // Rows no event may carry any more, as a read model filled before the
     // rules were bounded could hold: their sums overflow bigint.
-    let mut conn = diesel_async::AsyncPgConnection::establish(&app.analytics_db)
+    let mut conn = diesel_async::AsyncPgConnection::establish(app.analytics_db.url())
         .await
         .expect("analytics' database");
     let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());

@@ -12,7 +12,7 @@ use popug_proto::{
     },
 };
 use popug_runtime::Env;
-use popug_testing::{drain, with_token};
+use popug_testing::{TestDatabase, drain, with_token};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -25,7 +25,7 @@ pub(crate) struct TestApp {
     pub(crate) billing_consumer: Consumer,
     pub(crate) analytics_consumer: Consumer,
     /// analytics' own database, for tests that look under the read model.
-    pub(crate) analytics_db: String,
+    pub(crate) analytics_db: TestDatabase,
     pub(crate) ledger: billing_svc::store::Ledger,
     pub(crate) channel: lapin::Channel,
     pub(crate) topology: Topology,
@@ -33,13 +33,15 @@ pub(crate) struct TestApp {
     /// Deliveries sent to each consumer's queue and not consumed yet.
     pub(crate) pending: std::collections::HashMap<&'static str, usize>,
     pub(crate) _stop: tokio_util::sync::DropGuard,
+    /// billing's database, dropped after the services stopped.
+    pub(crate) _billing_db: TestDatabase,
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let namespace = popug_testing::namespace();
     let stop = CancellationToken::new();
-    let (billing_db, analytics_db) = (popug_testing::database_url(), popug_testing::database_url());
+    let (billing_db, analytics_db) = (TestDatabase::fresh(), TestDatabase::fresh());
     let common = [
         ("POPUG_NAMESPACE", namespace.as_str()),
         ("POPUG_QUEUE_TTL", popug_testing::QUEUE_TTL),
@@ -53,7 +55,7 @@ pub(crate) async fn spawn_app() -> TestApp {
         .into_owned();
     let mut pairs = common.to_vec();
     pairs.extend([
-        ("POPUG_BILLING_DATABASE_URL", billing_db.as_str()),
+        ("POPUG_BILLING_DATABASE_URL", billing_db.url()),
         ("POPUG_BILLING_ADDR", "127.0.0.1:0"),
         ("POPUG_AUTH_URL", auth_url.as_str()),
         ("POPUG_MAIL_DIR", mail.as_str()),
@@ -76,7 +78,7 @@ pub(crate) async fn spawn_app() -> TestApp {
 
     let mut pairs = common.to_vec();
     pairs.extend([
-        ("POPUG_ANALYTICS_DATABASE_URL", analytics_db.as_str()),
+        ("POPUG_ANALYTICS_DATABASE_URL", analytics_db.url()),
         ("POPUG_ANALYTICS_ADDR", "127.0.0.1:0"),
         ("POPUG_AUTH_URL", auth_url.as_str()),
     ]);
@@ -115,6 +117,7 @@ pub(crate) async fn spawn_app() -> TestApp {
         admin_token,
         pending: std::collections::HashMap::new(),
         _stop: stop.drop_guard(),
+        _billing_db: billing_db,
     };
     app.settle().await;
     app

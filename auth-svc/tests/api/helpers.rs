@@ -7,7 +7,7 @@ use popug_bus::{Relay, Topology, topology};
 use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
 use popug_runtime::Env;
 use popug_testing::{
-    ADMIN_PASSWORD, QUEUE_TTL, channel, database_url, drain, namespace, with_token,
+    ADMIN_PASSWORD, QUEUE_TTL, TestDatabase, channel, drain, namespace, with_token,
 };
 use tonic::{Code, transport::Channel};
 
@@ -15,11 +15,12 @@ pub(crate) struct TestApp {
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) channel: Channel,
     pub(crate) relay: Relay,
-    pub(crate) database_url: String,
     pub(crate) namespace: String,
     pub(crate) admin_token: String,
     pub(crate) stop: tokio_util::sync::CancellationToken,
     pub(crate) probe: lapin::Channel,
+    /// The database it made, dropped with it (none when the test made one).
+    pub(crate) _database: Option<TestDatabase>,
 }
 
 pub(crate) struct Options {
@@ -46,7 +47,13 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
-    let database_url = options.database_url.clone().unwrap_or_else(database_url);
+    // A database of its own unless the test keeps one across restarts.
+    let database = options.database_url.is_none().then(TestDatabase::fresh);
+    let database_url = options
+        .database_url
+        .clone()
+        .or_else(|| database.as_ref().map(|database| database.url().to_owned()))
+        .expect("a database");
     let namespace = namespace();
     let signup = options.signup.to_string();
     let mut pairs = vec![
@@ -92,11 +99,11 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
         addr,
         channel,
         relay,
-        database_url,
         namespace,
         admin_token: String::new(),
         stop,
         probe,
+        _database: database,
     };
     app.admin_token = app.login("admin", ADMIN_PASSWORD).await.access_token;
     app

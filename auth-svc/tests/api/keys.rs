@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use popug_testing::with_token;
+use popug_testing::{TestDatabase, with_token};
 
 use crate::helpers::{Options, code, spawn_app, spawn_app_with};
 
@@ -15,13 +15,15 @@ use crate::helpers::{Options, code, spawn_app, spawn_app_with};
 async fn keys_rotate_without_downtime() {
     let old_key = SigningKey::generate();
     let new_key = SigningKey::generate();
+    let database = TestDatabase::fresh();
+    let database_url = database.url().to_owned();
     let before = spawn_app_with(Options {
         signing_key: Some(old_key.to_pem()),
+        database_url: Some(database_url.clone()),
         ..Options::default()
     })
     .await;
     let old_token = before.admin_token.clone();
-    let database_url = before.database_url.clone();
     drop(before);
 
     // Redeploy: the new key signs, the old one is still published.
@@ -73,12 +75,16 @@ async fn keys_rotate_without_downtime() {
 
 #[tokio::test]
 async fn a_local_run_keeps_its_generated_key_across_restarts() {
-    let first = spawn_app().await;
+    let database = TestDatabase::fresh();
+    let first = spawn_app_with(Options {
+        database_url: Some(database.url().to_owned()),
+        ..Options::default()
+    })
+    .await;
     let token = first.admin_token.clone();
-    let database_url = first.database_url.clone();
     drop(first);
     let second = spawn_app_with(Options {
-        database_url: Some(database_url),
+        database_url: Some(database.url().to_owned()),
         ..Options::default()
     })
     .await;

@@ -157,8 +157,9 @@ async fn a_task_met_by_two_batches_at_once_is_priced_once() {
 #[tokio::test]
 async fn a_hung_replica_holds_its_locks_only_for_a_bounded_time() {
     use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+    let database = popug_testing::TestDatabase::fresh();
     let mut app = spawn_app_with(
-        popug_testing::database_url(),
+        database.url().to_owned(),
         None,
         &[
             ("POPUG_DATABASE_LOCK_TIMEOUT", "300"),

@@ -15,7 +15,7 @@ use popug_proto::{
     },
 };
 use popug_runtime::Env;
-use popug_testing::{consume, drain, with_token};
+use popug_testing::{TestDatabase, consume, drain, with_token};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
@@ -33,10 +33,16 @@ pub(crate) struct TestApp {
     /// The service's database URL, with its session limits.
     pub(crate) database_url: url::Url,
     pub(crate) _stop: tokio_util::sync::DropGuard,
+    /// The database [`spawn_app`] made, dropped with the app (a test that
+    /// names its own holds it).
+    pub(crate) _database: Option<TestDatabase>,
 }
 
 pub(crate) async fn spawn_app(smtp_url: Option<String>) -> TestApp {
-    spawn_app_on(popug_testing::database_url(), smtp_url).await
+    let database = TestDatabase::fresh();
+    let mut app = spawn_app_on(database.url().to_owned(), smtp_url).await;
+    app._database = Some(database);
+    app
 }
 
 /// [`spawn_app`] on the database at `billing_db` (created and migrated if needed).
@@ -108,6 +114,7 @@ pub(crate) async fn spawn_app_with(
         admin_token,
         database_url,
         _stop: stop.drop_guard(),
+        _database: None,
     };
     app.sync_accounts().await;
     app

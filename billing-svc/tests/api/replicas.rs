@@ -40,7 +40,8 @@ async fn drain_probe(
 async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() {
     popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
     let namespace = popug_testing::namespace();
-    let database = popug_testing::database_url();
+    let test_database = popug_testing::TestDatabase::fresh();
+    let database = test_database.url().to_owned();
     let mail =
         std::env::temp_dir().join(format!("popug-replicas-{}", uuid::Uuid::new_v4().simple()));
     let mail = mail.to_string_lossy().into_owned();

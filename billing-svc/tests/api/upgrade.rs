@@ -20,7 +20,8 @@ async fn a_single_entry_ledger_upgrades_to_double_entry_in_place() {
     type PgConnection = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<
         diesel_async::AsyncPgConnection,
     >;
-    let url = popug_testing::database_url();
+    let database = popug_testing::TestDatabase::fresh();
+    let url = database.url().to_owned();
     let (server, name) = url.rsplit_once('/').expect("a database url");
     let (popugs, tasks) = (
         [

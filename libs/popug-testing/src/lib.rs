@@ -5,7 +5,10 @@
 //! services' tests sign in with is auth-svc's own fixture,
 //! `auth_svc::testing::TestAuth` (its `testing` feature).
 
+mod database;
 pub mod private;
+
+pub use database::TestDatabase;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -20,14 +23,6 @@ pub const ADMIN_PASSWORD: &str = "admin-password";
 /// to a service's database from outside it.
 pub fn server_url() -> String {
     "postgres://postgres@127.0.0.1:5432/postgres".to_owned()
-}
-
-/// A URL for a database of its own, created by the service at start.
-pub fn database_url() -> String {
-    format!(
-        "postgres://postgres@127.0.0.1:5432/popug_test_{}",
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// Seconds a test namespace's live queues outlive their last use. Short:
@@ -45,8 +40,9 @@ pub fn namespace() -> String {
 
 /// Settings for a whole mesh in one test: a fresh database per service, a
 /// fresh broker namespace, random ports, the test admin's password, a
-/// private mail directory, and days closed only when the test says so.
-pub fn mesh_env() -> popug_runtime::Env {
+/// private mail directory, and days closed only when the test says so; and
+/// the databases, dropped when the test drops them.
+pub fn mesh_env() -> (popug_runtime::Env, Vec<TestDatabase>) {
     let env = popug_runtime::Env::from_pairs([])
         .with("POPUG_NAMESPACE", namespace())
         .with("POPUG_QUEUE_TTL", QUEUE_TTL)
@@ -59,9 +55,13 @@ pub fn mesh_env() -> popug_runtime::Env {
                 .to_string_lossy(),
         );
     let prefix = format!("popug_test_{}", uuid::Uuid::new_v4().simple());
-    env.with_private_databases(&prefix)
-        .expect("the default Postgres URL is valid")
-        .0
+    let (env, databases) = env
+        .with_private_databases(&prefix)
+        .expect("the default Postgres URL is valid");
+    (
+        env,
+        databases.into_iter().map(TestDatabase::adopt).collect(),
+    )
 }
 
 /// `message` with `authorization: Bearer <token>`.

@@ -28,6 +28,8 @@ pub(crate) struct World {
     /// Where each service serves `/metrics`: auth, tracker, billing, analytics.
     pub(crate) metrics: [std::net::SocketAddr; 4],
     pub(crate) _stop: tokio_util::sync::DropGuard,
+    /// The mesh's databases, dropped after it stopped.
+    pub(crate) _databases: Vec<popug_testing::TestDatabase>,
 }
 
 pub(crate) fn at(day: NaiveDate, hour: u32) -> DateTime<Utc> {
@@ -39,7 +41,7 @@ impl World {
         popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
         let day = Utc::now().date_naive() - chrono::Days::new(3);
         let clock = Clock::simulated(at(day, 9));
-        let env = popug_testing::mesh_env();
+        let (env, databases) = popug_testing::mesh_env();
         let mail_dir = env.raw("POPUG_MAIL_DIR").expect("a mail dir").into();
         let settings = MeshSettings::load(&env)
             .expect("settings")
@@ -66,6 +68,7 @@ impl World {
             broker,
             metrics,
             _stop: stop.drop_guard(),
+            _databases: databases,
         }
     }
 
@@ -171,10 +174,6 @@ where
     }
 }
 
-pub(crate) fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
-    result.expect_err("the call must be refused").code()
-}
-
 /// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it.
 pub(crate) async fn scrape(addr: std::net::SocketAddr) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -199,4 +198,8 @@ pub(crate) fn ok<T>(
     result: Result<tonic::Response<T>, tonic::Status>,
 ) -> Result<(), tonic::Status> {
     result.map(drop)
+}
+
+pub(crate) fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
+    result.expect_err("the call must be refused").code()
 }

@@ -20,12 +20,14 @@ pub(crate) struct Cli {
     /// The mesh's broker namespace.
     pub(crate) namespace: String,
     _stop: tokio_util::sync::DropGuard,
+    /// The mesh's databases, dropped after it stopped.
+    _databases: Vec<popug_testing::TestDatabase>,
 }
 
 impl Cli {
     /// Starts a mesh on test settings (fresh databases and namespace).
     pub(crate) async fn start() -> Self {
-        let env = popug_testing::mesh_env();
+        let (env, databases) = popug_testing::mesh_env();
         let namespace = env.raw("POPUG_NAMESPACE").expect("a namespace").to_owned();
         let settings = popug::mesh::MeshSettings::load(&env).expect("settings");
         let mesh = popug::mesh::Mesh::start(settings)
@@ -39,6 +41,7 @@ impl Cli {
             endpoints,
             namespace,
             _stop: stop.drop_guard(),
+            _databases: databases,
         }
     }
 

@@ -10,7 +10,7 @@ use popug_proto::pb::popug::{
     tracker::v1::{self as pb, tracker_service_client::TrackerServiceClient},
 };
 use popug_runtime::Env;
-use popug_testing::{drain, with_token};
+use popug_testing::{TestDatabase, drain, with_token};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
 
@@ -24,6 +24,8 @@ pub(crate) struct TestApp {
     pub(crate) admin_token: String,
     pub(crate) mail_dir: std::path::PathBuf,
     pub(crate) _stop: tokio_util::sync::DropGuard,
+    /// Its database, dropped after the service stopped.
+    pub(crate) _database: TestDatabase,
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
@@ -31,13 +33,13 @@ pub(crate) async fn spawn_app() -> TestApp {
     let stop = CancellationToken::new();
     let auth = TestAuth::spawn(&namespace, &stop).await;
 
-    let tracker_db = popug_testing::database_url();
+    let tracker_db = TestDatabase::fresh();
     let auth_url = auth.url();
     let mail_dir =
         std::env::temp_dir().join(format!("popug-test-mail-{}", uuid::Uuid::new_v4().simple()));
     let mail = mail_dir.to_string_lossy().into_owned();
     let tracker_settings = tracker_svc::TrackerSettings::load(&Env::from_pairs([
-        ("POPUG_TRACKER_DATABASE_URL", tracker_db.as_str()),
+        ("POPUG_TRACKER_DATABASE_URL", tracker_db.url()),
         ("POPUG_NAMESPACE", namespace.as_str()),
         ("POPUG_QUEUE_TTL", popug_testing::QUEUE_TTL),
         ("POPUG_TRACKER_ADDR", "127.0.0.1:0"),
@@ -82,6 +84,7 @@ pub(crate) async fn spawn_app() -> TestApp {
         admin_token,
         mail_dir,
         _stop: stop.drop_guard(),
+        _database: tracker_db,
     };
     app.sync_accounts().await;
     app

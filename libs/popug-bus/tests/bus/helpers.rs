@@ -1,6 +1,7 @@
 //! The harness: one test's world (its own database and broker namespace),
 //! events and handlers to publish and consume, and captured logs.
 
+use popug_testing::TestDatabase;
 use std::{
     sync::{
         Arc, Mutex,
@@ -23,13 +24,14 @@ use popug_runtime::database::Pool;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 pub(crate) const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// One test's world: its own database and its own broker namespace.
 pub(crate) struct World {
     pub(crate) pool: Pool,
     pub(crate) broker: Broker,
+    /// Its database, dropped with it.
+    pub(crate) _database: TestDatabase,
 }
 
 impl World {
@@ -44,18 +46,22 @@ impl World {
         let topology = Topology::new(Some(format!("test-{}", &id[..12])))
             .with_queue_expiry(Duration::from_secs(60));
         let broker = Broker::new(amqp.parse().expect("url"), topology, "bus-test");
+        let (pool, database) = fresh_database().await;
         Self {
-            pool: fresh_database().await,
+            pool,
             broker,
+            _database: database,
         }
     }
 
     /// The same broker namespace over a database of its own, as a service
     /// that lost its database and starts again.
     pub(crate) async fn with_new_database(&self) -> Self {
+        let (pool, database) = fresh_database().await;
         Self {
-            pool: fresh_database().await,
+            pool,
             broker: self.broker.clone(),
+            _database: database,
         }
     }
 
@@ -235,11 +241,12 @@ impl World {
     }
 }
 
-/// A new database with the bus's tables and a table of accounts.
-pub(crate) async fn fresh_database() -> Pool {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let database = format!("{POSTGRES}/popug_test_{id}").parse().expect("url");
-    let pool = popug_runtime::database::connect(&database, 8, &[&popug_bus::MIGRATIONS])
+/// A new database with the bus's tables and a table of accounts, dropped
+/// with its guard.
+pub(crate) async fn fresh_database() -> (Pool, TestDatabase) {
+    let database = TestDatabase::fresh();
+    let url = database.url().parse().expect("url");
+    let pool = popug_runtime::database::connect(&url, 8, &[&popug_bus::MIGRATIONS])
         .await
         .expect("test database");
     let mut conn = pool.get().await.expect("connection");
@@ -248,7 +255,7 @@ pub(crate) async fn fresh_database() -> Pool {
         .await
         .expect("test table");
     drop(conn);
-    pool
+    (pool, database)
 }
 
 pub(crate) fn fast_backoff() -> Backoff {

@@ -2,13 +2,10 @@
 
 use diesel_async::RunQueryDsl as _;
 
-use crate::helpers::POSTGRES;
-
 #[tokio::test]
 async fn replicas_starting_together_create_and_migrate_their_database_once() {
-    let url: url::Url = format!("{POSTGRES}/popug_test_{}", uuid::Uuid::new_v4().simple())
-        .parse()
-        .expect("url");
+    let database = popug_testing::TestDatabase::fresh();
+    let url: url::Url = database.url().parse().expect("url");
     let connect = || popug_runtime::database::connect(&url, 2, &[&popug_bus::MIGRATIONS]);
     let (first, second) = tokio::join!(connect(), connect());
     let pool = first.expect("first replica");
