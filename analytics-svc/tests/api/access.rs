@@ -1,7 +1,7 @@
 //! Who may call what (admins only), and requests refused naming the field.
 
 use popug_proto::pb::popug::{analytics::v1 as pb, auth::v1 as auth};
-use popug_testing::with_token;
+use popug_testing::{assert_invalid, with_token};
 use tonic::Code;
 
 use crate::helpers::spawn_app;
@@ -96,17 +96,6 @@ async fn every_method_is_for_admins_only() {
             today.negative_balance_popugs
         ),
         (0, 0)
-    );
-}
-
-/// `result` is INVALID_ARGUMENT naming `field` (never INTERNAL).
-fn assert_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, case: &str) {
-    let status = result.expect_err(case);
-    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
-    assert!(
-        status.message().contains(&format!("`{field}`")),
-        "{case}: {}",
-        status.message()
     );
 }
 

@@ -6,6 +6,7 @@ use auth_svc::testing::TestAuth;
 use popug_bus::{BatchReport, Consumer, Relay, Topology};
 use popug_proto::{
     events::Event,
+    pb::popug::events::accounts::v1::AccountCreated,
     pb::popug::{
         analytics::v1::{self as pb, analytics_service_client::AnalyticsServiceClient},
         auth::v1 as auth,
@@ -172,7 +173,10 @@ impl TestApp {
     pub(crate) async fn settle(&mut self) {
         // Every account event goes to tracker, billing and analytics.
         let accounts = drain(&mut self.auth.relay).await;
-        self.expect(consumers_of("account.created.v1"), accounts);
+        self.expect(
+            consumers_of(<AccountCreated as Event>::ROUTING_KEY),
+            accounts,
+        );
         let billing = self.pending.remove("billing").unwrap_or(0);
         popug_testing::consume(&mut self.billing_consumer, billing).await;
         // Every billing event goes to analytics.

@@ -6,9 +6,9 @@ use prost::{Message as _, Name as _};
 
 use tonic::Code;
 
-use popug_testing::with_token;
+use popug_testing::{code, with_token};
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn only_admins_manage_accounts() {

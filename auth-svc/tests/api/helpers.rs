@@ -2,23 +2,21 @@
 //! fresh broker namespace, a probe queue that sees its account events.
 
 use auth_svc::{Application, AuthSettings};
-use lapin::options::BasicGetOptions;
-use popug_bus::{Relay, Topology, topology};
+use popug_bus::{Relay, Topology};
 use popug_proto::pb::popug::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
 use popug_runtime::Env;
 use popug_testing::{
-    ADMIN_PASSWORD, QUEUE_TTL, TestDatabase, channel, drain, namespace, with_token,
+    ADMIN_PASSWORD, Probe, QUEUE_TTL, TestDatabase, channel, drain, namespace, with_token,
 };
-use tonic::{Code, transport::Channel};
+use tonic::transport::Channel;
 
 pub(crate) struct TestApp {
     pub(crate) addr: std::net::SocketAddr,
     pub(crate) channel: Channel,
     pub(crate) relay: Relay,
-    pub(crate) namespace: String,
     pub(crate) admin_token: String,
     pub(crate) stop: tokio_util::sync::CancellationToken,
-    pub(crate) probe: lapin::Channel,
+    pub(crate) probe: Probe,
     /// The database it made, dropped with it (none when the test made one).
     pub(crate) _database: Option<TestDatabase>,
 }
@@ -82,24 +80,12 @@ pub(crate) async fn spawn_app_with(options: Options) -> TestApp {
     let channel = channel(addr).await;
 
     // A probe queue that sees every account event published in the namespace.
-    let connection = lapin::Connection::connect(amqp_url.as_str(), Default::default())
-        .await
-        .expect("broker");
-    let probe = connection.create_channel().await.expect("channel");
-    std::mem::forget(connection);
-    topology::declare_queue(
-        &probe,
-        &topology,
-        &popug_bus::QueueSpec::new("probe", vec!["account.#".into()]),
-    )
-    .await
-    .expect("probe queue");
+    let probe = Probe::declare(amqp_url.as_str(), &topology, &["account.#"]).await;
 
     let mut app = TestApp {
         addr,
         channel,
         relay,
-        namespace,
         admin_token: String::new(),
         stop,
         probe,
@@ -162,18 +148,11 @@ impl TestApp {
     /// Every account event published so far, as (type, payload bytes).
     pub(crate) async fn published_events(&mut self) -> Vec<(String, Vec<u8>)> {
         self.relay_pending_events().await;
-        let queue = Topology::new(Some(self.namespace.clone())).queue("probe");
-        let mut events = Vec::new();
-        while let Some(message) = self
-            .probe
-            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("get")
-        {
-            let opened = popug_bus::envelope::open(&message.delivery.data).expect("envelope");
-            events.push((opened.meta.event_type, opened.payload));
-        }
-        events
+        let taken = self.probe.take().await;
+        taken
+            .into_iter()
+            .map(|event| (event.event_type, event.payload))
+            .collect()
     }
 }
 
@@ -181,8 +160,4 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop.cancel();
     }
-}
-
-pub(crate) fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
-    result.expect_err("the call must fail").code()
 }

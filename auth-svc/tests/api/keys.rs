@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use popug_testing::{TestDatabase, with_token};
+use popug_testing::{TestDatabase, code, with_token};
 
-use crate::helpers::{Options, code, spawn_app, spawn_app_with};
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn keys_rotate_without_downtime() {

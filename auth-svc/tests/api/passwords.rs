@@ -4,9 +4,9 @@ use popug_proto::pb::popug::auth::v1 as pb;
 
 use tonic::Code;
 
-use popug_testing::{ADMIN_PASSWORD, with_token};
+use popug_testing::{ADMIN_PASSWORD, code, with_token};
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn passwords_change_with_the_old_one_and_admins_set_others() {

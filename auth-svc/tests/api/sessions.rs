@@ -5,9 +5,9 @@ use popug_proto::pb::popug::auth::v1 as pb;
 
 use tonic::Code;
 
-use popug_testing::with_token;
+use popug_testing::{code, with_token};
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session() {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tonic::Code;
 
-use popug_testing::{ADMIN_PASSWORD, with_token};
+use popug_testing::{ADMIN_PASSWORD, code, with_token};
 
-use crate::helpers::{Options, code, spawn_app, spawn_app_with};
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn the_first_admin_exists_and_signs_in() {

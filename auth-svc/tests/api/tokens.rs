@@ -5,9 +5,9 @@ use popug_token::keys::SigningKey;
 
 use tonic::{Code, Request};
 
-use popug_testing::with_token;
+use popug_testing::{code, with_token};
 
-use crate::helpers::{Options, code, spawn_app_with};
+use crate::helpers::{Options, spawn_app_with};
 
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;

@@ -5,9 +5,9 @@ use popug_proto::pb::popug::auth::v1 as pb;
 
 use tonic::Code;
 
-use popug_testing::with_token;
+use popug_testing::{assert_invalid, code, with_token};
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn bad_requests_name_the_field() {
@@ -111,17 +111,6 @@ async fn bad_requests_name_the_field() {
         ))
         .await;
     assert_eq!(code(missing), Code::NotFound);
-}
-
-/// `result` is INVALID_ARGUMENT naming `field` (never INTERNAL).
-fn assert_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, case: &str) {
-    let status = result.expect_err(case);
-    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
-    assert!(
-        status.message().contains(&format!("`{field}`")),
-        "{case}: {}",
-        status.message()
-    );
 }
 
 /// Control characters a hostile client sends: NUL (Postgres refuses it in

@@ -2,10 +2,10 @@
 //! field.
 
 use popug_proto::pb::popug::{auth::v1 as auth, billing::v1 as pb};
-use popug_testing::with_token;
+use popug_testing::{assert_invalid, with_token};
 use tonic::Code;
 
-use crate::helpers::{assert_invalid, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn roles_decide_who_sees_and_closes_what() {

@@ -5,20 +5,20 @@
 use std::time::Duration;
 
 use auth_svc::testing::TestAuth;
-use lapin::options::BasicGetOptions;
-use popug_bus::{Consumer, Relay, Topology, topology};
+use popug_bus::{Consumer, Relay, Topology};
 use popug_proto::{
     events::Event,
     pb::popug::{
         auth::v1 as auth,
         billing::v1::{self as pb, billing_service_client::BillingServiceClient},
+        events::billing::v1 as billing_events,
     },
 };
 use popug_runtime::Env;
-use popug_testing::{TestDatabase, consume, drain, with_token};
+use popug_testing::{Probe, TestDatabase, consume, drain, with_token};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, transport::Channel};
+use tonic::transport::Channel;
 
 pub(crate) struct TestApp {
     pub(crate) auth: TestAuth,
@@ -27,7 +27,8 @@ pub(crate) struct TestApp {
     pub(crate) consumer: Consumer,
     pub(crate) ledger: billing_svc::store::Ledger,
     pub(crate) mailer: billing_svc::mail::Mailer,
-    pub(crate) channel: lapin::Channel,
+    /// Sees what billing publishes; its channel publishes in the tracker's place.
+    pub(crate) probe: Probe,
     pub(crate) topology: Topology,
     pub(crate) admin_token: String,
     /// The service's database URL, with its session limits.
@@ -94,12 +95,7 @@ pub(crate) async fn spawn_app_with(
     let stopping = stop.clone();
     tokio::spawn(billing_app.run_until_stopped(async move { stopping.cancelled().await }));
 
-    let connection = lapin::Connection::connect(amqp_url.as_str(), Default::default())
-        .await
-        .expect("broker");
-    let channel = connection.create_channel().await.expect("channel");
-    std::mem::forget(connection);
-    declare_probe(&channel, &topology).await;
+    let probe = Probe::declare(amqp_url.as_str(), &topology, &BILLING_EVENTS).await;
 
     let admin_token = auth.admin_token.clone();
     let mut app = TestApp {
@@ -109,7 +105,7 @@ pub(crate) async fn spawn_app_with(
         consumer,
         ledger,
         mailer,
-        channel,
+        probe,
         topology,
         admin_token,
         database_url,
@@ -120,21 +116,13 @@ pub(crate) async fn spawn_app_with(
     app
 }
 
-/// A queue, `probe`, that receives every event billing publishes.
-pub(crate) async fn declare_probe(channel: &lapin::Channel, topology: &Topology) {
-    let probe = popug_bus::QueueSpec::new(
-        "probe",
-        vec![
-            "task.priced.v1".into(),
-            "transaction.applied.v1".into(),
-            "payment.sent.v1".into(),
-            "billing_cycle.closed.v1".into(),
-        ],
-    );
-    topology::declare_queue(channel, topology, &probe)
-        .await
-        .expect("probe");
-}
+/// The routing keys of every event billing publishes, for the probe.
+pub(crate) const BILLING_EVENTS: [&str; 4] = [
+    <billing_events::TaskPriced as Event>::ROUTING_KEY,
+    <billing_events::TransactionApplied as Event>::ROUTING_KEY,
+    <billing_events::PaymentSent as Event>::ROUTING_KEY,
+    <billing_events::BillingCycleClosed as Event>::ROUTING_KEY,
+];
 
 impl TestApp {
     pub(crate) fn billing(&self) -> BillingServiceClient<Channel> {
@@ -165,7 +153,8 @@ impl TestApp {
     }
 
     pub(crate) async fn publish_bytes(&self, routing_key: &str, body: &[u8]) {
-        self.channel
+        self.probe
+            .channel()
             .basic_publish(
                 self.topology.exchange().into(),
                 routing_key.into(),
@@ -180,18 +169,11 @@ impl TestApp {
     /// Billing's published events so far: (type, payload).
     pub(crate) async fn billing_events(&mut self) -> Vec<(String, Vec<u8>)> {
         drain(&mut self.billing_relay).await;
-        let queue = self.topology.queue("probe");
-        let mut events = Vec::new();
-        while let Some(message) = self
-            .channel
-            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("get")
-        {
-            let opened = popug_bus::envelope::open(&message.delivery.data).expect("envelope");
-            events.push((opened.meta.event_type, opened.payload));
-        }
-        events
+        let taken = self.probe.take().await;
+        taken
+            .into_iter()
+            .map(|event| (event.event_type, event.payload))
+            .collect()
     }
 
     pub(crate) async fn balance(&self, account_id: uuid::Uuid) -> i64 {
@@ -301,20 +283,6 @@ impl SmtpSink {
         }
         messages
     }
-}
-
-pub(crate) fn assert_invalid<T: std::fmt::Debug>(
-    result: Result<T, tonic::Status>,
-    field: &str,
-    case: &str,
-) {
-    let status = result.expect_err(case);
-    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
-    assert!(
-        status.message().contains(&format!("`{field}`")),
-        "{case}: {}",
-        status.message()
-    );
 }
 
 impl TestApp {

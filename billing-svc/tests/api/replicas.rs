@@ -11,7 +11,9 @@ use popug_testing::tracker_events::{assigned, completed, created};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::declare_probe;
+use popug_testing::Probe;
+
+use crate::helpers::BILLING_EVENTS;
 
 /// Takes what waits in the probe queue: each message id once into
 /// `published`, counting the ones seen before in `duplicates`.
@@ -64,8 +66,12 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     topology::declare_catalog(&channel, &topology)
         .await
         .expect("topology");
-    let (_probe_connection, probe) = broker.confirm_channel().await.expect("broker");
-    declare_probe(&probe, &topology).await;
+    let probe = Probe::declare(
+        settings.common.amqp_url.as_str(),
+        &topology,
+        &BILLING_EVENTS,
+    )
+    .await;
     let stop = CancellationToken::new();
     let mut ledgers = Vec::new();
     for _ in 0..2 {
@@ -150,7 +156,7 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         // Reading the probe as it fills also keeps it from expiring.
-        drain_probe(&probe, &queue, &mut published, &mut duplicates).await;
+        drain_probe(probe.channel(), &queue, &mut published, &mut duplicates).await;
         let mut conn = pool.get().await.expect("connection");
         let booked: i64 = diesel_async::RunQueryDsl::get_result(
             diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
@@ -191,7 +197,7 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     let committed = usize::try_from(committed).expect("a count");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while published.len() + duplicates < committed && tokio::time::Instant::now() < deadline {
-        drain_probe(&probe, &queue, &mut published, &mut duplicates).await;
+        drain_probe(probe.channel(), &queue, &mut published, &mut duplicates).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(duplicates, 0, "events published twice by the two relays");
@@ -199,6 +205,7 @@ async fn two_replicas_under_load_book_every_event_once_and_close_the_day_once() 
     // Nothing beyond them arrives either.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let extra = probe
+        .channel()
         .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
         .await
         .expect("get");

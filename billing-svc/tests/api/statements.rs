@@ -2,10 +2,10 @@
 //! heard of shows.
 
 use popug_proto::pb::popug::{auth::v1 as auth, billing::v1 as pb};
-use popug_testing::{consume, tracker_events::assigned, with_token};
+use popug_testing::{assert_invalid, consume, tracker_events::assigned, with_token};
 use tonic::Code;
 
-use crate::helpers::{assert_invalid, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn an_account_billing_never_heard_of_is_not_found_but_a_new_caller_sees_zero() {

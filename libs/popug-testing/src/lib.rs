@@ -7,8 +7,10 @@
 
 mod database;
 pub mod private;
+mod probe;
 
 pub use database::TestDatabase;
+pub use probe::{Probe, Probed};
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -221,4 +223,29 @@ pub mod tracker_events {
             assignee_id: assignee.to_string(),
         }
     }
+}
+
+/// The code of a call that must fail.
+pub fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Code {
+    result.expect_err("the call must fail").code()
+}
+
+/// Asserts that a call was refused as `INVALID_ARGUMENT` naming `field` (in
+/// backticks, as every service names a field); `case` tells which input.
+pub fn assert_invalid<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    field: &str,
+    case: &str,
+) {
+    let status = result.expect_err(case);
+    assert_eq!(
+        status.code(),
+        tonic::Code::InvalidArgument,
+        "{case}: {status:?}"
+    );
+    assert!(
+        status.message().contains(&format!("`{field}`")),
+        "{case}: {}",
+        status.message()
+    );
 }

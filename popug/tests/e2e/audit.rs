@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use popug_testing::ADMIN_PASSWORD;
 
-use crate::helpers::{World, scrape};
+use crate::{helpers::World, support::scrape};
 
 #[tokio::test]
 async fn a_missing_dead_letter_queue_is_told_from_a_broker_that_is_down() {
@@ -65,24 +65,7 @@ async fn popug_audit_names_a_dead_letter_and_exits_non_zero() {
 
     // Bytes that are no event reach billing and analytics: each records a
     // dead letter, which the audit must not let pass.
-    let (connection, channel) = world.broker.confirm_channel().await.expect("broker");
-    let confirm = channel
-        .basic_publish(
-            world.broker.topology().exchange().into(),
-            "task.assigned.v1".into(),
-            lapin::options::BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            b"\xff not protobuf",
-            lapin::BasicProperties::default().with_message_id("garbage".into()),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirmed");
-    assert_eq!(confirm, lapin::Confirmation::Ack(None));
-    connection.close(200, "done".into()).await.ok();
+    crate::support::publish_non_event(&world.broker).await;
     let dirty = popug(&["audit", "--wait", "3"]).await;
     let report = String::from_utf8_lossy(&dirty.stdout);
     assert!(!dirty.status.success(), "{report}");

@@ -13,7 +13,6 @@ use popug_proto::pb::popug::{auth::v1 as auth, billing::v1 as billing, tracker::
 use popug_runtime::Clock;
 use popug_testing::ADMIN_PASSWORD;
 use tokio_util::sync::CancellationToken;
-use tonic::Code;
 
 /// A running mesh on a simulated clock that starts at 09:00 on `day`.
 pub(crate) struct World {
@@ -174,32 +173,9 @@ where
     }
 }
 
-/// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it.
-pub(crate) async fn scrape(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("the metrics port answers");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: popug\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-}
-
 /// A call's answer, whatever its message.
 pub(crate) fn ok<T>(
     result: Result<tonic::Response<T>, tonic::Status>,
 ) -> Result<(), tonic::Status> {
     result.map(drop)
-}
-
-pub(crate) fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
-    result.expect_err("the call must be refused").code()
 }

@@ -9,4 +9,6 @@ mod helpers;
 mod observability;
 mod rights;
 mod simulation;
+#[path = "../support/mod.rs"]
+mod support;
 mod working_day;

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use popug_proto::pb::popug::{auth::v1 as auth, tracker::v1 as tracker};
 
-use crate::helpers::{World, eventually, scrape};
+use crate::{
+    helpers::{World, eventually},
+    support::scrape,
+};
 
 /// The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`).
 fn trace_id(traceparent: &str) -> &str {

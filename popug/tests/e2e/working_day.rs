@@ -8,7 +8,8 @@ use popug_proto::pb::popug::{
 };
 use tonic::Code;
 
-use crate::helpers::{World, at, code, eventually, sign_in};
+use crate::helpers::{World, at, eventually, sign_in};
+use popug_testing::code;
 
 #[tokio::test]
 async fn a_working_day_follows_every_rule() {

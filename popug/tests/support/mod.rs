@@ -1,6 +1,7 @@
 //! What the `popug` binary's black-box tests share: a whole mesh in this
 //! process, with its relays and consumers running, and the binary pointed at
-//! it from a config directory of its own (one person at a terminal).
+//! it from a config directory of its own (one person at a terminal), and what
+//! several binaries do to a mesh: scrape `/metrics`, publish a non-event.
 
 #![allow(
     dead_code,
@@ -74,4 +75,47 @@ impl Cli {
         serde_json::from_str(&stdout)
             .unwrap_or_else(|_| panic!("popug {args:?} printed no JSON: {stdout}"))
     }
+}
+
+/// Publishes bytes that are no event as the tracker's `TaskAssigned`, for a
+/// test of what a dead letter does: billing and analytics each record one.
+pub(crate) async fn publish_non_event(broker: &popug_bus::Broker) {
+    let (connection, channel) = broker.confirm_channel().await.expect("broker");
+    let confirm = channel
+        .basic_publish(
+            broker.topology().exchange().into(),
+            "task.assigned.v1".into(),
+            lapin::options::BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"\xff not protobuf",
+            lapin::BasicProperties::default().with_message_id("garbage".into()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirmed");
+    assert_eq!(confirm, lapin::Confirmation::Ack(None));
+    connection.close(200, "done".into()).await.ok();
+}
+
+/// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it (`addr` is
+/// a service's metrics port).
+pub(crate) async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the metrics port answers");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: popug\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }

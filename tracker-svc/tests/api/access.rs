@@ -5,10 +5,10 @@ use popug_proto::pb::popug::{
     auth::v1::{self as auth, auth_service_client::AuthServiceClient},
     tracker::v1 as pb,
 };
-use popug_testing::with_token;
+use popug_testing::{code, with_token};
 use tonic::Code;
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn reading_tasks_follows_the_role_rules() {

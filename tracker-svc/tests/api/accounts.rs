@@ -10,7 +10,7 @@ use crate::helpers::spawn_app;
 async fn the_replica_survives_account_events_out_of_order_and_twice() {
     use popug_proto::pb::popug::events::accounts::v1 as accounts_v1;
     let mut app = spawn_app().await;
-    let channel = app.probe.clone();
+    let channel = app.probe.channel().clone();
     let account_id = uuid::Uuid::new_v4().to_string();
     let earlier = chrono::Utc::now() - chrono::Duration::minutes(5);
     let later = chrono::Utc::now();
@@ -39,7 +39,7 @@ async fn the_replica_survives_account_events_out_of_order_and_twice() {
         earlier,
     );
     let exchange = Topology::new(None).exchange();
-    let namespaced_exchange = app.probe_queue.replace("probe.events", &exchange);
+    let namespaced_exchange = app.probe.queue().replace("probe.events", &exchange);
     // The newer role change first, then the creation, then the creation again.
     for (key, envelope) in [
         ("account.role_changed.v1", &promoted),

@@ -8,11 +8,11 @@ use popug_proto::pb::popug::{
     events::tasks::v1 as tasks_v1,
     tracker::v1 as pb,
 };
-use popug_testing::with_token;
+use popug_testing::{code, with_token};
 use prost::{Message as _, Name as _};
 use tonic::Code;
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn random_assignment_picks_only_active_workers_and_spreads_evenly() {

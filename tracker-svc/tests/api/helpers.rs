@@ -3,24 +3,22 @@
 //! by the tests.
 
 use auth_svc::testing::TestAuth;
-use lapin::options::BasicGetOptions;
-use popug_bus::{BatchReport, Consumer, Relay, Topology, topology};
+use popug_bus::{BatchReport, Consumer, Relay, Topology};
 use popug_proto::pb::popug::{
     auth::v1 as auth,
     tracker::v1::{self as pb, tracker_service_client::TrackerServiceClient},
 };
 use popug_runtime::Env;
-use popug_testing::{TestDatabase, drain, with_token};
+use popug_testing::{Probe, TestDatabase, drain, with_token};
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, transport::Channel};
+use tonic::transport::Channel;
 
 pub(crate) struct TestApp {
     pub(crate) auth: TestAuth,
     pub(crate) tracker: Channel,
     pub(crate) tracker_relay: Relay,
     pub(crate) consumer: Consumer,
-    pub(crate) probe: lapin::Channel,
-    pub(crate) probe_queue: String,
+    pub(crate) probe: Probe,
     pub(crate) admin_token: String,
     pub(crate) mail_dir: std::path::PathBuf,
     pub(crate) _stop: tokio_util::sync::DropGuard,
@@ -60,18 +58,7 @@ pub(crate) async fn spawn_app() -> TestApp {
     let stopping = stop.clone();
     tokio::spawn(tracker_app.run_until_stopped(async move { stopping.cancelled().await }));
 
-    let connection = lapin::Connection::connect(amqp_url.as_str(), Default::default())
-        .await
-        .expect("broker");
-    let probe = connection.create_channel().await.expect("channel");
-    std::mem::forget(connection);
-    topology::declare_queue(
-        &probe,
-        &topology,
-        &popug_bus::QueueSpec::new("probe", vec!["task.#".into()]),
-    )
-    .await
-    .expect("probe");
+    let probe = Probe::declare(amqp_url.as_str(), &topology, &["task.#"]).await;
 
     let admin_token = auth.admin_token.clone();
     let mut app = TestApp {
@@ -80,7 +67,6 @@ pub(crate) async fn spawn_app() -> TestApp {
         tracker_relay,
         consumer,
         probe,
-        probe_queue: topology.queue("probe"),
         admin_token,
         mail_dir,
         _stop: stop.drop_guard(),
@@ -133,27 +119,10 @@ impl TestApp {
     /// The task events the tracker published so far: (routing key, type, payload).
     pub(crate) async fn task_events(&mut self) -> Vec<(String, String, Vec<u8>)> {
         drain(&mut self.tracker_relay).await;
-        let mut events = Vec::new();
-        while let Some(message) = self
-            .probe
-            .basic_get(
-                self.probe_queue.as_str().into(),
-                BasicGetOptions { no_ack: true },
-            )
-            .await
-            .expect("get")
-        {
-            let opened = popug_bus::envelope::open(&message.delivery.data).expect("envelope");
-            events.push((
-                message.delivery.routing_key.to_string(),
-                opened.meta.event_type,
-                opened.payload,
-            ));
-        }
-        events
+        let taken = self.probe.take().await;
+        taken
+            .into_iter()
+            .map(|event| (event.routing_key, event.event_type, event.payload))
+            .collect()
     }
-}
-
-pub(crate) fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
-    result.expect_err("the call must fail").code()
 }

@@ -6,11 +6,11 @@ use popug_proto::pb::popug::{
     events::tasks::{v1 as tasks_v1, v2 as tasks_v2},
     tracker::v1 as pb,
 };
-use popug_testing::with_token;
+use popug_testing::{code, with_token};
 use prost::{Message as _, Name as _};
 use tonic::Code;
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn a_new_task_goes_to_the_only_worker_with_its_events() {

@@ -2,11 +2,11 @@
 //! characters in every text field.
 
 use popug_proto::pb::popug::{auth::v1 as auth, events::tasks::v2 as tasks_v2, tracker::v1 as pb};
-use popug_testing::with_token;
+use popug_testing::{assert_invalid, code, with_token};
 use prost::{Message as _, Name as _};
 use tonic::Code;
 
-use crate::helpers::{code, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn titles_and_jira_ids_are_validated_naming_the_field() {
@@ -44,17 +44,6 @@ async fn titles_and_jira_ids_are_validated_naming_the_field() {
                 .await
         ),
         Code::Unauthenticated
-    );
-}
-
-/// `result` is INVALID_ARGUMENT naming `field` (never INTERNAL).
-fn assert_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str, case: &str) {
-    let status = result.expect_err(case);
-    assert_eq!(status.code(), Code::InvalidArgument, "{case}: {status:?}");
-    assert!(
-        status.message().contains(&format!("`{field}`")),
-        "{case}: {}",
-        status.message()
     );
 }
 

@@ -1,7 +1,6 @@
 //! The harness: one test's world (its own database and broker namespace),
 //! events and handlers to publish and consume, and captured logs.
 
-use popug_testing::TestDatabase;
 use std::{
     sync::{
         Arc, Mutex,
@@ -19,8 +18,13 @@ use popug_bus::{
     Backoff, Broker, Consumer, ConsumerConfig, HandlerError, Handlers, Outbox, OutboxError,
     QueueSpec, Relay, RelayConfig, Step, Topology, dead_letters, envelope, topology,
 };
-use popug_proto::pb::popug::events::accounts::v1::{AccountCreated, Role};
+use popug_proto::pb::popug::events::{
+    accounts::v1::{AccountCreated, Role},
+    tasks::v1::{TaskAssigned, TaskCompleted},
+    v1::Envelope,
+};
 use popug_runtime::database::Pool;
+use popug_testing::TestDatabase;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +67,18 @@ impl World {
             broker: self.broker.clone(),
             _database: database,
         }
+    }
+
+    /// The ops API over this world, for consumer `accounts-test`, letting
+    /// everyone in.
+    pub(crate) fn ops(&self) -> popug_bus::Ops {
+        popug_bus::Ops::new(
+            self.pool.clone(),
+            self.broker.clone(),
+            Some("accounts-test".into()),
+            self.relay().health(),
+            Arc::new(|_| Ok(())),
+        )
     }
 
     pub(crate) fn relay(&self) -> Relay {
@@ -380,23 +396,19 @@ pub(crate) async fn consume(consumer: &mut Consumer, settled: usize) -> popug_bu
     total
 }
 
+/// A client of the ops API.
+pub(crate) type OpsClient = popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient<
+    tonic::transport::Channel,
+>;
+
 /// Serves `world`'s ops API, for consumer `accounts-test`, with a guard
 /// that lets everyone in, on a free port; it stops when the guard drops.
-pub(crate) async fn serve_ops(
-    world: &World,
-) -> (
-    popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient<
-        tonic::transport::Channel,
-    >,
-    tokio_util::sync::DropGuard,
-) {
-    let ops = popug_bus::Ops::new(
-        world.pool.clone(),
-        world.broker.clone(),
-        Some("accounts-test".into()),
-        world.relay().health(),
-        Arc::new(|_| Ok(())),
-    );
+pub(crate) async fn serve_ops(world: &World) -> (OpsClient, tokio_util::sync::DropGuard) {
+    serve(world.ops()).await
+}
+
+/// Serves `ops` on a free port until the guard drops.
+pub(crate) async fn serve(ops: popug_bus::Ops) -> (OpsClient, tokio_util::sync::DropGuard) {
     let settings = popug_runtime::Settings::load(
         popug_runtime::Service::Auth,
         &popug_runtime::Env::from_pairs([("POPUG_AUTH_ADDR", "127.0.0.1:0")]),
@@ -413,16 +425,74 @@ pub(crate) async fn serve_ops(
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
-    let client = popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient::new(
-        grpc_channel(addr).await,
-    );
+    let client = OpsClient::new(popug_testing::channel(addr).await);
     (client, stop.drop_guard())
 }
 
-pub(crate) async fn grpc_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
+/// Handlers of assignments, completions and accounts that count each call.
+pub(crate) fn counting_handlers(calls: &Arc<AtomicUsize>) -> Handlers {
+    let (assigned, completed, created) = (Arc::clone(calls), Arc::clone(calls), Arc::clone(calls));
+    Handlers::new()
+        .on::<TaskAssigned, _>(move |_, _, _| {
+            assigned.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        })
+        .on::<TaskCompleted, _>(move |_, _, _| {
+            completed.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        })
+        .on::<AccountCreated, _>(move |_, _, _| {
+            created.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        })
+}
+
+pub(crate) fn completion() -> TaskCompleted {
+    TaskCompleted {
+        task_id: uuid::Uuid::new_v4().to_string(),
+        assignee_id: uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// A completion's envelope as the tracker writes it.
+pub(crate) fn completed_envelope() -> Envelope {
+    envelope::wrap(&completion(), "tracker", chrono::Utc::now())
+}
+
+pub(crate) fn properties(envelope: &Envelope) -> BasicProperties {
+    BasicProperties::default().with_message_id(envelope.event_id.as_str().into())
+}
+
+/// Replay marks: the replay's header naming a dead letter's row.
+pub(crate) fn replay_marks(dead_letter_id: i64) -> lapin::types::FieldTable {
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert(
+        dead_letters::REPLAYED_HEADER.into(),
+        lapin::types::AMQPValue::Boolean(true),
+    );
+    headers.insert(
+        dead_letters::DEAD_LETTER_ID_HEADER.into(),
+        lapin::types::AMQPValue::LongLongInt(dead_letter_id),
+    );
+    headers
+}
+
+impl World {
+    /// Waits (20 s at most) until the dead-letter queue holds `depth`
+    /// messages: the broker moves a nacked message there asynchronously, so
+    /// it may arrive after the consumer's step returned.
+    pub(crate) async fn await_dead_letter_depth(&self, depth: u32) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self.dead_letter_depth().await;
+            if now == depth {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the dead-letter queue holds {now} messages, not {depth}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }

@@ -7,12 +7,14 @@
 
 mod consumer;
 mod dead_letter_console;
+mod dead_letter_races;
 mod dead_letter_rows;
 mod helpers;
 mod history;
 mod migrations;
 mod ops_api;
 mod private_broker;
+mod producers;
 mod relay;
 mod relay_recovery;
 mod retention;

@@ -8,7 +8,7 @@ use std::sync::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{World, account, consume, grpc_channel, recording_handlers};
+use crate::helpers::{World, account, consume, recording_handlers};
 
 /// Lists the services a server announces through reflection `v1` and `v1alpha`.
 async fn reflected_services(addr: std::net::SocketAddr) -> (Vec<String>, Vec<String>) {
@@ -46,7 +46,7 @@ async fn reflected_services(addr: std::net::SocketAddr) -> (Vec<String>, Vec<Str
             }
         }};
     }
-    let channel = grpc_channel(addr).await;
+    let channel = popug_testing::channel(addr).await;
     (
         list_services!(v1, channel.clone()),
         list_services!(v1alpha, channel),
@@ -185,7 +185,8 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
     assert!(listed.dead_letters[0].resolved_at.is_some());
 
     // Health and reflection come with every server.
-    let mut health = tonic_health::pb::health_client::HealthClient::new(grpc_channel(addr).await);
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(popug_testing::channel(addr).await);
     let serving = health
         .check(tonic_health::pb::HealthCheckRequest {
             service: "popug.ops.v1.OpsService".into(),
