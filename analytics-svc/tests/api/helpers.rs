@@ -143,23 +143,7 @@ impl TestApp {
     /// allowed; returns what it did.
     pub(crate) async fn consume_analytics_report(&mut self) -> BatchReport {
         let deliveries = self.pending.remove("analytics").unwrap_or(0);
-        let token = CancellationToken::new();
-        let mut total = BatchReport::default();
-        while total.settled() < deliveries {
-            let report = tokio::time::timeout(
-                std::time::Duration::from_secs(60),
-                self.analytics_consumer.process_batch(&token),
-            )
-            .await
-            .expect("the events arrive")
-            .expect("batch")
-            .expect("not cancelled");
-            total.applied += report.applied;
-            total.duplicates += report.duplicates;
-            total.retried += report.retried;
-            total.dead_lettered += report.dead_lettered;
-        }
-        total
+        popug_testing::consume_any(&mut self.analytics_consumer, deliveries).await
     }
 
     /// Applies what waits in analytics' queue only (billing does not run).

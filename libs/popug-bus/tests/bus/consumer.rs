@@ -12,10 +12,11 @@ use std::{
 use diesel_async::RunQueryDsl as _;
 use popug_bus::{Consumer, ConsumerConfig, Handlers, dead_letters, envelope};
 use popug_proto::pb::popug::events::accounts::v1::AccountCreated;
+use popug_testing::consume_any;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{World, account, consume, envelope_bytes, fast_backoff, recording_handlers};
+use crate::helpers::{World, account, envelope_bytes, fast_backoff, recording_handlers};
 
 #[tokio::test]
 async fn a_duplicate_event_changes_nothing_even_when_delivered_concurrently() {
@@ -75,7 +76,7 @@ async fn a_poison_message_is_dead_lettered_within_the_limit_while_others_flow() 
         world.publish_account(&account(login)).await;
     }
     // The poison message is tried `attempts` (3) times: 2 retries, then the DLQ.
-    let report = consume(&mut consumer, 5).await;
+    let report = consume_any(&mut consumer, 5).await;
     assert_eq!(
         (report.applied, report.retried, report.dead_lettered),
         (2, 2, 1)
@@ -114,7 +115,7 @@ async fn malformed_unknown_and_invalid_messages_are_dead_lettered_on_first_deliv
     invalid.account_id = "42".into();
     world.publish_account(&invalid).await;
 
-    let report = consume(&mut consumer, 3).await;
+    let report = consume_any(&mut consumer, 3).await;
     assert_eq!(
         (report.applied, report.retried, report.dead_lettered),
         (0, 0, 3)
@@ -138,7 +139,7 @@ async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
         .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
     let (event_id, body) = world.publish_account(&account("poison-then-fixed")).await;
-    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 3).await.dead_lettered, 1);
 
     broken.store(false, Ordering::SeqCst);
     assert_eq!(
@@ -147,7 +148,7 @@ async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
             .expect("replay"),
         1
     );
-    let report = consume(&mut consumer, 1).await;
+    let report = consume_any(&mut consumer, 1).await;
     assert_eq!(report.applied, 1);
     assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 1);
     assert_eq!(
@@ -167,7 +168,7 @@ async fn a_replayed_dead_letter_is_applied_once_after_the_fix() {
     world
         .publish_raw("account.created.v1", &body, &event_id)
         .await;
-    assert_eq!(consume(&mut consumer, 1).await.duplicates, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.duplicates, 1);
     assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 1);
 }
 
@@ -195,7 +196,7 @@ async fn a_lost_database_connection_is_retried_without_spending_attempts() {
     });
     let mut consumer = world.declared_consumer(handlers).await;
     world.publish_account(&account("steady")).await;
-    let report = consume(&mut consumer, 1).await;
+    let report = consume_any(&mut consumer, 1).await;
     assert_eq!(
         (report.applied, report.retried, report.dead_lettered),
         (1, 0, 0)
@@ -268,7 +269,7 @@ async fn a_handler_that_swallows_a_database_error_does_not_get_its_event_acked()
     for login in ["fine1", "swallow", "fine2"] {
         world.publish_account(&account(login)).await;
     }
-    let report = consume(&mut consumer, 5).await;
+    let report = consume_any(&mut consumer, 5).await;
     assert_eq!(
         (report.applied, report.retried, report.dead_lettered),
         (2, 2, 1)

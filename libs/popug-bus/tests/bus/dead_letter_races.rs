@@ -3,15 +3,15 @@
 //! discarded.
 
 use std::collections::BTreeSet;
-
 use std::sync::{
     Arc,
     atomic::{AtomicBool, Ordering},
 };
 
 use popug_bus::{Consumer, dead_letters};
+use popug_testing::consume_any;
 
-use crate::helpers::{World, account, consume, recording_handlers};
+use crate::helpers::{World, account, recording_handlers};
 
 /// A world whose consumer fails every `poison-*` account until `broken` is
 /// cleared, with `count` of them dead-lettered.
@@ -34,7 +34,7 @@ async fn poisoned(count: usize) -> Poisoned {
             .publish_account(&account(&format!("poison-{n}")))
             .await;
     }
-    let report = consume(&mut consumer, 3 * count).await;
+    let report = consume_any(&mut consumer, 3 * count).await;
     assert_eq!(report.dead_lettered, count);
     world
         .await_dead_letter_depth(u32::try_from(count).expect("count"))
@@ -76,7 +76,7 @@ async fn two_replays_at_once_move_each_message_once_and_apply_it_once() {
         .collect();
     moved.sort_unstable();
     assert_eq!(moved, ids, "each message moved by exactly one of them");
-    let report = consume(&mut consumer, ids.len()).await;
+    let report = consume_any(&mut consumer, ids.len()).await;
     assert_eq!((report.applied, report.dead_lettered), (ids.len(), 0));
     assert_eq!(
         world.count("SELECT count(*) AS n FROM accounts").await,
@@ -163,7 +163,7 @@ async fn a_replay_racing_a_discard_applies_or_discards_each_letter_never_both() 
         discarded.discarded, ids,
         "every row was still open for the discard"
     );
-    let report = consume(
+    let report = consume_any(
         &mut consumer,
         usize::try_from(replayed.moved).expect("moved"),
     )
@@ -195,7 +195,7 @@ async fn a_discard_after_the_replay_applied_a_letter_leaves_it_applied_and_says_
     } = poisoned(1).await;
     broken.store(false, Ordering::SeqCst);
     assert_eq!(world.replay().await, 1);
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.applied, 1);
     let mut conn = world.pool.get().await.expect("connection");
     let discarded =
         popug_bus::discard::discard(&mut conn, "accounts-test", &ids, "admin-1", "too late")

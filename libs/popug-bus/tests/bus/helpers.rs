@@ -378,24 +378,6 @@ pub(crate) fn recording_handlers(broken: Arc<AtomicBool>, calls: Arc<AtomicUsize
     })
 }
 
-/// Steps `consumer` until `settled` deliveries were settled in all.
-pub(crate) async fn consume(consumer: &mut Consumer, settled: usize) -> popug_bus::BatchReport {
-    let token = CancellationToken::new();
-    let mut total = popug_bus::BatchReport::default();
-    while total.settled() < settled {
-        let report = tokio::time::timeout(Duration::from_secs(20), consumer.process_batch(&token))
-            .await
-            .expect("deliveries arrive")
-            .expect("batch")
-            .expect("not cancelled");
-        total.applied += report.applied;
-        total.duplicates += report.duplicates;
-        total.retried += report.retried;
-        total.dead_lettered += report.dead_lettered;
-    }
-    total
-}
-
 /// A client of the ops API.
 pub(crate) type OpsClient = popug_proto::pb::popug::ops::v1::ops_service_client::OpsServiceClient<
     tonic::transport::Channel,

@@ -6,9 +6,10 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
+use popug_testing::consume_any;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{World, account, consume, recording_handlers};
+use crate::helpers::{World, account, recording_handlers};
 
 /// Lists the services a server announces through reflection `v1` and `v1alpha`.
 async fn reflected_services(addr: std::net::SocketAddr) -> (Vec<String>, Vec<String>) {
@@ -65,7 +66,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
     let (event_id, _) = world.publish_account(&account("poison-over-grpc")).await;
-    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 3).await.dead_lettered, 1);
     world
         .enqueue(&[account("waiting1"), account("waiting2")])
         .await;
@@ -171,7 +172,7 @@ async fn the_ops_api_shows_the_backlog_and_dead_letters_and_replays_them_over_gr
         .await
         .expect("replay");
     assert_eq!(replayed.into_inner().replayed, 1);
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.applied, 1);
     let listed = client
         .list_dead_letters(ListDeadLettersRequest {
             page_size: 10,

@@ -3,11 +3,10 @@
 //! directory and node name), so stopping it or raising its memory alarm
 //! disturbs nobody else on the machine.
 
-use popug_testing::private::PrivateBroker;
-
 use std::time::Duration;
 
 use popug_bus::{Relay, RelayConfig, outbox};
+use popug_testing::private::PrivateBroker;
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{World, account};

@@ -13,12 +13,14 @@ use popug_bus::{
     Broker, Consumer, ConsumerConfig, HandlerError, Handlers, Outbox, Relay, RelayConfig, Step,
     dead_letters,
 };
+use popug_proto::pb::popug::events::{tasks::v1::TaskCompleted, v1::Envelope};
+use popug_testing::consume_any;
 use prost::Message as _;
 
-use crate::helpers::{World, account, consume, envelope_bytes, fast_backoff};
-use popug_proto::pb::popug::events::{tasks::v1::TaskCompleted, v1::Envelope};
-
-use crate::helpers::{completed_envelope, completion, counting_handlers, properties, replay_marks};
+use crate::helpers::{
+    World, account, completed_envelope, completion, counting_handlers, envelope_bytes,
+    fast_backoff, properties, replay_marks,
+};
 
 /// A RabbitMQ user made for one test, deleted when dropped.
 struct BrokerUser {
@@ -290,7 +292,7 @@ async fn a_forged_event_is_dead_lettered_and_the_broker_refuses_a_borrowed_user_
         "{refused:?}"
     );
 
-    let report = consume(&mut consumer, 1 + forged.len()).await;
+    let report = consume_any(&mut consumer, 1 + forged.len()).await;
     assert_eq!(
         (report.applied, report.retried, report.dead_lettered),
         (1, 0, forged.len())
@@ -345,7 +347,7 @@ async fn a_replay_carries_the_first_publisher_so_a_forgery_stays_refused_and_a_r
     // A real completion meets a bug; a forged one is refused at once.
     let real = completion();
     producers.publish_as_tracker(&world, &real).await;
-    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 3).await.dead_lettered, 1);
     let forged = completed_envelope();
     try_publish(
         &producers.forger.broker(&world),
@@ -356,7 +358,7 @@ async fn a_replay_carries_the_first_publisher_so_a_forgery_stays_refused_and_a_r
     )
     .await
     .expect("routed");
-    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.dead_lettered, 1);
     // The consumer's own user (what its replay publishes as) marks another
     // completion as the replay of the real one's row: the row holds other
     // bytes, so the mark is not believed.
@@ -373,7 +375,7 @@ async fn a_replay_carries_the_first_publisher_so_a_forgery_stays_refused_and_a_r
     )
     .await;
     assert_eq!(confirmed.expect("routed"), lapin::Confirmation::Ack(None));
-    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.dead_lettered, 1);
 
     // After the fix, a replay (as the consumer's own user) applies the real
     // one and refuses the others again, twice over.
@@ -383,7 +385,7 @@ async fn a_replay_carries_the_first_publisher_so_a_forgery_stays_refused_and_a_r
             .await
             .expect("replay");
         assert_eq!(replayed, if round == 1 { 3 } else { 2 });
-        let report = consume(&mut consumer, usize::try_from(replayed).expect("few")).await;
+        let report = consume_any(&mut consumer, usize::try_from(replayed).expect("few")).await;
         assert_eq!(report.dead_lettered, 2, "round {round}");
         assert_eq!(report.applied, usize::from(round == 1), "round {round}");
     }

@@ -2,11 +2,10 @@
 //! unresolved dead letters, the inbox rows those still need, and the discard
 //! audit records are kept.
 
-use popug_bus::retention::{self, RetentionConfig};
-
 use std::time::Duration;
 
 use diesel_async::RunQueryDsl as _;
+use popug_bus::retention::{self, RetentionConfig};
 
 use crate::helpers::World;
 
