@@ -10,6 +10,8 @@
 //! - [`keys`]: the current and previous signing keys.
 //! - [`recovery`]: a lost password reset straight in the database
 //!   (`popug admin reset-password`).
+//! - `testing` (feature `testing`): `TestAuth`, a running auth-svc for other
+//!   services' black-box tests.
 
 pub mod config;
 pub mod domain;
@@ -23,6 +25,8 @@ pub mod recovery;
 mod schema;
 pub mod startup;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::AuthSettings;
 pub use startup::Application;

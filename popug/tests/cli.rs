@@ -7,11 +7,14 @@ use tokio::{io::AsyncBufReadExt as _, process::Command};
 use popug_testing::ADMIN_PASSWORD;
 
 /// A whole mesh's settings, for `popug up` as a child process.
-fn test_env() -> Vec<(String, String)> {
-    popug_testing::mesh_env()
+/// The databases are dropped with the returned guards.
+fn test_env() -> (Vec<(String, String)>, Vec<popug_testing::TestDatabase>) {
+    let (env, databases) = popug_testing::mesh_env();
+    let vars = env
         .vars()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect()
+        .collect();
+    (vars, databases)
 }
 
 mod support;
@@ -363,9 +366,10 @@ async fn an_admin_manages_accounts_from_the_command_line() {
 
 #[tokio::test]
 async fn popug_up_serves_until_sigterm() {
+    let (env, _databases) = test_env();
     let mut child = Command::new(env!("CARGO_BIN_EXE_popug"))
         .arg("up")
-        .envs(test_env())
+        .envs(env)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -425,9 +429,10 @@ async fn popug_up_serves_until_sigterm() {
 
 #[tokio::test]
 async fn popug_up_names_an_unreachable_postgres() {
+    let (env, _databases) = test_env();
     let output = Command::new(env!("CARGO_BIN_EXE_popug"))
         .arg("up")
-        .envs(test_env())
+        .envs(env.clone())
         .env("POPUG_POSTGRES_URL", "postgres://postgres@127.0.0.1:1")
         .env(
             "POPUG_AUTH_DATABASE_URL",
@@ -446,7 +451,7 @@ async fn popug_up_names_an_unreachable_postgres() {
 
     let output = Command::new(env!("CARGO_BIN_EXE_popug"))
         .arg("up")
-        .envs(test_env())
+        .envs(env.clone())
         .env("POPUG_AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2f")
         .output()
         .await
@@ -460,7 +465,7 @@ async fn popug_up_names_an_unreachable_postgres() {
 
     let output = Command::new(env!("CARGO_BIN_EXE_popug"))
         .arg("up")
-        .envs(test_env())
+        .envs(env.clone())
         .env("POPUG_AUTH_ADDR", "not-an-address")
         .output()
         .await

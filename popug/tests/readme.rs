@@ -42,7 +42,8 @@ async fn the_readme_walkthrough_runs_against_a_fresh_popug_up() {
     let blocks = walkthrough(&readme);
     assert!(blocks.len() >= 7, "the README marks its walkthrough");
 
-    let env: Vec<(String, String)> = popug_testing::mesh_env()
+    let (env, _databases) = popug_testing::mesh_env();
+    let env: Vec<(String, String)> = env
         .with("POPUG_BILLING_AUTO_CLOSE", "true")
         .vars()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))

@@ -81,7 +81,8 @@ impl Running {
 #[tokio::test]
 async fn analytics_rebuilds_itself_from_the_history_after_losing_its_database() {
     popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
-    let env = popug_testing::mesh_env().with("POPUG_EVENT_HISTORY_DAYS", "1");
+    let (env, _databases) = popug_testing::mesh_env();
+    let env = env.with("POPUG_EVENT_HISTORY_DAYS", "1");
     let analytics_database: url::Url = env
         .raw("POPUG_ANALYTICS_DATABASE_URL")
         .expect("a private analytics database")

@@ -8,6 +8,8 @@
 //! Needs Node 20 with npm (the app is built as `popug up` builds it) and
 //! `/usr/bin/chromium` (or `CHROMIUM`); `.ci/run` installs both.
 
+mod support;
+
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -60,7 +62,8 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
     // The day takes minutes on a busy machine: the test namespace's
     // dead-letter queues must outlive it (they expire when unused), or
     // Operations finds none.
-    let env = popug_testing::mesh_env()
+    let (env, _databases) = popug_testing::mesh_env();
+    let env = env
         .with("POPUG_WEB_ADDR", "127.0.0.1:0")
         .with("POPUG_QUEUE_TTL", "900");
     let settings = MeshSettings::load(&env)
@@ -246,24 +249,7 @@ async fn a_working_day_in_the_browser_agrees_with_the_books_to_the_cent() {
     // A message that is no event: Operations shows billing's dead letter
     // with its error, and replays it from there (it fails again, on the
     // same row).
-    let (connection, channel) = broker.confirm_channel().await.expect("broker");
-    let confirm = channel
-        .basic_publish(
-            broker.topology().exchange().into(),
-            "task.assigned.v1".into(),
-            lapin::options::BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
-            b"\xff not protobuf",
-            lapin::BasicProperties::default().with_message_id("garbage".into()),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("confirmed");
-    assert_eq!(confirm, lapin::Confirmation::Ack(None));
-    connection.close(200, "done".into()).await.ok();
+    support::publish_non_event(&broker).await;
     let operations = browse(&web_dir, &url, &output, "operations").await;
     assert!(
         operations["replayed"]

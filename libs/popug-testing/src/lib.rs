@@ -1,14 +1,20 @@
 //! What popug's black-box tests share, so each service's test binary holds
-//! only what is its own: a fresh database URL per service per test, an
-//! auth-svc to sign in with, bearer tokens, and deterministic stepping of
-//! relays and consumers (no sleeps for correctness).
+//! only what is its own: a fresh database URL per service per test, bearer
+//! tokens, and deterministic stepping of relays and consumers (no sleeps for
+//! correctness). It depends on no service: the running auth-svc the other
+//! services' tests sign in with is auth-svc's own fixture,
+//! `auth_svc::testing::TestAuth` (its `testing` feature).
 
+mod database;
 pub mod private;
+mod probe;
+
+pub use database::TestDatabase;
+pub use probe::{Probe, Probed};
 
 use std::{net::SocketAddr, time::Duration};
 
 use popug_bus::{BatchReport, Consumer, Relay, Step};
-use popug_proto::pb::popug::auth::v1::{self as auth, auth_service_client::AuthServiceClient};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, transport::Channel};
 
@@ -19,14 +25,6 @@ pub const ADMIN_PASSWORD: &str = "admin-password";
 /// to a service's database from outside it.
 pub fn server_url() -> String {
     "postgres://postgres@127.0.0.1:5432/postgres".to_owned()
-}
-
-/// A URL for a database of its own, created by the service at start.
-pub fn database_url() -> String {
-    format!(
-        "postgres://postgres@127.0.0.1:5432/popug_test_{}",
-        uuid::Uuid::new_v4().simple()
-    )
 }
 
 /// Seconds a test namespace's live queues outlive their last use. Short:
@@ -44,8 +42,9 @@ pub fn namespace() -> String {
 
 /// Settings for a whole mesh in one test: a fresh database per service, a
 /// fresh broker namespace, random ports, the test admin's password, a
-/// private mail directory, and days closed only when the test says so.
-pub fn mesh_env() -> popug_runtime::Env {
+/// private mail directory, and days closed only when the test says so; and
+/// the databases, dropped when the test drops them.
+pub fn mesh_env() -> (popug_runtime::Env, Vec<TestDatabase>) {
     let env = popug_runtime::Env::from_pairs([])
         .with("POPUG_NAMESPACE", namespace())
         .with("POPUG_QUEUE_TTL", QUEUE_TTL)
@@ -58,9 +57,13 @@ pub fn mesh_env() -> popug_runtime::Env {
                 .to_string_lossy(),
         );
     let prefix = format!("popug_test_{}", uuid::Uuid::new_v4().simple());
-    env.with_private_databases(&prefix)
-        .expect("the default Postgres URL is valid")
-        .0
+    let (env, databases) = env
+        .with_private_databases(&prefix)
+        .expect("the default Postgres URL is valid");
+    (
+        env,
+        databases.into_iter().map(TestDatabase::adopt).collect(),
+    )
 }
 
 /// `message` with `authorization: Bearer <token>`.
@@ -119,95 +122,6 @@ pub async fn consume_any(consumer: &mut Consumer, deliveries: usize) -> BatchRep
         total.dead_lettered += report.dead_lettered;
     }
     total
-}
-
-/// A running auth-svc whose relay the test steps.
-pub struct TestAuth {
-    /// Its address.
-    pub addr: SocketAddr,
-    /// A channel to it.
-    pub channel: Channel,
-    /// Its outbox relay, stepped by the test.
-    pub relay: Relay,
-    /// The first admin's access token.
-    pub admin_token: String,
-}
-
-impl TestAuth {
-    /// Starts auth-svc in `namespace` until `stop` is cancelled.
-    pub async fn spawn(namespace: &str, stop: &CancellationToken) -> Self {
-        popug_runtime::telemetry::init(popug_runtime::settings::LogFormat::Pretty);
-        let database = database_url();
-        let settings = auth_svc::AuthSettings::load(&popug_runtime::Env::from_pairs([
-            ("POPUG_AUTH_DATABASE_URL", database.as_str()),
-            ("POPUG_NAMESPACE", namespace),
-            ("POPUG_QUEUE_TTL", QUEUE_TTL),
-            ("POPUG_AUTH_ADDR", "127.0.0.1:0"),
-            ("POPUG_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ]))
-        .expect("auth settings");
-        let mut app = auth_svc::Application::build(settings)
-            .await
-            .expect("auth-svc starts");
-        let relay = app.take_relay().expect("relay");
-        let addr = app.local_addr();
-        let stopping = stop.clone();
-        tokio::spawn(app.run_until_stopped(async move { stopping.cancelled().await }));
-        let channel = channel(addr).await;
-        let admin_token = AuthServiceClient::new(channel.clone())
-            .login(auth::LoginRequest {
-                login: "admin".into(),
-                password: ADMIN_PASSWORD.into(),
-            })
-            .await
-            .expect("the first admin signs in")
-            .into_inner()
-            .access_token;
-        Self {
-            addr,
-            channel,
-            relay,
-            admin_token,
-        }
-    }
-
-    /// `POPUG_AUTH_URL` for the other services.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Creates an account with `role` (password `<login>-password`) and
-    /// signs it in; returns its id and access token. Its AccountCreated
-    /// waits in the relay.
-    pub async fn account(&self, login: &str, role: auth::Role) -> (uuid::Uuid, String) {
-        let mut client = AuthServiceClient::new(self.channel.clone());
-        let account = client
-            .create_account(with_token(
-                auth::CreateAccountRequest {
-                    login: login.into(),
-                    password: format!("{login}-password"),
-                    name: login.into(),
-                    email: format!("{login}@popug.inc"),
-                    role: role.into(),
-                },
-                &self.admin_token,
-            ))
-            .await
-            .expect("create account")
-            .into_inner()
-            .account
-            .expect("account");
-        let token = client
-            .login(auth::LoginRequest {
-                login: login.into(),
-                password: format!("{login}-password"),
-            })
-            .await
-            .expect("login")
-            .into_inner()
-            .access_token;
-        (account.account_id.parse().expect("a UUID"), token)
-    }
 }
 
 /// Day strings a hostile client sends to a date-taking method: the probes
@@ -309,4 +223,29 @@ pub mod tracker_events {
             assignee_id: assignee.to_string(),
         }
     }
+}
+
+/// The code of a call that must fail.
+pub fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> tonic::Code {
+    result.expect_err("the call must fail").code()
+}
+
+/// Asserts that a call was refused as `INVALID_ARGUMENT` naming `field` (in
+/// backticks, as every service names a field); `case` tells which input.
+pub fn assert_invalid<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    field: &str,
+    case: &str,
+) {
+    let status = result.expect_err(case);
+    assert_eq!(
+        status.code(),
+        tonic::Code::InvalidArgument,
+        "{case}: {status:?}"
+    );
+    assert!(
+        status.message().contains(&format!("`{field}`")),
+        "{case}: {}",
+        status.message()
+    );
 }

@@ -1,6 +1,7 @@
 //! What the `popug` binary's black-box tests share: a whole mesh in this
 //! process, with its relays and consumers running, and the binary pointed at
-//! it from a config directory of its own (one person at a terminal).
+//! it from a config directory of its own (one person at a terminal), and what
+//! several binaries do to a mesh: scrape `/metrics`, publish a non-event.
 
 #![allow(
     dead_code,
@@ -20,12 +21,14 @@ pub(crate) struct Cli {
     /// The mesh's broker namespace.
     pub(crate) namespace: String,
     _stop: tokio_util::sync::DropGuard,
+    /// The mesh's databases, dropped after it stopped.
+    _databases: Vec<popug_testing::TestDatabase>,
 }
 
 impl Cli {
     /// Starts a mesh on test settings (fresh databases and namespace).
     pub(crate) async fn start() -> Self {
-        let env = popug_testing::mesh_env();
+        let (env, databases) = popug_testing::mesh_env();
         let namespace = env.raw("POPUG_NAMESPACE").expect("a namespace").to_owned();
         let settings = popug::mesh::MeshSettings::load(&env).expect("settings");
         let mesh = popug::mesh::Mesh::start(settings)
@@ -39,6 +42,7 @@ impl Cli {
             endpoints,
             namespace,
             _stop: stop.drop_guard(),
+            _databases: databases,
         }
     }
 
@@ -71,4 +75,47 @@ impl Cli {
         serde_json::from_str(&stdout)
             .unwrap_or_else(|_| panic!("popug {args:?} printed no JSON: {stdout}"))
     }
+}
+
+/// Publishes bytes that are no event as the tracker's `TaskAssigned`, for a
+/// test of what a dead letter does: billing and analytics each record one.
+pub(crate) async fn publish_non_event(broker: &popug_bus::Broker) {
+    let (connection, channel) = broker.confirm_channel().await.expect("broker");
+    let confirm = channel
+        .basic_publish(
+            broker.topology().exchange().into(),
+            "task.assigned.v1".into(),
+            lapin::options::BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            b"\xff not protobuf",
+            lapin::BasicProperties::default().with_message_id("garbage".into()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirmed");
+    assert_eq!(confirm, lapin::Confirmation::Ack(None));
+    connection.close(200, "done".into()).await.ok();
+}
+
+/// `GET /metrics` over plain HTTP/1.1, as Prometheus scrapes it (`addr` is
+/// a service's metrics port).
+pub(crate) async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the metrics port answers");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: popug\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }

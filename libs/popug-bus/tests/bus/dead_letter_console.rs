@@ -1,60 +1,38 @@
-//! The dead-letter console over gRPC and from two terminals at once: bad
-//! messages dead-lettered, then listed, filtered, counted by error, shown as
-//! JSON, discarded with an audit record, and replayed by id and by filter;
-//! concurrent replays and discards apply each message at most once and
-//! never one that was discarded.
+//! The dead-letter console over gRPC: bad messages dead-lettered, then
+//! listed, filtered, counted by error, shown as JSON, discarded with an
+//! audit record, and replayed by id and by filter.
 
-use std::collections::BTreeSet;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use popug_proto::pb::popug::ops::v1::{
     DeadLetterFilter, DiscardDeadLettersRequest, GetDeadLetterRequest, ListDeadLettersRequest,
-    ListDeadLettersResponse, ReplayDeadLettersRequest, ops_service_client::OpsServiceClient,
+    ListDeadLettersResponse, ReplayDeadLettersRequest,
 };
+use popug_testing::consume_any;
 
-use super::*;
-
-type Client = OpsServiceClient<tonic::transport::Channel>;
+use crate::helpers::{OpsClient, World, account, recording_handlers, serve};
 
 /// Serves `world`'s ops API with an open guard; the caller is whoever the
 /// `x-test-admin` metadata names (in the services, the verified token's
 /// account id).
-async fn serve_console(world: &World) -> (Client, tokio_util::sync::DropGuard) {
-    let ops = popug_bus::Ops::new(
-        world.pool.clone(),
-        world.broker.clone(),
-        Some("accounts-test".into()),
-        world.relay().health(),
-        Arc::new(|_| Ok(())),
-    )
-    .with_identity(Arc::new(|metadata, _| {
+async fn serve_console(world: &World) -> (OpsClient, tokio_util::sync::DropGuard) {
+    serve(world.ops().with_identity(Arc::new(|metadata, _| {
         metadata
             .get("x-test-admin")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned)
-    }));
-    let settings = popug_runtime::Settings::load(
-        popug_runtime::Service::Auth,
-        &popug_runtime::Env::from_pairs([("POPUG_AUTH_ADDR", "127.0.0.1:0")]),
-    )
-    .expect("settings");
-    let app = popug_runtime::Application::build(
-        &settings,
-        popug_runtime::Services::new().with(ops.into_server()),
-        Vec::new(),
-    )
+    })))
     .await
-    .expect("build");
-    let addr = app.local_addr();
-    let stop = CancellationToken::new();
-    let stopped = stop.clone();
-    tokio::spawn(app.run_until_stopped(async move { stopped.cancelled().await }));
-    (
-        OpsServiceClient::new(grpc_channel(addr).await),
-        stop.drop_guard(),
-    )
 }
 
-async fn list(client: &mut Client, filter: DeadLetterFilter, all: bool) -> ListDeadLettersResponse {
+async fn list(
+    client: &mut OpsClient,
+    filter: DeadLetterFilter,
+    all: bool,
+) -> ListDeadLettersResponse {
     client
         .list_dead_letters(ListDeadLettersRequest {
             filter: Some(filter),
@@ -92,26 +70,6 @@ fn invalid(status: &tonic::Status, field: &str) {
 
 const ACCOUNT_CREATED: &str = "popug.events.accounts.v1.AccountCreated";
 
-impl World {
-    /// Waits (20 s at most) until the dead-letter queue holds `depth`
-    /// messages: the broker moves a nacked message there asynchronously, so
-    /// it may arrive after the consumer's step returned.
-    async fn await_dead_letter_depth(&self, depth: u32) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let now = self.dead_letter_depth().await;
-            if now == depth {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the dead-letter queue holds {now} messages, not {depth}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_console_filters_counts_shows_discards_and_replays_dead_letters_by_id_and_filter() {
     let world = World::new().await;
@@ -129,7 +87,7 @@ async fn the_console_filters_counts_shows_discards_and_replays_dead_letters_by_i
         .publish_raw("account.created.v1", b"\xff\x00 not protobuf", "garbage")
         .await;
     // Each poison message is tried 3 times; the others fail at once.
-    assert_eq!(consume(&mut consumer, 8).await.dead_lettered, 4);
+    assert_eq!(consume_any(&mut consumer, 8).await.dead_lettered, 4);
     world.await_dead_letter_depth(4).await;
     let (mut client, _server) = serve_console(&world).await;
 
@@ -428,7 +386,7 @@ async fn the_console_filters_counts_shows_discards_and_replays_dead_letters_by_i
         vec![garbage],
         "a discarded letter is not replayed"
     );
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.applied, 1);
     assert_eq!(world.dead_letter_depth().await, 1);
     // Then the rest by filter.
     let replayed = client
@@ -443,7 +401,7 @@ async fn the_console_filters_counts_shows_discards_and_replays_dead_letters_by_i
         .expect("replay by filter")
         .into_inner();
     assert_eq!(replayed.replayed_ids, vec![b]);
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.applied, 1);
     let done = list(&mut client, DeadLetterFilter::default(), false).await;
     assert_eq!((done.unresolved, done.dead_letter_queue_depth), (0, 0));
     assert_eq!(
@@ -458,190 +416,4 @@ async fn the_console_filters_counts_shows_discards_and_replays_dead_letters_by_i
             .await,
         0
     );
-}
-
-/// Dead-letters `count` poison accounts and returns their rows' ids.
-async fn poisoned(world: &World, consumer: &mut Consumer, count: usize) -> Vec<i64> {
-    for n in 0..count {
-        world
-            .publish_account(&account(&format!("poison-{n}")))
-            .await;
-    }
-    let report = consume(consumer, 3 * count).await;
-    assert_eq!(report.dead_lettered, count);
-    world
-        .await_dead_letter_depth(u32::try_from(count).expect("count"))
-        .await;
-    world
-        .dead_letter_rows()
-        .await
-        .iter()
-        .map(|row| row.id)
-        .collect()
-}
-
-#[tokio::test]
-async fn two_replays_at_once_move_each_message_once_and_apply_it_once() {
-    let world = World::new().await;
-    let broken = Arc::new(AtomicBool::new(true));
-    let mut consumer = world
-        .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
-        .await;
-    let ids = poisoned(&world, &mut consumer, 8).await;
-    broken.store(false, Ordering::SeqCst);
-    let selected: BTreeSet<i64> = ids.iter().copied().collect();
-    let (first, second) = tokio::join!(
-        dead_letters::replay_only(&world.pool, &world.broker, "accounts-test", &selected),
-        dead_letters::replay_only(&world.pool, &world.broker, "accounts-test", &selected),
-    );
-    let (first, second) = (first.expect("first replay"), second.expect("second replay"));
-    let mut moved: Vec<i64> = first
-        .moved_ids
-        .iter()
-        .chain(&second.moved_ids)
-        .copied()
-        .collect();
-    moved.sort_unstable();
-    assert_eq!(moved, ids, "each message moved by exactly one of them");
-    let report = consume(&mut consumer, ids.len()).await;
-    assert_eq!((report.applied, report.dead_lettered), (ids.len(), 0));
-    assert_eq!(
-        world.count("SELECT count(*) AS n FROM accounts").await,
-        i64::try_from(ids.len()).expect("count")
-    );
-    assert!(
-        world
-            .dead_letter_rows()
-            .await
-            .iter()
-            .all(|row| row.resolved)
-    );
-    assert_eq!(world.dead_letter_depth().await, 0);
-}
-
-#[tokio::test]
-async fn two_discards_at_once_close_each_letter_once_with_one_audit_record() {
-    let world = World::new().await;
-    let mut consumer = world
-        .declared_consumer(recording_handlers(
-            Arc::new(AtomicBool::new(true)),
-            Arc::default(),
-        ))
-        .await;
-    let ids = poisoned(&world, &mut consumer, 6).await;
-    let (mut one, mut two) = (
-        world.pool.get().await.expect("connection"),
-        world.pool.get().await.expect("connection"),
-    );
-    let (first, second) = tokio::join!(
-        popug_bus::discard::discard(&mut one, "accounts-test", &ids, "admin-1", "first terminal"),
-        popug_bus::discard::discard(
-            &mut two,
-            "accounts-test",
-            &ids,
-            "admin-2",
-            "second terminal"
-        ),
-    );
-    let (first, second) = (first.expect("first"), second.expect("second"));
-    let mut discarded: Vec<i64> = first
-        .discarded
-        .iter()
-        .chain(&second.discarded)
-        .copied()
-        .collect();
-    discarded.sort_unstable();
-    assert_eq!(discarded, ids, "each letter discarded by exactly one");
-    assert_eq!(
-        first.already_closed.len() + second.already_closed.len(),
-        ids.len()
-    );
-    assert_eq!(
-        world
-            .count("SELECT count(*) AS n FROM dead_letter_discards")
-            .await,
-        i64::try_from(ids.len()).expect("count")
-    );
-    drop((one, two));
-    // Their messages are dropped from the queue, never applied.
-    assert_eq!(
-        dead_letters::drop_discarded(&world.pool, &world.broker, "accounts-test")
-            .await
-            .expect("pass"),
-        u32::try_from(ids.len()).expect("count")
-    );
-    assert_eq!(world.dead_letter_depth().await, 0);
-    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 0);
-}
-
-#[tokio::test]
-async fn a_replay_racing_a_discard_applies_or_discards_each_letter_never_both() {
-    let world = World::new().await;
-    let broken = Arc::new(AtomicBool::new(true));
-    let mut consumer = world
-        .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
-        .await;
-    let ids = poisoned(&world, &mut consumer, 8).await;
-    broken.store(false, Ordering::SeqCst);
-    let selected: BTreeSet<i64> = ids.iter().copied().collect();
-    let mut conn = world.pool.get().await.expect("connection");
-    // The replay moves messages while the discard closes their rows; the
-    // consumer then sees whatever was moved.
-    let (replayed, discarded) = tokio::join!(
-        dead_letters::replay_only(&world.pool, &world.broker, "accounts-test", &selected),
-        popug_bus::discard::discard(&mut conn, "accounts-test", &ids, "admin-1", "racing"),
-    );
-    drop(conn);
-    let (replayed, discarded) = (replayed.expect("replay"), discarded.expect("discard"));
-    assert_eq!(
-        discarded.discarded, ids,
-        "every row was still open for the discard"
-    );
-    let report = consume(
-        &mut consumer,
-        usize::try_from(replayed.moved).expect("moved"),
-    )
-    .await;
-    assert_eq!(
-        report.applied, 0,
-        "a discarded letter is never applied: {report:?}"
-    );
-    assert_eq!(
-        report.duplicates,
-        usize::try_from(replayed.moved).expect("moved")
-    );
-    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 0);
-    // Whatever the replay did not move is dropped by the next pass.
-    dead_letters::drop_discarded(&world.pool, &world.broker, "accounts-test")
-        .await
-        .expect("pass");
-    assert_eq!(world.dead_letter_depth().await, 0);
-    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 0);
-}
-
-#[tokio::test]
-async fn a_discard_after_the_replay_applied_a_letter_leaves_it_applied_and_says_so() {
-    let world = World::new().await;
-    let broken = Arc::new(AtomicBool::new(true));
-    let mut consumer = world
-        .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
-        .await;
-    let ids = poisoned(&world, &mut consumer, 1).await;
-    broken.store(false, Ordering::SeqCst);
-    assert_eq!(world.replay().await, 1);
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
-    let mut conn = world.pool.get().await.expect("connection");
-    let discarded =
-        popug_bus::discard::discard(&mut conn, "accounts-test", &ids, "admin-1", "too late")
-            .await
-            .expect("discard");
-    assert!(discarded.discarded.is_empty());
-    assert_eq!(discarded.already_closed, ids);
-    assert_eq!(
-        world
-            .count("SELECT count(*) AS n FROM dead_letter_discards")
-            .await,
-        0
-    );
-    assert_eq!(world.count("SELECT count(*) AS n FROM accounts").await, 1);
 }

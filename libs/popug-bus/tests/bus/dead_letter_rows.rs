@@ -2,8 +2,18 @@
 //! held, the envelope's names kept when only the payload failed, one row per
 //! message however often it is replayed, and replays that resolve it.
 
-use super::*;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+use diesel_async::RunQueryDsl as _;
+use popug_bus::{Handlers, dead_letters, envelope};
 use popug_proto::pb::popug::events::tasks::v2::TaskCreated;
+use popug_testing::consume_any;
+use prost::Message as _;
+
+use crate::helpers::{CapturedLogs, World, account, recording_handlers, serve_ops};
 
 /// One `failed_events` row, as an operator would read it.
 #[derive(Debug, diesel::QueryableByName)]
@@ -74,7 +84,7 @@ async fn a_payload_that_fails_keeps_its_envelope_id_type_and_routing_key() {
     let mut invalid = account("bad");
     invalid.account_id = "42".into();
     let (event_id, _) = world.publish_account(&invalid).await;
-    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.dead_lettered, 1);
 
     let rows = world.dead_letter_rows().await;
     assert_eq!(rows.len(), 1);
@@ -103,7 +113,7 @@ async fn a_ten_million_character_field_leaves_a_short_error_and_log_line_and_the
         .await;
 
     let logs = CapturedLogs::start();
-    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.dead_lettered, 1);
     assert_eq!(
         AtomicUsize::load(&calls, Ordering::SeqCst),
         0,
@@ -151,12 +161,12 @@ async fn a_replayed_letter_that_fails_again_keeps_one_row_and_a_fixed_handler_re
         .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
     let (event_id, _) = world.publish_account(&account("poison-twice")).await;
-    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 3).await.dead_lettered, 1);
     let row_id = world.dead_letter_rows().await[0].id;
 
     // Replayed before the fix: it fails its attempts again, on the same row.
     assert_eq!(world.replay().await, 1);
-    let report = consume(&mut consumer, 3).await;
+    let report = consume_any(&mut consumer, 3).await;
     assert_eq!((report.retried, report.dead_lettered), (2, 1));
     let rows = world.dead_letter_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -169,7 +179,7 @@ async fn a_replayed_letter_that_fails_again_keeps_one_row_and_a_fixed_handler_re
     // After the fix, the replay applies it and resolves that row.
     broken.store(false, Ordering::SeqCst);
     assert_eq!(world.replay().await, 1);
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.applied, 1);
     let rows = world.dead_letter_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].resolved);
@@ -186,10 +196,10 @@ async fn an_unreadable_message_replayed_again_counts_on_its_own_row() {
     world
         .publish_raw("account.created.v1", b"\xff\x00 not protobuf", "garbage")
         .await;
-    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.dead_lettered, 1);
     for replays in 1..=2 {
         assert_eq!(world.replay().await, 1);
-        assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+        assert_eq!(consume_any(&mut consumer, 1).await.dead_lettered, 1);
         let rows = world.dead_letter_rows().await;
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].failures, 1 + replays);
@@ -206,7 +216,7 @@ async fn a_row_without_an_event_id_is_resolved_by_the_replay_that_applies_it() {
         .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
     world.publish_account(&account("poison-old-row")).await;
-    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 3).await.dead_lettered, 1);
     // As rows recorded before envelopes' ids were kept for every failure.
     let mut conn = world.pool.get().await.expect("connection");
     diesel::sql_query("UPDATE failed_events SET event_id = NULL, event_type = NULL")
@@ -217,7 +227,7 @@ async fn a_row_without_an_event_id_is_resolved_by_the_replay_that_applies_it() {
 
     broken.store(false, Ordering::SeqCst);
     assert_eq!(world.replay().await, 1);
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.applied, 1);
     let rows = world.dead_letter_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].resolved, "found by its body, resolved by its id");
@@ -231,7 +241,7 @@ async fn a_dead_letter_without_a_row_is_recorded_at_replay_from_the_brokers_word
         .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
     world.publish_account(&account("poison-unrecorded")).await;
-    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 3).await.dead_lettered, 1);
     // As when the broker dead-letters by itself at the queue's delivery limit.
     let mut conn = world.pool.get().await.expect("connection");
     diesel::sql_query("DELETE FROM failed_events")
@@ -242,7 +252,7 @@ async fn a_dead_letter_without_a_row_is_recorded_at_replay_from_the_brokers_word
 
     broken.store(false, Ordering::SeqCst);
     assert_eq!(world.replay().await, 1);
-    assert_eq!(consume(&mut consumer, 1).await.applied, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.applied, 1);
     let rows = world.dead_letter_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
@@ -266,7 +276,7 @@ async fn other_bytes_under_a_dead_letters_event_id_get_a_row_of_their_own() {
         .declared_consumer(recording_handlers(Arc::clone(&broken), Arc::default()))
         .await;
     let (event_id, _) = world.publish_account(&account("poison-original")).await;
-    assert_eq!(consume(&mut consumer, 3).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 3).await.dead_lettered, 1);
     // Another message under the same event id: it must not take over the
     // row (and with it the original's recorded origin).
     let mut impostor = envelope::wrap(&account("x"), "auth", chrono::Utc::now());
@@ -279,7 +289,7 @@ async fn other_bytes_under_a_dead_letters_event_id_get_a_row_of_their_own() {
     world
         .publish_raw("account.created.v1", &impostor.encode_to_vec(), &event_id)
         .await;
-    assert_eq!(consume(&mut consumer, 1).await.dead_lettered, 1);
+    assert_eq!(consume_any(&mut consumer, 1).await.dead_lettered, 1);
     let rows = world.dead_letter_rows().await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
@@ -298,7 +308,7 @@ async fn other_bytes_under_a_dead_letters_event_id_get_a_row_of_their_own() {
 
     broken.store(false, Ordering::SeqCst);
     assert_eq!(world.replay().await, 2);
-    let report = consume(&mut consumer, 2).await;
+    let report = consume_any(&mut consumer, 2).await;
     assert_eq!((report.applied, report.dead_lettered), (1, 1));
     let rows = world.dead_letter_rows().await;
     assert!(rows[0].resolved, "the original applied");
@@ -353,7 +363,7 @@ async fn list_dead_letters_pages_by_count_and_size_and_sends_bodies_only_when_as
         big.name = "N".repeat(300_000);
         world.publish_account(&big).await;
     }
-    assert_eq!(consume(&mut consumer, 5).await.dead_lettered, 5);
+    assert_eq!(consume_any(&mut consumer, 5).await.dead_lettered, 5);
     let (mut client, _server) = serve_ops(&world).await;
 
     let mut list = async |request: ListDeadLettersRequest| -> ListDeadLettersResponse {

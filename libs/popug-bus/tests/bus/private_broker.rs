@@ -3,9 +3,13 @@
 //! directory and node name), so stopping it or raising its memory alarm
 //! disturbs nobody else on the machine.
 
-use popug_testing::private::PrivateBroker;
+use std::time::Duration;
 
-use super::*;
+use popug_bus::{Relay, RelayConfig, outbox};
+use popug_testing::private::PrivateBroker;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{World, account};
 
 async fn private_broker() -> PrivateBroker {
     PrivateBroker::start()

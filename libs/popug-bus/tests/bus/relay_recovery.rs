@@ -3,9 +3,16 @@
 //! restart or a network failure cuts it: the connection it listens for
 //! commits on ends with no word from the server. The relay carries on.
 
-use std::sync::Mutex;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use super::*;
+use diesel_async::RunQueryDsl as _;
+use popug_bus::{Relay, RelayConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{World, account, fast_backoff};
 
 /// A TCP proxy to the test Postgres whose connections the test can cut.
 struct Proxy {

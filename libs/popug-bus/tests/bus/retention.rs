@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use diesel_async::RunQueryDsl as _;
 use popug_bus::retention::{self, RetentionConfig};
 
-use super::*;
+use crate::helpers::World;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
