@@ -1,7 +1,8 @@
 //! `cargo xtask`: the daily commands, one name each, so nobody has to
 //! remember the flags (CI runs the same ones through `.ci/run`).
 //!
-//! Plain Rust and the tools the README lists; no dependencies.
+//! Plain Rust and the tools the README lists (and an AMQP client, to clear
+//! leftover test queues quickly).
 
 mod schema;
 
@@ -170,13 +171,79 @@ fn reset_test_dbs() -> Result {
     for name in leftovers.lines() {
         psql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
     }
-    run(Command::new("bash").args(["-c", LEFTOVER_SERVERS_AND_QUEUES]))
+    run(Command::new("bash").args(["-c", LEFTOVER_SERVERS]))?;
+    delete_test_queues()
+}
+
+/// Deletes the queues of test, bench and simulation namespaces over AMQP
+/// (the local broker's guest user), in one connection.
+fn delete_test_queues() -> Result {
+    let listed = output(
+        Command::new("rabbitmqctl").args(["-q", "list_queues", "name"]),
+        "rabbitmqctl list_queues",
+    )?;
+    let doomed: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|name| {
+            ["test-", "bench-", "sim-"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        })
+        .collect();
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("a runtime for the AMQP client: {error}"))?;
+    runtime.block_on(async {
+        let amqp = |error: lapin::Error| format!("deleting test queues: {error}");
+        let connection = lapin::Connection::connect(
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .map_err(amqp)?;
+        let mut channel = connection.create_channel().await.map_err(amqp)?;
+        let mut refused = 0_usize;
+        for name in &doomed {
+            let deleted = channel
+                .queue_delete(
+                    (*name).into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
+                .await;
+            if deleted.is_err() {
+                // Say, a queue another connection holds exclusively: the
+                // broker closes the channel; go on with a new one.
+                refused += 1;
+                channel = connection.create_channel().await.map_err(amqp)?;
+            }
+        }
+        connection.close(200, "done".into()).await.ok();
+        report_line(&format!(
+            "deleted {} leftover test queue(s){}",
+            doomed.len() - refused,
+            if refused > 0 {
+                format!(", {refused} refused (in use)")
+            } else {
+                String::new()
+            }
+        ));
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout)] // what the cleaning did
+fn report_line(line: &str) {
+    println!("{line}");
 }
 
 /// Private servers an interrupted fault suite left (`popug_testing::private`
-/// names their directories), and test namespaces' queues (which expire by
-/// themselves, but the broker starts lighter without them).
-const LEFTOVER_SERVERS_AND_QUEUES: &str = r#"
+/// names their directories).
+const LEFTOVER_SERVERS: &str = r#"
 for data in /tmp/popug-postgres-*/data; do
   [[ -d "$data" ]] || continue
   setpriv --reuid=postgres --regid=postgres --init-groups \
@@ -188,7 +255,6 @@ for dir in /tmp/popug-rabbit-*; do
   rabbitmqctl -q -n "popug-test-${dir##*/popug-rabbit-}@localhost" stop >/dev/null 2>&1
   rm -rf "$dir"
 done
-rabbitmqctl -q list_queues name | grep -E '^(test|bench|sim)-' | xargs -r -P 4 -n 1 rabbitmqctl -q delete_queue >/dev/null
 exit 0
 "#;
 
