@@ -156,7 +156,15 @@ impl PrivateBroker {
 
     /// Runs `rabbitmqctl` against it; its standard output.
     pub fn ctl(&self, args: &[&str]) -> anyhow::Result<String> {
-        let mut command = Command::new("rabbitmqctl");
+        // Debian's wrapper runs only for root (as the rabbitmq user, with
+        // its cookie); anyone else calls the tool itself, with their own
+        // cookie, which the node they started shares.
+        let program = if running_as_root() {
+            "rabbitmqctl"
+        } else {
+            "/usr/lib/rabbitmq/bin/rabbitmqctl"
+        };
+        let mut command = Command::new(program);
         command.args(["-q", "-n", &self.node]).args(args);
         run(command, &format!("rabbitmqctl {}", args.join(" ")))
     }
