@@ -58,17 +58,17 @@ pub async fn books(cluster: &Cluster) -> anyhow::Result<Books> {
     let billing = connect(&cluster.database_url(Service::Billing)).await?;
     let mut books = Books::default();
 
-    // The tracker's facts, then billing's entries; in that order, so an
-    // entry read is never of a fact committed after the facts were read.
-    let facts: HashMap<String, (String, String, String)> = tracker
+    // Billing's entries, then the tracker's facts: an entry is never of a
+    // fact committed after the facts were read, so a fact committed in
+    // between can only look lost for a moment (which settling waits out),
+    // never make an entry look unexpected.
+    let rows = billing
         .query(
-            "SELECT event_id::text, kind, task_id::text, account_id::text FROM task_history",
+            "SELECT source_event_id::text, kind, task_id::text, account_id::text, amount_cents FROM entries \
+             WHERE kind <> 'payout'",
             &[],
         )
-        .await?
-        .iter()
-        .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
-        .collect();
+        .await?;
     let prices: HashMap<String, (i64, i64)> = billing
         .query(
             "SELECT task_id::text, fee_cents, reward_cents FROM tasks",
@@ -78,13 +78,15 @@ pub async fn books(cluster: &Cluster) -> anyhow::Result<Books> {
         .iter()
         .map(|row| (row.get(0), (row.get(1), row.get(2))))
         .collect();
-    let rows = billing
+    let facts: HashMap<String, (String, String, String)> = tracker
         .query(
-            "SELECT source_event_id::text, kind, task_id::text, account_id::text, amount_cents FROM entries \
-             WHERE kind <> 'payout'",
+            "SELECT event_id::text, kind, task_id::text, account_id::text FROM task_history",
             &[],
         )
-        .await?;
+        .await?
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
+        .collect();
     books.facts = facts.len();
     books.entries = rows.len();
     let mut booked: HashMap<String, usize> = HashMap::new();

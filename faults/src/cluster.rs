@@ -151,12 +151,13 @@ impl Process {
 
 /// The servers and services of one run.
 pub struct Cluster {
+    /// The service processes, by name (`auth`, `billing`, `billing-2`, ...);
+    /// first, so that dropped they are killed before their servers stop.
+    pub processes: BTreeMap<String, Process>,
     /// The private Postgres cluster.
     pub postgres: PrivatePostgres,
     /// The private RabbitMQ node.
     pub broker: PrivateBroker,
-    /// The service processes, by name (`auth`, `billing`, `billing-2`, ...).
-    pub processes: BTreeMap<String, Process>,
     /// Where every service answers.
     pub endpoints: Endpoints,
     /// The company's time zone (a fixed offset, see [`Cluster::start`]).
@@ -215,9 +216,9 @@ impl Cluster {
         }
         let url = |service: Service| format!("http://{}", addrs[service.name()]);
         let mut cluster = Self {
+            processes: BTreeMap::new(),
             postgres,
             broker,
-            processes: BTreeMap::new(),
             endpoints: Endpoints {
                 auth: url(Service::Auth),
                 tracker: url(Service::Tracker),

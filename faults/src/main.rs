@@ -21,7 +21,8 @@ struct Args {
     /// Seconds of workload before and after each fault.
     #[arg(long, default_value_t = 3)]
     workload_secs: u64,
-    /// Seconds the broker stays stopped (Postgres: at most 5).
+    /// Seconds the broker stays stopped (Postgres: at most 5; at midnight,
+    /// either: 10 to 15).
     #[arg(long, default_value_t = 20)]
     outage_secs: u64,
     /// Seconds a paused service stays paused.

@@ -53,8 +53,14 @@ pub struct Row {
 
 impl Row {
     /// Whether the fault healed by itself with the books clean.
+    /// The phase must also have done something: a fault met by no
+    /// workload proves nothing.
     pub fn passed(&self) -> bool {
-        self.books.is_clean() && self.converged.is_some() && self.restarted.is_empty()
+        self.books.is_clean()
+            && self.converged.is_some()
+            && self.restarted.is_empty()
+            && self.new_facts > 0
+            && self.calls.0 > 0
     }
 }
 
@@ -107,6 +113,20 @@ fn timezone_with_midnight_in(after: Duration) -> anyhow::Result<Timezone> {
     Ok(Timezone::Fixed(offset))
 }
 
+/// What a phase leaves for its settling.
+struct Phase {
+    fault: Fault,
+    injected: Injected,
+    /// The books when the phase began.
+    before: Books,
+    /// The workload's calls that succeeded and failed.
+    calls: (u64, u64),
+    /// When the fault was recovered from.
+    recovered: Instant,
+    /// The day whose close the books must show, if any.
+    closes: Option<chrono::NaiveDate>,
+}
+
 impl Options {
     /// Plays `faults` one after the other on `cluster`, under a workload.
     async fn play(
@@ -130,7 +150,17 @@ impl Options {
             workload.stop().await;
             let injected = injected.with_context(|| format!("injecting {fault}"))?;
             let row = self
-                .settle(cluster, *fault, &injected, &before, calls, recovered)
+                .settle(
+                    cluster,
+                    Phase {
+                        fault: *fault,
+                        injected,
+                        before,
+                        calls,
+                        recovered,
+                        closes: None,
+                    },
+                )
                 .await?;
             progress(format_args!(
                 "{fault}: {}",
@@ -141,18 +171,19 @@ impl Options {
         Ok(())
     }
 
-    /// Waits for the books to come clean after `fault` (poison discarded
-    /// once it is all dead-lettered); if they do not within the settle time,
-    /// restarts what died, or else every service, and waits once more.
-    async fn settle(
-        &self,
-        cluster: &mut Cluster,
-        fault: Fault,
-        injected: &Injected,
-        before: &Books,
-        calls: (u64, u64),
-        recovered: Instant,
-    ) -> anyhow::Result<Row> {
+    /// Waits for the books to come clean after the phase's fault (poison
+    /// discarded once it is all dead-lettered, the day closed if it must
+    /// be); if they do not within the settle time, restarts what died, or
+    /// else every service, and waits once more.
+    async fn settle(&self, cluster: &mut Cluster, phase: Phase) -> anyhow::Result<Row> {
+        let Phase {
+            fault,
+            injected,
+            before,
+            calls,
+            recovered,
+            closes,
+        } = phase;
         let within = self.settle;
         let mut restarted = Vec::new();
         let mut converged = None;
@@ -161,13 +192,19 @@ impl Options {
             let deadline = Instant::now() + within;
             let mut poison_cleared = !matches!(injected, Injected::Poison(_));
             loop {
-                if let Injected::Poison(expected) = injected
+                if let Injected::Poison(expected) = &injected
                     && !poison_cleared
                 {
                     poison_cleared = fault::clear_poison(cluster, expected).await?;
                 }
-                books = check::books(cluster).await?;
-                if poison_cleared && books.is_clean() {
+                // A look that fails (a service still coming back) is a look
+                // at books not yet settled.
+                books = check::books(cluster).await.unwrap_or_else(|error| Books {
+                    problems: vec![format!("the books could not be read: {error:#}")],
+                    ..Books::default()
+                });
+                let closed = closes.is_none_or(|day| books.closed_days.contains(&day));
+                if poison_cleared && books.is_clean() && closed {
                     converged = Some(recovered.elapsed().as_secs_f64());
                     break;
                 }
@@ -218,7 +255,7 @@ impl Options {
     async fn midnight(&self, fault: Fault, logs: &Path) -> anyhow::Result<Row> {
         // Long enough for the servers and services to start and the
         // workload to book something before the day ends.
-        let lead = Duration::from_secs(30) + self.durations.workload;
+        let lead = Duration::from_secs(40) + self.durations.workload;
         let timezone = timezone_with_midnight_in(lead)?;
         let midnight = tokio::time::Instant::now() + lead;
         let mut cluster = Cluster::start(&self.binaries, logs, timezone).await?;
@@ -235,7 +272,11 @@ impl Options {
             progress(format_args!("{fault}: the day {day} ends in {:?}", midnight - tokio::time::Instant::now()));
             let workload = Workload::start(&channels, &company, self.pace, 7);
             tokio::time::sleep_until(down_at).await;
-            let outage = self.durations.outage.min(Duration::from_secs(15));
+            // Down from 5 s before midnight to at least 5 s after it.
+            let outage = self
+                .durations
+                .outage
+                .clamp(Duration::from_secs(10), Duration::from_secs(15));
             match fault {
                 Fault::MidnightWithoutPostgres => cluster.postgres.stop()?,
                 _ => cluster.broker.stop_app()?,
@@ -249,7 +290,19 @@ impl Options {
             tokio::time::sleep(self.durations.workload).await;
             let calls = workload.counts();
             workload.stop().await;
-            let mut row = self.settle(&mut cluster, fault, &Injected::Done, &before, calls, recovered).await?;
+            let mut row = self
+                .settle(
+                    &mut cluster,
+                    Phase {
+                        fault,
+                        injected: Injected::Done,
+                        before,
+                        calls,
+                        recovered,
+                        closes: Some(day),
+                    },
+                )
+                .await?;
             if !row.books.closed_days.contains(&day) {
                 row.books.problems.push(format!("the day {day} was not closed after its midnight"));
                 row.converged = None;
