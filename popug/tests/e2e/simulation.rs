@@ -66,8 +66,10 @@ async fn a_simulation_longer_than_its_queue_ttl_ends_with_a_clean_audit() {
     );
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["audit"]["clean"], true, "{report}");
+    // Several times the TTL (about 10 s on an idle machine, more when
+    // busy): a queue that could expire would have.
     assert!(
-        elapsed > ttl * 5,
+        elapsed > ttl * 3,
         "the simulation took {elapsed:?}: too short to outlive a TTL of {ttl:?}"
     );
 }
