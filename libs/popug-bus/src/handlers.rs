@@ -229,6 +229,11 @@ impl Handlers {
         self
     }
 
+    /// Whether any handler declares lock keys (see [`Handlers::locking`]).
+    pub(crate) fn declares_lock_keys(&self) -> bool {
+        self.routes.values().any(|route| route.keys.is_some())
+    }
+
     /// The lock keys of one decoded event (see [`Handlers::locking`]).
     pub(crate) fn lock_keys(&self, event_type: &str, decoded: &Decoded) -> Vec<String> {
         self.routes

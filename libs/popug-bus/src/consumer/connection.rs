@@ -30,8 +30,16 @@ impl Consumer {
             let connection = self.broker.connect().await?;
             let channel = connection.create_channel().await?;
             topology::declare_queue(&channel, self.broker.topology(), &self.queue_spec()).await?;
+            // Partitions share one subscription: it gets every partition's
+            // window, as competing workers each have their own.
+            let prefetch = if self.partitioned() {
+                let workers = u16::try_from(self.config.workers).unwrap_or(u16::MAX);
+                self.config.prefetch.saturating_mul(workers)
+            } else {
+                self.config.prefetch
+            };
             channel
-                .basic_qos(self.config.prefetch, BasicQosOptions::default())
+                .basic_qos(prefetch, BasicQosOptions::default())
                 .await?;
             let deliveries = channel
                 .basic_consume(

@@ -40,7 +40,7 @@ impl Consumer {
 
 /// A lock key's advisory lock: FNV-1a, fixed so that replicas of different
 /// builds agree. Two keys sharing an id only wait for each other.
-fn lock_id(key: &str) -> i32 {
+pub(super) fn lock_id(key: &str) -> i32 {
     let hash = key.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
         (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
     });

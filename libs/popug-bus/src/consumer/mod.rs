@@ -27,7 +27,8 @@
 //! and their retries), `inbox` (the one inbox transaction both paths run),
 //! `lock_keys` (handlers' lock keys as advisory locks), `settle` (acks,
 //! requeues and dead letters), `workers` (competing workers and the
-//! dead-letter gauge) and `classify` (which failures are retried how).
+//! dead-letter gauge), `partitions` (workers that split deliveries by lock
+//! key) and `classify` (which failures are retried how).
 
 mod apply;
 mod classify;
@@ -35,6 +36,7 @@ mod connection;
 mod delivery;
 mod inbox;
 mod lock_keys;
+mod partitions;
 mod settle;
 mod workers;
 
@@ -45,8 +47,11 @@ use popug_runtime::database::Pool;
 use tokio_util::sync::CancellationToken;
 
 pub use self::classify::is_transient;
-use self::connection::{Link, next_delivery};
 pub(crate) use self::{apply::Outcome, delivery::Item};
+use self::{
+    connection::{Link, next_delivery},
+    settle::Acks,
+};
 use crate::{
     broker::{Backoff, Broker},
     handlers::Handlers,
@@ -64,8 +69,11 @@ pub struct ConsumerConfig {
     pub attempts: u32,
     /// Pauses between retries of transient failures.
     pub backoff: Backoff,
-    /// Competing workers in [`Consumer::run`], each with its own channel and
-    /// database connection; events carry no ordering promise across workers.
+    /// Workers in [`Consumer::run`], each with its own database connection;
+    /// events carry no ordering promise across workers. They compete on the
+    /// queue, each with its own channel, unless the handlers declare lock
+    /// keys: then one subscription's deliveries are partitioned among them
+    /// by lock key (see `partitions`).
     pub workers: usize,
     /// Whether [`Consumer::run`] first rebuilds the consumer's state from the
     /// history stream, once ([`Consumer::replay_history`]): for a read
@@ -191,9 +199,7 @@ impl Consumer {
                 None => break,
             }
         }
-        metrics::histogram!("popug_consumer_batch_size", "service" => self.name.clone())
-            .record(deliveries.len() as f64);
-        tracing::debug!(consumer = %self.name, deliveries = deliveries.len(), "batch");
+        self.record_batch_size(deliveries.len());
         let mut items: Vec<Item> = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             let Some(origin) = self.replay_origin(&delivery, token).await else {
@@ -207,6 +213,15 @@ impl Consumer {
             // Cancelled: unsettled deliveries go back to the queue.
             return Ok(None);
         };
-        self.settle(&items, &outcomes, &queue).await.map(Some)
+        self.settle(&items, &outcomes, &queue, Acks::Together)
+            .await
+            .map(Some)
+    }
+
+    /// The size of a batch about to be applied, as a metric.
+    fn record_batch_size(&self, deliveries: usize) {
+        metrics::histogram!("popug_consumer_batch_size", "service" => self.name.clone())
+            .record(deliveries as f64);
+        tracing::debug!(consumer = %self.name, deliveries, "batch");
     }
 }

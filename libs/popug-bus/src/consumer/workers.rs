@@ -18,7 +18,8 @@ impl Consumer {
             .essential()
     }
 
-    /// Runs `config.workers` competing workers until `token` is cancelled,
+    /// Runs `config.workers` workers (competing, or partitioned by lock key:
+    /// see `partitions`) until `token` is cancelled,
     /// reconnecting with backoff when the broker goes away. Returns once every
     /// worker has settled the batch in hand. A worker that dies stops the
     /// others, and the panic goes on to the caller (the supervisor restarts
@@ -45,8 +46,12 @@ impl Consumer {
         }
         let stop = token.child_token();
         let mut running = tokio::task::JoinSet::new();
-        for _ in 0..self.config.workers.max(1) {
-            running.spawn(self.worker().run_worker(stop.clone()));
+        if self.partitioned() {
+            running.spawn(self.worker().run_partitioned(stop.clone()));
+        } else {
+            for _ in 0..self.config.workers.max(1) {
+                running.spawn(self.worker().run_worker(stop.clone()));
+            }
         }
         running.spawn(gauge_dead_letters(
             self.pool.clone(),
@@ -69,7 +74,7 @@ impl Consumer {
     }
 
     /// Another worker on the same queue, with its own connection.
-    fn worker(&self) -> Self {
+    pub(super) fn worker(&self) -> Self {
         Self {
             pool: self.pool.clone(),
             broker: self.broker.clone(),

@@ -386,3 +386,75 @@ async fn competing_workers_take_the_lock_keys_in_one_order_and_never_deadlock() 
     );
     assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, events);
 }
+
+#[tokio::test]
+async fn partitioned_workers_settle_every_delivery_once_a_poison_one_included() {
+    let world = World::new().await;
+    let broken = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicUsize::new(0));
+    // Lock keys make the workers partitions of one subscription, sharing its
+    // channel and so its acks.
+    let handlers = recording_handlers(broken, calls)
+        .locking::<AccountCreated, _>(|event| vec![format!("login:{}", event.login)]);
+    let consumer = Consumer::new(
+        world.pool.clone(),
+        world.broker.clone(),
+        "accounts-test",
+        handlers,
+        ConsumerConfig {
+            prefetch: 8,
+            batch_size: 4,
+            workers: 4,
+            backoff: fast_backoff(),
+            ..ConsumerConfig::default()
+        },
+    );
+    consumer.declare().await.expect("declare");
+    let logins: Vec<String> = (0..80).map(|i| format!("popug-{i}")).collect();
+    for (i, login) in logins.iter().enumerate() {
+        world.publish_account(&account(login)).await;
+        if i == 40 {
+            world.publish_account(&account("poison")).await;
+        }
+    }
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(consumer.run(stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while world.count("SELECT count(*) AS n FROM accounts").await < 80 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the events are applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    world.await_dead_letter_depth(1).await;
+    stop.cancel();
+    running.await.expect("consumer");
+
+    assert_eq!(
+        world
+            .count("SELECT count(DISTINCT login) AS n FROM accounts")
+            .await,
+        80
+    );
+    assert_eq!(world.count("SELECT count(*) AS n FROM inbox").await, 80);
+    // With the consumer gone, any delivery it had not acked would be back in
+    // the queue: every one was settled, and none before its commit.
+    let queue = world.broker.topology().queue("accounts-test");
+    let left = world
+        .channel()
+        .await
+        .queue_declare(
+            queue.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("the queue")
+        .message_count();
+    assert_eq!(left, 0, "deliveries left unsettled");
+    assert_eq!(world.dead_letter_depth().await, 1);
+}
