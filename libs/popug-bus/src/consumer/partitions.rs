@@ -36,8 +36,14 @@ impl Consumer {
     pub(super) async fn run_partitioned(mut self, token: CancellationToken) {
         let mut backoff = self.config.backoff.clone();
         while !token.is_cancelled() {
-            match self.partitioned_session(&token).await {
-                Ok(()) => backoff.reset(),
+            let (ended, settled) = self.partitioned_session(&token).await;
+            // A session that settled something worked: the next failure
+            // starts the backoff afresh, as a competing worker's does.
+            if settled {
+                backoff.reset();
+            }
+            match ended {
+                Ok(()) => {}
                 Err(error) => {
                     self.link = None;
                     let pause = backoff.next_pause();
@@ -63,13 +69,16 @@ impl Consumer {
     /// worker until `token` is cancelled (`Ok`) or the broker or a worker
     /// fails. Returns once every worker has settled the batch in hand; what
     /// the partitions had not taken yet goes back to the queue with the
-    /// channel. A worker's panic goes on to the caller.
+    /// channel. A worker's panic goes on to the caller. Also says whether
+    /// any batch was settled.
     async fn partitioned_session(
         &mut self,
         token: &CancellationToken,
-    ) -> Result<(), ConsumerError> {
+    ) -> (Result<(), ConsumerError>, bool) {
         let queue = self.broker.topology().queue(&self.name);
-        self.link().await?;
+        if let Err(error) = self.link().await {
+            return (Err(error), false);
+        }
         let mut link = self.link.take().expect("the link was just made");
         let stop = token.child_token();
         let acks = std::sync::Arc::new(SharedAcks::new(link.channel.clone()));
@@ -120,7 +129,7 @@ impl Consumer {
         if ended.is_ok() {
             self.link = Some(link);
         }
-        ended
+        (ended, acks.settled_any())
     }
 
     /// The partition of `item`: by its first lock key, else by its event id

@@ -31,6 +31,8 @@ pub(super) enum Acks<'a> {
 pub(super) struct SharedAcks {
     channel: Channel,
     tags: tokio::sync::Mutex<Tags>,
+    /// Whether any batch has been settled.
+    settled_any: std::sync::atomic::AtomicBool,
 }
 
 /// Delivery tags of a shared channel.
@@ -47,7 +49,13 @@ impl SharedAcks {
         Self {
             channel,
             tags: tokio::sync::Mutex::default(),
+            settled_any: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether any batch has been settled through these acks.
+    pub(super) fn settled_any(&self) -> bool {
+        self.settled_any.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A delivery handed to a batch.
@@ -66,6 +74,8 @@ impl SharedAcks {
                 .basic_ack(upto, BasicAckOptions { multiple: true })
                 .await?;
         }
+        self.settled_any
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
