@@ -11,7 +11,7 @@ struct Violation {
     what: String,
 }
 
-const CHECKS: [(&str, &str); 11] = [
+const CHECKS: [(&str, &str); 12] = [
     (
         "every transaction balances: its postings sum to zero",
         "SELECT 'transaction ' || tx_id || ' sums to ' || sum(amount_cents) AS what \
@@ -34,6 +34,16 @@ const CHECKS: [(&str, &str); 11] = [
          FROM (SELECT COALESCE(sum(balance_cents), 0) AS cents FROM accounts) p, \
               (SELECT COALESCE(sum(amount_cents), 0) AS cents FROM postings WHERE popug_id IS NULL) c \
          WHERE p.cents + c.cents <> 0",
+    ),
+    (
+        "every posting belongs to a transaction, every popug leg to a known popug, every \
+         transaction's task to a known task",
+        "SELECT 'posting ' || p.seq || ' of unknown transaction ' || p.tx_id AS what FROM postings p \
+         WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.tx_id = p.tx_id) \
+         UNION ALL SELECT 'posting ' || p.seq || ' to unknown popug ' || p.popug_id FROM postings p \
+         WHERE p.popug_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = p.popug_id) \
+         UNION ALL SELECT 'transaction ' || t.tx_id || ' of unknown task ' || t.task_id FROM transactions t \
+         WHERE t.task_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks k WHERE k.task_id = t.task_id)",
     ),
     (
         "every balance equals the sum of its entries",

@@ -87,9 +87,6 @@ diesel::table! {
 diesel::joinable!(emails -> payouts (payout_id));
 diesel::joinable!(payouts -> accounts (account_id));
 diesel::joinable!(payouts -> transactions (entry_id));
-diesel::joinable!(postings -> accounts (popug_id));
-diesel::joinable!(postings -> transactions (tx_id));
-diesel::joinable!(transactions -> tasks (task_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,

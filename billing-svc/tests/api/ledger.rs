@@ -40,15 +40,39 @@ async fn ledger_entries_cannot_be_changed_or_removed() {
         "INSERT INTO postings (tx_id, account, amount_cents) SELECT tx_id, 'revenue', 100 FROM transactions",
         "INSERT INTO postings (tx_id, account, amount_cents) SELECT tx_id, a, 100 \
          FROM transactions, unnest(ARRAY['revenue', 'payouts']) a",
+        // Balanced legs of a transaction that is not in the books, or on a
+        // popug billing does not know; a fee for a task it does not know.
+        "INSERT INTO postings (tx_id, account, popug_id, amount_cents, balance_after_cents) \
+         SELECT '6d9c5d1e-0000-4000-8000-000000000001', a, p, c, b FROM (VALUES \
+         ('popug', (SELECT account_id FROM accounts LIMIT 1), -100, -100), \
+         ('revenue', NULL, 100, NULL)) v(a, p, c, b)",
+        "INSERT INTO postings (tx_id, account, popug_id, amount_cents, balance_after_cents) \
+         SELECT (SELECT tx_id FROM transactions LIMIT 1), a, p, c, b FROM (VALUES \
+         ('popug', gen_random_uuid(), -100, -100), ('revenue', NULL, 100, NULL)) v(a, p, c, b)",
+        "INSERT INTO transactions (tx_id, kind, task_id, source_event_id, day, reason) VALUES \
+         (gen_random_uuid(), 'assignment_fee', gen_random_uuid(), gen_random_uuid(), current_date, 'created')",
+        // What the books refer to stays.
+        "DELETE FROM tasks",
+        "TRUNCATE tasks CASCADE",
+        "DELETE FROM accounts",
+        "TRUNCATE accounts CASCADE",
     ] {
         let error = diesel::sql_query(statement)
             .execute(&mut conn)
             .await
             .expect_err(statement);
         assert!(
-            ["immutable", "fixed", "does not balance"]
-                .iter()
-                .any(|said| error.to_string().contains(said)),
+            [
+                "immutable",
+                "fixed",
+                "does not balance",
+                "not in the books",
+                "has no account",
+                "does not know",
+                "never deleted"
+            ]
+            .iter()
+            .any(|said| error.to_string().contains(said)),
             "{statement}: {error}"
         );
     }
