@@ -57,6 +57,8 @@ impl Application {
             handlers::handlers(&ledger, &standings),
             ConsumerConfig {
                 workers: settings.consumer_workers,
+                // Every booking takes its popug's account lock.
+                partitioned: true,
                 batch_size: settings.batch_size,
                 prefetch: u16::try_from(settings.batch_size * 2).unwrap_or(u16::MAX),
                 ..ConsumerConfig::default()

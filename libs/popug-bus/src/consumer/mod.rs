@@ -71,10 +71,15 @@ pub struct ConsumerConfig {
     pub backoff: Backoff,
     /// Workers in [`Consumer::run`], each with its own database connection;
     /// events carry no ordering promise across workers. They compete on the
-    /// queue, each with its own channel, unless the handlers declare lock
-    /// keys: then one subscription's deliveries are partitioned among them
-    /// by lock key (see `partitions`).
+    /// queue, each with its own channel, unless `partitioned`.
     pub workers: usize,
+    /// Whether the workers are partitions of one subscription, each taking
+    /// the deliveries of its share of the handlers' lock keys (see
+    /// `partitions`): for a consumer whose batches would otherwise wait on
+    /// each other's locks all the time, such as billing's on the popugs'
+    /// accounts. Elsewhere competing workers cost less: each forms its
+    /// batches straight from its own channel.
+    pub partitioned: bool,
     /// Whether [`Consumer::run`] first rebuilds the consumer's state from the
     /// history stream, once ([`Consumer::replay_history`]): for a read
     /// model, never for the books.
@@ -89,6 +94,7 @@ impl Default for ConsumerConfig {
             attempts: 3,
             backoff: Backoff::default(),
             workers: 4,
+            partitioned: false,
             rebuild_from_history: false,
         }
     }

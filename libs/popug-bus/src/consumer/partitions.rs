@@ -1,4 +1,5 @@
-//! Partitioned workers, for a consumer whose handlers declare lock keys
+//! Partitioned workers, for a consumer configured so
+//! ([`super::ConsumerConfig::partitioned`]) whose handlers declare lock keys
 //! (see [`crate::handlers::Handlers::locking`]): one subscription whose
 //! deliveries a reader sends to `workers` partitions by their first lock
 //! key, so the batches of two partitions never take the same advisory lock
@@ -28,7 +29,7 @@ use super::{
 impl Consumer {
     /// Whether [`Consumer::run`] partitions deliveries among its workers.
     pub(super) fn partitioned(&self) -> bool {
-        self.config.workers > 1 && self.handlers.declares_lock_keys()
+        self.config.partitioned && self.config.workers > 1 && self.handlers.declares_lock_keys()
     }
 
     /// Runs partitioned workers until `token` is cancelled, opening a new

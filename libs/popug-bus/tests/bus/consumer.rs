@@ -392,8 +392,8 @@ async fn partitioned_workers_settle_every_delivery_once_a_poison_one_included() 
     let world = World::new().await;
     let broken = Arc::new(AtomicBool::new(true));
     let calls = Arc::new(AtomicUsize::new(0));
-    // Lock keys make the workers partitions of one subscription, sharing its
-    // channel and so its acks.
+    // Partitions of one subscription, by lock key, sharing its channel and
+    // so its acks.
     let handlers = recording_handlers(broken, calls)
         .locking::<AccountCreated, _>(|event| vec![format!("login:{}", event.login)]);
     let consumer = Consumer::new(
@@ -405,6 +405,7 @@ async fn partitioned_workers_settle_every_delivery_once_a_poison_one_included() 
             prefetch: 8,
             batch_size: 4,
             workers: 4,
+            partitioned: true,
             backoff: fast_backoff(),
             ..ConsumerConfig::default()
         },
