@@ -43,27 +43,11 @@ impl Consumer {
             if settled {
                 backoff.reset();
             }
-            match ended {
-                Ok(()) => {}
-                Err(error) => {
-                    self.link = None;
-                    let pause = backoff.next_pause();
-                    tracing::error!(
-                        consumer = %self.name, broker = %self.broker.redacted_url(), %error, retry_in = ?pause,
-                        "ALERT: consumer lost the broker; reconnecting"
-                    );
-                    self.broker
-                        .pause_until_back(pause, super::classify::unreachable(&error), &token)
-                        .await;
-                }
+            if let Err(error) = ended {
+                self.reconnect_after(&error, &mut backoff, &token).await;
             }
         }
-        if let Some(link) = self.link.take() {
-            link.connection
-                .close(200, "shutting down".into())
-                .await
-                .ok();
-        }
+        self.close_link().await;
     }
 
     /// One subscription: reads deliveries and hands each to its partition's

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use popug_runtime::database::Pool;
 use tokio_util::sync::CancellationToken;
 
-use super::{Consumer, classify::unreachable};
-use crate::dead_letters;
+use super::{Consumer, ConsumerError, classify::unreachable};
+use crate::{broker::Backoff, dead_letters};
 
 impl Consumer {
     /// The consumer as an essential background task of a service.
@@ -90,19 +90,33 @@ impl Consumer {
         while !token.is_cancelled() {
             match self.process_batch(&token).await {
                 Ok(_) => backoff.reset(),
-                Err(error) => {
-                    self.link = None;
-                    let pause = backoff.next_pause();
-                    tracing::error!(
-                        consumer = %self.name, broker = %self.broker.redacted_url(), %error, retry_in = ?pause,
-                        "ALERT: consumer lost the broker; reconnecting"
-                    );
-                    self.broker
-                        .pause_until_back(pause, unreachable(&error), &token)
-                        .await;
-                }
+                Err(error) => self.reconnect_after(&error, &mut backoff, &token).await,
             }
         }
+        self.close_link().await;
+    }
+
+    /// After the broker failed: drops the link, says so, and waits out the
+    /// next pause of `backoff`, or less if the broker comes back first.
+    pub(super) async fn reconnect_after(
+        &mut self,
+        error: &ConsumerError,
+        backoff: &mut Backoff,
+        token: &CancellationToken,
+    ) {
+        self.link = None;
+        let pause = backoff.next_pause();
+        tracing::error!(
+            consumer = %self.name, broker = %self.broker.redacted_url(), %error, retry_in = ?pause,
+            "ALERT: consumer lost the broker; reconnecting"
+        );
+        self.broker
+            .pause_until_back(pause, unreachable(error), token)
+            .await;
+    }
+
+    /// Closes the link, if any, on the way out.
+    pub(super) async fn close_link(&mut self) {
         if let Some(link) = self.link.take() {
             link.connection
                 .close(200, "shutting down".into())
