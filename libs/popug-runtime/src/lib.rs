@@ -18,6 +18,7 @@ pub mod paging;
 pub mod server;
 pub mod settings;
 pub mod shutdown;
+pub mod sql;
 pub mod supervise;
 pub mod telemetry;
 
