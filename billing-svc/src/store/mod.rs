@@ -163,7 +163,7 @@ impl Ledger {
         let mut ids = task_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let known: Vec<TaskPrices> = diesel::sql_query(
+        let known: Vec<TaskPrices> = popug_runtime::sql::query(
             "SELECT task_id, fee_cents, reward_cents FROM tasks WHERE task_id = ANY($1)",
         )
         .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
@@ -178,7 +178,7 @@ impl Ledger {
             .copied()
             .collect();
         self.price(&new).await?;
-        let stored: Vec<TaskPrices> = diesel::sql_query(
+        let stored: Vec<TaskPrices> = popug_runtime::sql::query(
             "SELECT task_id, fee_cents, reward_cents FROM tasks WHERE task_id = ANY($1)",
         )
         .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
@@ -208,7 +208,7 @@ impl Ledger {
         let outbox = &self.outbox;
         conn.transaction::<_, HandlerError, _>(async |conn| {
             // Sorted, so competing pricings insert the same tasks in one order.
-            let new: Vec<TaskPrices> = diesel::sql_query(
+            let new: Vec<TaskPrices> = popug_runtime::sql::query(
                 "INSERT INTO tasks (task_id, fee_cents, reward_cents) \
                  SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[]) \
                  ON CONFLICT (task_id) DO NOTHING RETURNING task_id, fee_cents, reward_cents",
@@ -240,7 +240,7 @@ impl Ledger {
         let ids: Vec<Uuid> = tasks.iter().map(|task| task.task_id).collect();
         self.ensure_tasks(conn, &ids).await?;
         let optional = |value: &str| (!value.is_empty()).then(|| value.to_owned());
-        diesel::sql_query(
+        popug_runtime::sql::query(
             "UPDATE tasks SET key = d.key, title = d.title, jira_id = d.jira_id \
              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS d(task_id, key, title, jira_id) \
              WHERE tasks.task_id = d.task_id",
@@ -341,7 +341,7 @@ async fn last_closed_shared(
     conn: &mut AsyncPgConnection,
 ) -> Result<Option<Day>, diesel::result::Error> {
     let last: LastClosed =
-        diesel::sql_query(format!("SELECT last_closed_day_locked({DAY_CLOSE}) AS day"))
+        popug_runtime::sql::query(format!("SELECT last_closed_day_locked({DAY_CLOSE}) AS day"))
             .get_result(conn)
             .await?;
     Ok(last.day)
@@ -356,7 +356,7 @@ async fn post(
     conn: &mut AsyncPgConnection,
     transfers: &[Transfer],
 ) -> Result<Vec<i64>, diesel::result::Error> {
-    let booked: Vec<Booked> = diesel::sql_query(
+    let booked: Vec<Booked> = popug_runtime::sql::query(
         "WITH input AS ( \
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::date[], \
                                   $6::uuid[], $7::int8[], $8::text[], $9::text[]) \

@@ -40,7 +40,7 @@ impl Directory for AccountsDirectory {
         Box::pin(async move {
             let mut conn = self.pool.get().await.map_err(|error| error.to_string())?;
             let row: Option<Row> =
-                diesel::sql_query("SELECT role, active FROM accounts WHERE account_id = $1")
+                crate::sql::query("SELECT role, active FROM accounts WHERE account_id = $1")
                     .bind::<sql_types::Uuid, _>(account_id)
                     .get_result(&mut conn)
                     .await
@@ -64,7 +64,7 @@ pub async fn record_account(
     active: bool,
     version: i64,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
+    crate::sql::query(
         "INSERT INTO accounts (account_id, login, role, role_version, active) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (account_id) DO UPDATE SET login = EXCLUDED.login, \
              role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
@@ -90,7 +90,7 @@ pub async fn record_role(
     role: &str,
     version: i64,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
+    crate::sql::query(
         "INSERT INTO accounts (account_id, role, role_version) VALUES ($1, $2, $3) \
          ON CONFLICT (account_id) DO UPDATE SET \
              role = CASE WHEN accounts.role_version IS NULL OR accounts.role_version <= EXCLUDED.role_version \
@@ -110,7 +110,7 @@ pub async fn record_deactivation(
     conn: &mut AsyncPgConnection,
     account_id: Uuid,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
+    crate::sql::query(
         "INSERT INTO accounts (account_id, active) VALUES ($1, FALSE) \
          ON CONFLICT (account_id) DO UPDATE SET active = FALSE",
     )
