@@ -5,7 +5,7 @@
 //! schema's rules is an error for the caller and never reaches the table.
 //! The relay ([`crate::relay`]) publishes the rows afterwards.
 
-use diesel::{Insertable, QueryDsl as _};
+use diesel::QueryDsl as _;
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use popug_proto::events::{Event, InvalidEvent};
 use prost::Message as _;
@@ -29,8 +29,7 @@ pub enum OutboxError {
     Database(#[from] diesel::result::Error),
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = outbox)]
+#[derive(Debug)]
 struct NewRow {
     event_id: Uuid,
     routing_key: &'static str,
@@ -46,7 +45,8 @@ pub struct Outbox {
     clock: popug_runtime::Clock,
 }
 
-/// Rows per INSERT: Postgres allows 65,535 bind parameters a statement.
+/// Rows per INSERT, so that a shuffle of many tasks sends its events in
+/// statements of a few megabytes each.
 const ROWS_PER_INSERT: usize = 5_000;
 
 impl Outbox {
@@ -88,37 +88,99 @@ impl Outbox {
         conn: &mut AsyncPgConnection,
         events: &[E],
     ) -> Result<Vec<Uuid>, OutboxError> {
-        for event in events {
-            event.validate().map_err(|source| OutboxError::Invalid {
-                event: E::NAME,
-                source,
-            })?;
-        }
-        let now = self.clock.now();
-        let event_type = E::full_name();
-        // Every event of the call belongs to the same span.
-        let trace = popug_runtime::telemetry::current_trace();
-        let rows: Vec<NewRow> = events
+        // Every event of the call has the same time and belongs to the same span.
+        let (now, trace) = (self.clock.now(), popug_runtime::telemetry::current_trace());
+        let prepared = events
             .iter()
-            .map(|event| {
-                let envelope = envelope::wrap_traced(event, &self.producer, now, trace.clone());
-                NewRow {
-                    event_id: Uuid::parse_str(&envelope.event_id)
-                        .expect("wrap() writes a UUID it generated"),
-                    routing_key: E::ROUTING_KEY,
-                    event_type: event_type.clone(),
-                    envelope: envelope.encode_to_vec(),
-                }
-            })
-            .collect();
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            diesel::insert_into(outbox::table)
-                .values(chunk)
-                .execute(conn)
-                .await?;
-        }
-        Ok(rows.into_iter().map(|row| row.event_id).collect())
+            .map(|event| self.wrap(event, now, trace.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        insert(conn, prepared).await
     }
+
+    /// Validates `event` and wraps it in its envelope, ready for
+    /// [`Outbox::enqueue_prepared`]: for a change whose events are of
+    /// different types, so they all go in with one insert.
+    pub fn prepare<E: Event>(&self, event: &E) -> Result<Prepared, OutboxError> {
+        self.wrap(
+            event,
+            self.clock.now(),
+            popug_runtime::telemetry::current_trace(),
+        )
+    }
+
+    fn wrap<E: Event>(
+        &self,
+        event: &E,
+        now: chrono::DateTime<chrono::Utc>,
+        trace: popug_runtime::telemetry::TraceHeaders,
+    ) -> Result<Prepared, OutboxError> {
+        event.validate().map_err(|source| OutboxError::Invalid {
+            event: E::NAME,
+            source,
+        })?;
+        let envelope = envelope::wrap_traced(event, &self.producer, now, trace);
+        Ok(Prepared(NewRow {
+            event_id: Uuid::parse_str(&envelope.event_id)
+                .expect("wrap() writes a UUID it generated"),
+            routing_key: E::ROUTING_KEY,
+            event_type: E::full_name(),
+            envelope: envelope.encode_to_vec(),
+        }))
+    }
+
+    /// Inserts prepared events in order, inside the caller's transaction.
+    /// Returns their ids.
+    pub async fn enqueue_prepared(
+        &self,
+        conn: &mut AsyncPgConnection,
+        prepared: Vec<Prepared>,
+    ) -> Result<Vec<Uuid>, OutboxError> {
+        insert(conn, prepared).await
+    }
+}
+
+/// An event validated and wrapped by [`Outbox::prepare`], not yet inserted.
+#[derive(Debug)]
+pub struct Prepared(NewRow);
+
+impl Prepared {
+    /// The id its envelope carries.
+    pub fn event_id(&self) -> Uuid {
+        self.0.event_id
+    }
+}
+
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    prepared: Vec<Prepared>,
+) -> Result<Vec<Uuid>, OutboxError> {
+    use diesel::sql_types::{Array, Bytea, Text};
+    let rows: Vec<NewRow> = prepared.into_iter().map(|p| p.0).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        popug_runtime::sql::query(
+            "INSERT INTO outbox (event_id, routing_key, event_type, envelope) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
+        )
+        .bind::<Array<diesel::sql_types::Uuid>, _>(
+            chunk.iter().map(|r| r.event_id).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(chunk.iter().map(|r| r.routing_key).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            chunk
+                .iter()
+                .map(|r| r.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Bytea>, _>(
+            chunk
+                .iter()
+                .map(|r| r.envelope.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
+    }
+    Ok(rows.into_iter().map(|row| row.event_id).collect())
 }
 
 /// The backlog: events committed but not yet confirmed by the broker.

@@ -7,14 +7,13 @@
 
 use std::collections::HashSet;
 
-use diesel::ExpressionMethods as _;
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 
 use super::{
     Consumer, Outcome,
     delivery::{Item, Parsed},
 };
-use crate::{dead_letters, handlers::HandlerError, schema::inbox};
+use crate::{dead_letters, handlers::HandlerError};
 
 /// Why the inbox transaction failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,23 +57,23 @@ impl Consumer {
         parsed: &[&Parsed],
         handling: Handling,
     ) -> Result<Vec<Outcome>, InboxError> {
-        let rows: Vec<_> = parsed
-            .iter()
-            .map(|p| {
-                (
-                    inbox::consumer.eq(&self.name),
-                    inbox::event_id.eq(p.meta.event_id),
-                )
-            })
-            .collect();
-        let mut fresh: HashSet<uuid::Uuid> = diesel::insert_into(inbox::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(inbox::event_id)
-            .get_results(conn)
-            .await?
-            .into_iter()
-            .collect();
+        #[derive(diesel::QueryableByName)]
+        struct Fresh {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            event_id: uuid::Uuid,
+        }
+        let ids: Vec<uuid::Uuid> = parsed.iter().map(|p| p.meta.event_id).collect();
+        let mut fresh: HashSet<uuid::Uuid> = popug_runtime::sql::query(
+            "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[]) \
+             ON CONFLICT DO NOTHING RETURNING event_id",
+        )
+        .bind::<diesel::sql_types::Text, _>(&self.name)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+        .load::<Fresh>(conn)
+        .await?
+        .into_iter()
+        .map(|row| row.event_id)
+        .collect();
         // `remove`: a second copy of an event in the same batch is a duplicate.
         let outcomes: Vec<Outcome> = parsed
             .iter()
@@ -139,7 +138,7 @@ impl Consumer {
 
 /// Fails when the transaction was aborted by an error a handler swallowed.
 async fn ensure_usable(conn: &mut AsyncPgConnection) -> Result<(), HandlerError> {
-    diesel::sql_query("SELECT 1")
+    popug_runtime::sql::query("SELECT 1")
         .execute(conn)
         .await
         .map(drop)

@@ -28,7 +28,7 @@ impl Consumer {
         locks.dedup();
         // `unnest` yields the ids in array order, and each row's lock is
         // taken as the row is produced.
-        diesel::sql_query(format!(
+        popug_runtime::sql::query(format!(
             "SELECT pg_advisory_xact_lock({HANDLER_KEY_CLASS}, id) FROM unnest($1::int4[]) AS id"
         ))
         .bind::<diesel::sql_types::Array<diesel::sql_types::Integer>, _>(&locks)
