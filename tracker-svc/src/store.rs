@@ -4,7 +4,7 @@
 use diesel::{
     ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Queryable, QueryableByName,
     Selectable, SelectableHelper as _,
-    sql_types::{BigInt, Double},
+    sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use popug_bus::Outbox;
@@ -18,7 +18,7 @@ use crate::{
     schema::{accounts, task_history, tasks},
 };
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = tasks)]
 struct TaskRow {
     task_id: Uuid,
@@ -104,26 +104,42 @@ async fn record(
     kind: HistoryKind,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Error> {
-    // Postgres allows 65,535 bind parameters a statement; a row takes 5.
-    for chunk in facts.chunks(10_000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(event_id, task_id, account_id)| {
-                (
-                    task_history::event_id.eq(event_id),
-                    task_history::task_id.eq(task_id),
-                    task_history::kind.eq(kind.as_str()),
-                    task_history::account_id.eq(account_id),
-                    task_history::occurred_at.eq(at),
-                )
-            })
-            .collect();
-        diesel::insert_into(task_history::table)
-            .values(rows)
-            .execute(conn)
-            .await?;
-    }
+    let column = |pick: fn(&(Uuid, Uuid, Uuid)) -> Uuid| facts.iter().map(pick).collect::<Vec<_>>();
+    popug_runtime::sql::query(
+        "INSERT INTO task_history (event_id, task_id, account_id, kind, occurred_at) \
+         SELECT event_id, task_id, account_id, $4, $5 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) \
+             AS f(event_id, task_id, account_id)",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(column(|f| f.0))
+    .bind::<Array<diesel::sql_types::Uuid>, _>(column(|f| f.1))
+    .bind::<Array<diesel::sql_types::Uuid>, _>(column(|f| f.2))
+    .bind::<Text, _>(kind.as_str())
+    .bind::<Timestamptz, _>(at)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// Why `caller` could not complete `task_id`: the task is unknown, someone
+/// else's, or done.
+async fn why_not_completed(conn: &mut AsyncPgConnection, task_id: Uuid, caller: Uuid) -> Error {
+    let task = tasks::table
+        .find(task_id)
+        .select(TaskRow::as_select())
+        .first(conn)
+        .await
+        .optional();
+    match task {
+        Err(error) => error.into(),
+        Ok(None) => Error::NoSuchTask(task_id.to_string()),
+        Ok(Some(row)) if row.assignee_id != caller => Error::NotAssignee,
+        Ok(Some(row)) if row.status == TaskStatus::Done.as_str() => {
+            Error::AlreadyDone(Task::from(row).key())
+        }
+        // Reassigned to the caller after the update missed it: at that
+        // moment it was someone else's.
+        Ok(Some(_)) => Error::NotAssignee,
+    }
 }
 
 impl Store {
@@ -149,32 +165,39 @@ impl Store {
         let outbox = &self.outbox;
         let now = self.clock.now();
         conn.transaction::<_, Error, _>(async |conn| {
-            let workers = assignable_workers(conn).await?;
-            let count = u64::try_from(workers.len()).unwrap_or(0);
-            let index = pick.checked_rem(count).ok_or(Error::NoWorker)?;
-            let assignee_id = workers[usize::try_from(index).unwrap_or(0)];
-            let row: TaskRow = diesel::insert_into(tasks::table)
-                .values((
-                    tasks::task_id.eq(Uuid::now_v7()),
-                    tasks::title.eq(new.title.as_str()),
-                    tasks::jira_id.eq(new.jira_id.as_ref().map(|id| id.as_str())),
-                    tasks::description.eq(new.description.as_str()),
-                    tasks::status.eq(TaskStatus::Open.as_str()),
-                    tasks::assignee_id.eq(assignee_id),
-                    tasks::created_by.eq(created_by),
-                    tasks::created_at.eq(now),
-                ))
-                .returning(TaskRow::as_returning())
-                .get_result(conn)
-                .await?;
+            // The draw and the insert in one statement: the worker at index
+            // `pick` modulo their number, in account id order.
+            let row: TaskRow = popug_runtime::sql::query(
+                "WITH workers AS ( \
+                     SELECT account_id FROM accounts WHERE role = 'worker' AND active \
+                 ), drawn AS ( \
+                     SELECT account_id FROM workers ORDER BY account_id \
+                     OFFSET (SELECT ($1::numeric % NULLIF(count(*), 0))::bigint FROM workers) LIMIT 1 \
+                 ) \
+                 INSERT INTO tasks (task_id, title, jira_id, description, status, assignee_id, created_by, created_at) \
+                 SELECT $2, $3, $4, $5, 'open', account_id, $6, $7 FROM drawn \
+                 RETURNING task_id, number, title, jira_id, description, status, assignee_id, created_at, completed_at",
+            )
+            .bind::<Text, _>(pick.to_string())
+            .bind::<diesel::sql_types::Uuid, _>(Uuid::now_v7())
+            .bind::<Text, _>(new.title.as_str())
+            .bind::<Nullable<Text>, _>(new.jira_id.as_ref().map(|id| id.as_str()))
+            .bind::<Text, _>(new.description.as_str())
+            .bind::<diesel::sql_types::Uuid, _>(created_by)
+            .bind::<Timestamptz, _>(now)
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or(Error::NoWorker)?;
             let task = Task::from(row);
-            outbox.enqueue(conn, &events::created(&task)).await?;
-            let assignment = outbox
-                .enqueue(conn, &events::assigned_at_creation(&task))
+            let assignment = outbox.prepare(&events::assigned_at_creation(&task))?;
+            let assignment_id = assignment.event_id();
+            outbox
+                .enqueue_prepared(conn, vec![outbox.prepare(&events::created(&task))?, assignment])
                 .await?;
             record(
                 conn,
-                &[(assignment, task.task_id, task.assignee_id)],
+                &[(assignment_id, task.task_id, task.assignee_id)],
                 HistoryKind::Assigned,
                 now,
             )
@@ -250,29 +273,25 @@ impl Store {
         let outbox = &self.outbox;
         let now = self.clock.now();
         conn.transaction::<_, Error, _>(async |conn| {
-            let task: Task = tasks::table
-                .find(task_id)
-                .select(TaskRow::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .map(Task::from)
-                .ok_or_else(|| Error::NoSuchTask(task_id.to_string()))?;
-            if task.assignee_id != caller {
-                return Err(Error::NotAssignee);
-            }
-            if task.status == TaskStatus::Done {
-                return Err(Error::AlreadyDone(task.key()));
-            }
-            let row: TaskRow = diesel::update(tasks::table.find(task_id))
-                .set((
-                    tasks::status.eq(TaskStatus::Done.as_str()),
-                    tasks::completed_at.eq(now),
-                ))
-                .returning(TaskRow::as_returning())
-                .get_result(conn)
-                .await?;
+            // One statement in the common case; why it did not apply is
+            // looked up only when it did not.
+            let row: Option<TaskRow> = diesel::update(
+                tasks::table
+                    .find(task_id)
+                    .filter(tasks::assignee_id.eq(caller))
+                    .filter(tasks::status.eq(TaskStatus::Open.as_str())),
+            )
+            .set((
+                tasks::status.eq(TaskStatus::Done.as_str()),
+                tasks::completed_at.eq(now),
+            ))
+            .returning(TaskRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some(row) = row else {
+                return Err(why_not_completed(conn, task_id, caller).await);
+            };
             let task = Task::from(row);
             let completion = outbox.enqueue(conn, &events::completed(&task)).await?;
             record(
