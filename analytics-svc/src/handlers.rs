@@ -25,6 +25,25 @@ fn kind(value: i32) -> Result<&'static str, HandlerError> {
     }
 }
 
+fn described(event: &tasks_v2::TaskCreated) -> Result<store::Described, HandlerError> {
+    Ok(store::Described {
+        task_id: fields::uuid("task_id", &event.task_id)?,
+        key: event.key.clone(),
+        title: event.title.clone(),
+    })
+}
+
+fn entry(event: &billing_v1::TransactionApplied) -> Result<store::Entry, HandlerError> {
+    Ok(store::Entry {
+        entry_id: fields::uuid("entry_id", &event.entry_id)?,
+        account_id: fields::uuid("account_id", &event.account_id)?,
+        kind: kind(event.kind)?,
+        amount_cents: event.amount_cents,
+        task_id: fields::optional_uuid("task_id", &event.task_id)?,
+        day: fields::day("day", &event.day)?,
+    })
+}
+
 /// The handlers of every event analytics consumes; days of completions are
 /// counted in `timezone`.
 ///
@@ -35,70 +54,66 @@ pub fn handlers(timezone: popug_runtime::Timezone, standings: &Standings) -> Han
         // Roles and activity do not enter the figures; they decide who may
         // read them. The profile does not enter them either.
         .with_accounts(Directory, standings)
-        .on::<tasks_v2::TaskCreated, _>(|conn, _, event| {
+        // Tasks and entries arrive by the hundred: each type's events of a
+        // batch go in with one statement.
+        .on_batch::<tasks_v2::TaskCreated, _>(|conn, events| {
             Box::pin(async move {
-                Ok(store::task_described(
-                    conn,
-                    fields::uuid("task_id", &event.task_id)?,
-                    &event.key,
-                    &event.title,
-                )
-                .await?)
+                let described = events
+                    .iter()
+                    .map(|d| described(d.event))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(store::tasks_described(conn, described).await?)
             })
         })
-        .on::<tasks_v1::TaskCreated, _>(|conn, _, event| {
+        .on_batch::<tasks_v1::TaskCreated, _>(|conn, events| {
             Box::pin(async move {
-                let event = upcast::task_created_v1(event.clone());
-                Ok(store::task_described(
-                    conn,
-                    fields::uuid("task_id", &event.task_id)?,
-                    &event.key,
-                    &event.title,
-                )
-                .await?)
+                let described = events
+                    .iter()
+                    .map(|d| described(&upcast::task_created_v1(d.event.clone())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(store::tasks_described(conn, described).await?)
             })
         })
         // Money comes from billing's entries; an assignment needs no record here.
         .on::<tasks_v1::TaskAssigned, _>(|_, _, _| Box::pin(async { Ok(()) }))
-        .on::<tasks_v1::TaskCompleted, _>(move |conn, meta, event| {
+        .on_batch::<tasks_v1::TaskCompleted, _>(move |conn, events| {
             Box::pin(async move {
-                let completed_day = popug_runtime::calendar::day_of(meta.occurred_at, timezone);
-                store::task_completed(
-                    conn,
-                    fields::uuid("task_id", &event.task_id)?,
-                    fields::uuid("assignee_id", &event.assignee_id)?,
-                    meta.occurred_at,
-                    completed_day,
-                )
-                .await?;
-                Ok(())
+                let completed = events
+                    .iter()
+                    .map(|d| {
+                        Ok(store::Completed {
+                            task_id: fields::uuid("task_id", &d.event.task_id)?,
+                            assignee_id: fields::uuid("assignee_id", &d.event.assignee_id)?,
+                            at: d.meta.occurred_at,
+                            day: popug_runtime::calendar::day_of(d.meta.occurred_at, timezone),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, HandlerError>>()?;
+                Ok(store::tasks_completed(conn, completed).await?)
             })
         })
-        .on::<billing_v1::TaskPriced, _>(|conn, _, event| {
+        .on_batch::<billing_v1::TaskPriced, _>(|conn, events| {
             Box::pin(async move {
-                Ok(store::task_priced(
-                    conn,
-                    fields::uuid("task_id", &event.task_id)?,
-                    event.fee_cents,
-                    event.reward_cents,
-                )
-                .await?)
+                let priced = events
+                    .iter()
+                    .map(|d| {
+                        Ok((
+                            fields::uuid("task_id", &d.event.task_id)?,
+                            d.event.fee_cents,
+                            d.event.reward_cents,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, HandlerError>>()?;
+                Ok(store::tasks_priced(conn, priced).await?)
             })
         })
-        .on::<billing_v1::TransactionApplied, _>(|conn, _, event| {
+        .on_batch::<billing_v1::TransactionApplied, _>(|conn, events| {
             Box::pin(async move {
-                let task_id = fields::optional_uuid("task_id", &event.task_id)?;
-                store::transaction(
-                    conn,
-                    fields::uuid("entry_id", &event.entry_id)?,
-                    fields::uuid("account_id", &event.account_id)?,
-                    kind(event.kind)?,
-                    event.amount_cents,
-                    task_id,
-                    fields::day("day", &event.day)?,
-                )
-                .await?;
-                Ok(())
+                let entries = events
+                    .iter()
+                    .map(|d| entry(d.event))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(store::transactions(conn, entries).await?)
             })
         })
         .on::<billing_v1::BillingCycleClosed, _>(|conn, _, event| {

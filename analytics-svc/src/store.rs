@@ -1,5 +1,5 @@
-//! The read model's writes (one per event; each idempotent and
-//! order-independent) and the queries behind the dashboards.
+//! The read model's writes (one statement per event type of a batch; each
+//! idempotent and order-independent) and the queries behind the dashboards.
 //!
 //! The dashboards' sums cannot overflow or fail: Postgres sums `bigint` as
 //! `numeric`, and each figure is clamped into `bigint` (`clamped`) before
@@ -10,7 +10,7 @@
 
 use diesel::{
     QueryableByName,
-    sql_types::{BigInt, Date, Nullable, Text, Timestamptz},
+    sql_types::{Array, BigInt, Date, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use popug_runtime::database::Pool;
@@ -20,87 +20,159 @@ use crate::error::Error;
 
 type Day = chrono::NaiveDate;
 
-/// TaskCreated (v2, or v1 upcast): the task's key and title.
-pub async fn task_described(
+/// A task's description from TaskCreated (v2, or v1 upcast).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The task.
+    pub task_id: Uuid,
+    /// Its key, `POPUG-<n>` (empty in v1 events, which leave it as it was).
+    pub key: String,
+    /// Its title.
+    pub title: String,
+}
+
+/// A task's completion from TaskCompleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completed {
+    /// The task.
+    pub task_id: Uuid,
+    /// Who completed it.
+    pub assignee_id: Uuid,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The day of `at` in the company's time zone.
+    pub day: Day,
+}
+
+/// A ledger entry from TransactionApplied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry, which keys the row.
+    pub entry_id: Uuid,
+    /// The popug whose balance it moved.
+    pub account_id: Uuid,
+    /// `assignment_fee`, `completion_reward` or `payout`.
+    pub kind: &'static str,
+    /// Signed, as billing booked it.
+    pub amount_cents: i64,
+    /// The task, for fees and rewards.
+    pub task_id: Option<Uuid>,
+    /// The business day it landed in.
+    pub day: Day,
+}
+
+/// Each task's rows of one statement, sorted by task id (so competing
+/// statements take rows in one order), several events for one task folded
+/// into one row by `fold` (an upsert may touch a row once per statement).
+fn by_task<T>(
+    rows: impl IntoIterator<Item = T>,
+    task_id: impl Fn(&T) -> Uuid,
+    fold: impl Fn(&mut T, T),
+) -> Vec<T> {
+    let mut tasks: std::collections::BTreeMap<Uuid, T> = std::collections::BTreeMap::new();
+    for row in rows {
+        match tasks.entry(task_id(&row)) {
+            std::collections::btree_map::Entry::Vacant(vacant) => {
+                vacant.insert(row);
+            }
+            std::collections::btree_map::Entry::Occupied(mut occupied) => {
+                fold(occupied.get_mut(), row);
+            }
+        }
+    }
+    tasks.into_values().collect()
+}
+
+/// TaskCreated (v2, or v1 upcast), a batch in one statement: each task's
+/// key and title (a later event's title wins; an empty key keeps the key).
+pub async fn tasks_described(
     conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-    key: &str,
-    title: &str,
+    described: Vec<Described>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
-        "INSERT INTO tasks (task_id, key, title) VALUES ($1, NULLIF($2, ''), $3) \
+    let rows = by_task(
+        described,
+        |d| d.task_id,
+        |earlier, later| {
+            if !later.key.is_empty() {
+                earlier.key = later.key;
+            }
+            earlier.title = later.title;
+        },
+    );
+    popug_runtime::sql::query(
+        "INSERT INTO tasks (task_id, key, title) \
+         SELECT task_id, NULLIF(key, ''), title FROM unnest($1::uuid[], $2::text[], $3::text[]) AS d(task_id, key, title) \
          ON CONFLICT (task_id) DO UPDATE SET key = COALESCE(EXCLUDED.key, tasks.key), title = EXCLUDED.title",
     )
-    .bind::<diesel::sql_types::Uuid, _>(task_id)
-    .bind::<Text, _>(key)
-    .bind::<Text, _>(title)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(rows.iter().map(|d| d.task_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|d| d.key.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows.iter().map(|d| d.title.as_str()).collect::<Vec<_>>())
     .execute(conn)
     .await
     .map(drop)
 }
 
-/// TaskPriced: the task's fee and reward (set once by billing).
-pub async fn task_priced(
+/// TaskPriced, a batch in one statement: each task's fee and reward (set
+/// once by billing; a later event wins).
+pub async fn tasks_priced(
     conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-    fee_cents: i64,
-    reward_cents: i64,
+    priced: Vec<(Uuid, i64, i64)>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
-        "INSERT INTO tasks (task_id, fee_cents, reward_cents) VALUES ($1, $2, $3) \
+    let rows = by_task(priced, |p| p.0, |earlier, later| *earlier = later);
+    popug_runtime::sql::query(
+        "INSERT INTO tasks (task_id, fee_cents, reward_cents) \
+         SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[]) \
          ON CONFLICT (task_id) DO UPDATE SET fee_cents = EXCLUDED.fee_cents, reward_cents = EXCLUDED.reward_cents",
     )
-    .bind::<diesel::sql_types::Uuid, _>(task_id)
-    .bind::<BigInt, _>(fee_cents)
-    .bind::<BigInt, _>(reward_cents)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(rows.iter().map(|p| p.0).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|p| p.1).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(rows.iter().map(|p| p.2).collect::<Vec<_>>())
     .execute(conn)
     .await
     .map(drop)
 }
 
-/// TaskCompleted: when and by whom (a task completes once; the first wins).
-pub async fn task_completed(
+/// TaskCompleted, a batch in one statement: when and by whom (a task
+/// completes once; the first completion wins, in the table and in the batch).
+pub async fn tasks_completed(
     conn: &mut AsyncPgConnection,
-    task_id: Uuid,
-    assignee_id: Uuid,
-    at: chrono::DateTime<chrono::Utc>,
-    day: Day,
+    completed: Vec<Completed>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
-        "INSERT INTO tasks (task_id, assignee_id, completed_at, completed_day) VALUES ($1, $2, $3, $4) \
+    let rows = by_task(completed, |c| c.task_id, |_, _| {});
+    popug_runtime::sql::query(
+        "INSERT INTO tasks (task_id, assignee_id, completed_at, completed_day) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::date[]) \
          ON CONFLICT (task_id) DO UPDATE SET assignee_id = COALESCE(tasks.assignee_id, EXCLUDED.assignee_id), \
              completed_at = COALESCE(tasks.completed_at, EXCLUDED.completed_at), \
              completed_day = COALESCE(tasks.completed_day, EXCLUDED.completed_day)",
     )
-    .bind::<diesel::sql_types::Uuid, _>(task_id)
-    .bind::<diesel::sql_types::Uuid, _>(assignee_id)
-    .bind::<Timestamptz, _>(at)
-    .bind::<Date, _>(day)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(rows.iter().map(|c| c.task_id).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Uuid>, _>(rows.iter().map(|c| c.assignee_id).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(rows.iter().map(|c| c.at).collect::<Vec<_>>())
+    .bind::<Array<Date>, _>(rows.iter().map(|c| c.day).collect::<Vec<_>>())
     .execute(conn)
     .await
     .map(drop)
 }
 
-/// TransactionApplied: one ledger entry, keyed by its own id.
-pub async fn transaction(
+/// TransactionApplied, a batch in one statement: each ledger entry, keyed
+/// by its own id (a copy already stored changes nothing).
+pub async fn transactions(
     conn: &mut AsyncPgConnection,
-    entry_id: Uuid,
-    account_id: Uuid,
-    kind: &str,
-    amount_cents: i64,
-    task_id: Option<Uuid>,
-    day: Day,
+    mut entries: Vec<Entry>,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
+    entries.sort_by_key(|e| e.entry_id);
+    popug_runtime::sql::query(
         "INSERT INTO transactions (entry_id, account_id, kind, amount_cents, task_id, day) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (entry_id) DO NOTHING",
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::uuid[], $6::date[]) \
+         ON CONFLICT (entry_id) DO NOTHING",
     )
-    .bind::<diesel::sql_types::Uuid, _>(entry_id)
-    .bind::<diesel::sql_types::Uuid, _>(account_id)
-    .bind::<Text, _>(kind)
-    .bind::<BigInt, _>(amount_cents)
-    .bind::<Nullable<diesel::sql_types::Uuid>, _>(task_id)
-    .bind::<Date, _>(day)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(entries.iter().map(|e| e.entry_id).collect::<Vec<_>>())
+    .bind::<Array<diesel::sql_types::Uuid>, _>(entries.iter().map(|e| e.account_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(entries.iter().map(|e| e.kind).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(entries.iter().map(|e| e.amount_cents).collect::<Vec<_>>())
+    .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(entries.iter().map(|e| e.task_id).collect::<Vec<_>>())
+    .bind::<Array<Date>, _>(entries.iter().map(|e| e.day).collect::<Vec<_>>())
     .execute(conn)
     .await
     .map(drop)
@@ -113,7 +185,7 @@ pub async fn day_closed(
     accounts_paid: i32,
     payouts_cents: i64,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query("INSERT INTO day_closes (day, accounts_paid, payouts_cents) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING")
+    popug_runtime::sql::query("INSERT INTO day_closes (day, accounts_paid, payouts_cents) VALUES ($1, $2, $3) ON CONFLICT (day) DO NOTHING")
         .bind::<Date, _>(day)
         .bind::<diesel::sql_types::Integer, _>(accounts_paid)
         .bind::<BigInt, _>(payouts_cents)
@@ -130,7 +202,7 @@ pub async fn payment(
     amount_cents: i64,
     day: Day,
 ) -> Result<(), diesel::result::Error> {
-    diesel::sql_query("INSERT INTO payments (payout_id, account_id, amount_cents, day) VALUES ($1, $2, $3, $4) ON CONFLICT (payout_id) DO NOTHING")
+    popug_runtime::sql::query("INSERT INTO payments (payout_id, account_id, amount_cents, day) VALUES ($1, $2, $3, $4) ON CONFLICT (payout_id) DO NOTHING")
         .bind::<diesel::sql_types::Uuid, _>(payout_id)
         .bind::<diesel::sql_types::Uuid, _>(account_id)
         .bind::<BigInt, _>(amount_cents)
@@ -205,7 +277,7 @@ impl Dashboards {
                               - COALESCE(sum(amount_cents) FILTER (WHERE kind = 'completion_reward'), 0) \
                        FROM transactions WHERE day = d::date), 0)",
         );
-        Ok(diesel::sql_query(format!(
+        Ok(popug_runtime::sql::query(format!(
             "SELECT d::date AS day, \
                     {earnings} AS earnings_cents, \
                     (SELECT count(*) FROM (SELECT account_id FROM transactions WHERE day <= d::date \
@@ -222,7 +294,7 @@ impl Dashboards {
     /// the earliest completion, then the smallest task id.
     pub async fn most_expensive(&self, from: Day, to: Day) -> Result<Option<ExpensiveTask>, Error> {
         let mut conn = popug_runtime::database::conn(&self.pool).await?;
-        let mut found: Vec<ExpensiveTask> = diesel::sql_query(
+        let mut found: Vec<ExpensiveTask> = popug_runtime::sql::query(
             "SELECT task_id, key, title, reward_cents, completed_at FROM tasks \
              WHERE completed_day BETWEEN $1 AND $2 AND reward_cents IS NOT NULL \
              ORDER BY reward_cents DESC, completed_at ASC, task_id ASC LIMIT 1",

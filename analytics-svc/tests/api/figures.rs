@@ -170,6 +170,93 @@ async fn figures_are_right_whatever_the_order_and_however_often_events_come() {
     );
 }
 
+/// Analytics applies each event type of a batch with one statement; several
+/// events about one task in one batch end as if applied one by one: a later
+/// title wins (a v1 event without a key keeps the key), a later price wins,
+/// the first completion stands.
+#[tokio::test]
+async fn one_batch_with_many_events_of_one_task_ends_as_one_by_one() {
+    let mut app = spawn_app().await;
+    let now = chrono::Utc::now();
+    let (first, second, task) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let priced = |fee_cents, reward_cents| billing_events::TaskPriced {
+        task_id: task.to_string(),
+        fee_cents,
+        reward_cents,
+    };
+    let renamed = tasks_v1::TaskCreated {
+        task_id: task.to_string(),
+        title: "Renamed".into(),
+        description: String::new(),
+    };
+    let later = now + chrono::Duration::seconds(5);
+    let events: Vec<(&str, Vec<u8>)> = vec![
+        (
+            tasks_v2::TaskCreated::ROUTING_KEY,
+            popug_bus::envelope::wrap(&created(task, 7), "tracker", now).encode_to_vec(),
+        ),
+        (
+            tasks_v1::TaskCreated::ROUTING_KEY,
+            popug_bus::envelope::wrap(&renamed, "tracker", now).encode_to_vec(),
+        ),
+        (
+            billing_events::TaskPriced::ROUTING_KEY,
+            popug_bus::envelope::wrap(&priced(1_000, 2_000), "billing", now).encode_to_vec(),
+        ),
+        (
+            billing_events::TaskPriced::ROUTING_KEY,
+            popug_bus::envelope::wrap(&priced(1_100, 3_100), "billing", now).encode_to_vec(),
+        ),
+        (
+            tasks_v1::TaskCompleted::ROUTING_KEY,
+            popug_bus::envelope::wrap(&completed(task, first), "tracker", now).encode_to_vec(),
+        ),
+        (
+            tasks_v1::TaskCompleted::ROUTING_KEY,
+            popug_bus::envelope::wrap(&completed(task, second), "tracker", later).encode_to_vec(),
+        ),
+    ];
+    for (key, body) in &events {
+        app.publish_bytes(key, body).await;
+    }
+    let report = app.consume_analytics_report().await;
+    assert_eq!(report.applied, events.len(), "{report:?}");
+
+    let top = app
+        .analytics()
+        .get_most_expensive_task(with_token(
+            pb::GetMostExpensiveTaskRequest {
+                period: pb::Period::Day.into(),
+                ..Default::default()
+            },
+            &app.admin_token,
+        ))
+        .await
+        .expect("top")
+        .into_inner()
+        .task
+        .expect("the task");
+    assert_eq!(
+        (
+            top.task_id.as_str(),
+            top.key.as_str(),
+            top.title.as_str(),
+            top.reward_cents
+        ),
+        (task.to_string().as_str(), "POPUG-7", "Renamed", 3_100),
+        "{top:?}"
+    );
+    assert_eq!(
+        top.completed_at.map(|at| at.seconds),
+        Some(now.timestamp()),
+        "the first completion stands: {top:?}"
+    );
+}
+
 #[tokio::test]
 async fn analytics_agrees_with_billing_to_the_cent_over_a_working_day() {
     let mut app = spawn_app().await;
