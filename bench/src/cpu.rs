@@ -15,6 +15,9 @@ const TICKS_PER_SECOND: f64 = 100.0;
 pub(crate) struct Cpu {
     /// This process: the services under test and the load generator.
     pub(crate) popug: f64,
+    /// Of `popug`, the threads named [`LOAD_THREADS`]: a load generator
+    /// run on a runtime of its own (zero when a bench runs none).
+    pub(crate) load: f64,
     /// Every Postgres process.
     pub(crate) postgres: f64,
     /// The RabbitMQ node.
@@ -39,6 +42,7 @@ impl Cpu {
             };
             if name == own {
                 cpu.popug += stat.own;
+                cpu.load += load_threads(&process.path());
             } else if stat.command == "postgres" {
                 // The postmaster's children times hold the backends that
                 // exited; live backends are counted on their own.
@@ -54,6 +58,7 @@ impl Cpu {
     pub(crate) fn since(self, earlier: Self) -> Self {
         Self {
             popug: self.popug - earlier.popug,
+            load: self.load - earlier.load,
             postgres: self.postgres - earlier.postgres,
             rabbitmq: self.rabbitmq - earlier.rabbitmq,
         }
@@ -76,6 +81,22 @@ impl Cpu {
             ms(self.rabbitmq)
         )
     }
+}
+
+/// The name of the threads of a bench's load generator.
+pub(crate) const LOAD_THREADS: &str = "popug-load";
+
+/// CPU seconds of the threads of `process` named [`LOAD_THREADS`].
+fn load_threads(process: &Path) -> f64 {
+    let Ok(threads) = std::fs::read_dir(process.join("task")) else {
+        return 0.0;
+    };
+    threads
+        .flatten()
+        .filter_map(|thread| Stat::read(&thread.path()))
+        .filter(|stat| stat.command == LOAD_THREADS)
+        .map(|stat| stat.own)
+        .sum()
 }
 
 struct Stat {

@@ -13,6 +13,9 @@
 //! second through a pool of 8. The lag is measured from the tracker's
 //! history row (stamped when its transaction starts) to billing's entry
 //! (stamped when the row is written, just before its commit).
+//!
+//! The callers run on a runtime of their own, so the CPU they spend (on the
+//! client side of the gRPC calls) is shown apart from the system's.
 
 use std::{
     collections::HashMap,
@@ -48,6 +51,41 @@ struct Rig {
     admin: Bearer,
     workers: Arc<HashMap<String, Bearer>>,
     databases: HashMap<&'static str, url::Url>,
+}
+
+/// The load generator's runtime, on threads named `cpu::LOAD_THREADS`; shut
+/// down without waiting when dropped (a runtime may not simply be dropped
+/// inside another, as on an early error).
+struct LoadRuntime(Option<tokio::runtime::Runtime>);
+
+impl LoadRuntime {
+    fn new() -> std::io::Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(crate::cpu::LOAD_THREADS)
+            .enable_all()
+            .build()
+            .map(|runtime| Self(Some(runtime)))
+    }
+
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0
+            .as_ref()
+            .expect("the runtime lives until dropped")
+            .spawn(future)
+    }
+}
+
+impl Drop for LoadRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Lag percentiles in milliseconds.
@@ -88,7 +126,13 @@ pub(crate) async fn run(
     let endpoints = mesh.endpoints();
     let stop = CancellationToken::new();
     let serving = mesh.spawn(&stop);
-    let rig = Rig::hire(Channels::connect(&endpoints).await?, databases, options).await?;
+    // The load generator (the callers and their gRPC connections) runs on
+    // threads of its own, so its CPU is told apart from the mesh's.
+    let load = LoadRuntime::new()?;
+    let channels = load
+        .spawn(async move { Channels::connect(&endpoints).await })
+        .await??;
+    let rig = Rig::hire(channels, databases, options).await?;
     println!(
         "lifecycle benchmark: {} workers; {}/s for {} s, then {} lifecycles with {} in flight",
         options.workers, options.rate, options.seconds, options.tasks, options.concurrency
@@ -97,7 +141,11 @@ pub(crate) async fn run(
     let fixed_count = options.rate * usize::try_from(options.seconds)?;
     let started = chrono::Utc::now();
     let fixed = Instant::now();
-    let (completed, failure) = rig.at_fixed_rate(options.rate, fixed_count).await?;
+    let (completed, failure) = {
+        let (rig, rate) = (rig.clone(), options.rate);
+        load.spawn(async move { rig.at_fixed_rate(rate, fixed_count).await })
+            .await??
+    };
     let offered = crate::raw::rate(fixed_count, fixed);
     // The warm-up lifecycle, plus those that completed.
     rig.settle(1 + completed).await?;
@@ -106,7 +154,11 @@ pub(crate) async fn run(
     let started = chrono::Utc::now();
     let cpu_before = crate::cpu::Cpu::now();
     let saturated = Instant::now();
-    rig.saturate(options.tasks, options.concurrency).await?;
+    {
+        let (rig, tasks, concurrency) = (rig.clone(), options.tasks, options.concurrency);
+        load.spawn(async move { rig.saturate(tasks, concurrency).await })
+            .await??;
+    }
     let rpc_rate = crate::raw::rate(options.tasks, saturated);
     rig.settle(1 + completed + options.tasks).await?;
     let sustained = crate::raw::rate(options.tasks, saturated);
@@ -117,6 +169,7 @@ pub(crate) async fn run(
     anyhow::ensure!(report.is_clean(), "{report}");
     let pool = popug_runtime::database::connect(&rig.databases["billing"], 8, &[]).await?;
     let raw_commit = crate::raw::raw_commit_rate(&pool, &[0; 231], 5_000).await?;
+    drop(load);
     stop.cancel();
     serving.await??;
     drop(pool);
@@ -154,6 +207,17 @@ pub(crate) async fn run(
         "{:<62} {:>10}",
         "saturation: cpu ms per lifecycle (popug + postgres + rabbitmq)",
         cpu.per(options.tasks)
+    );
+    let ms = |seconds: f64| seconds * 1000.0 / options.tasks.max(1) as f64;
+    println!(
+        "{:<62} {:>10}",
+        "saturation: of which the load generator (gRPC callers), ms",
+        format!("{:.3}", ms(cpu.load))
+    );
+    println!(
+        "{:<62} {:>10}",
+        "saturation: cpu ms per lifecycle of the system alone",
+        format!("{:.3}", ms(cpu.total() - cpu.load))
     );
     println!();
     println!(
