@@ -122,20 +122,7 @@ async fn figures_are_right_whatever_the_order_and_however_often_events_come() {
         today.negative_balance_popugs, 0,
         "3500 - 1500 - 1900 = +100: not in the red"
     );
-    let top = app
-        .analytics()
-        .get_most_expensive_task(with_token(
-            pb::GetMostExpensiveTaskRequest {
-                period: pb::Period::Day.into(),
-                ..Default::default()
-            },
-            &app.admin_token,
-        ))
-        .await
-        .expect("top")
-        .into_inner()
-        .task
-        .expect("a task");
+    let top = app.most_expensive_today().await.expect("a task");
     // Both rewards are 3500: the tie goes to the earlier completion, then the smaller id.
     let expected = if task_a < task_b {
         ("POPUG-1", task_a)
@@ -226,20 +213,7 @@ async fn one_batch_with_many_events_of_one_task_ends_as_one_by_one() {
     let report = app.consume_analytics_report().await;
     assert_eq!(report.applied, events.len(), "{report:?}");
 
-    let top = app
-        .analytics()
-        .get_most_expensive_task(with_token(
-            pb::GetMostExpensiveTaskRequest {
-                period: pb::Period::Day.into(),
-                ..Default::default()
-            },
-            &app.admin_token,
-        ))
-        .await
-        .expect("top")
-        .into_inner()
-        .task
-        .expect("the task");
+    let top = app.most_expensive_today().await.expect("the task");
     assert_eq!(
         (
             top.task_id.as_str(),

@@ -216,4 +216,20 @@ impl TestApp {
             .expect("dashboard")
             .into_inner()
     }
+
+    /// Today's most expensive completed task, as an admin sees it.
+    pub(crate) async fn most_expensive_today(&self) -> Option<pb::ExpensiveTask> {
+        self.analytics()
+            .get_most_expensive_task(with_token(
+                pb::GetMostExpensiveTaskRequest {
+                    period: pb::Period::Day.into(),
+                    ..Default::default()
+                },
+                &self.admin_token,
+            ))
+            .await
+            .expect("the most expensive task")
+            .into_inner()
+            .task
+    }
 }
