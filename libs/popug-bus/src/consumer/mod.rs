@@ -2,7 +2,8 @@
 //! once in effect, and sends what cannot be applied to the dead-letter queue.
 //!
 //! A step ([`Consumer::process_batch`]) waits for a delivery, takes whatever
-//! else is ready (up to the batch size) and applies the batch in one
+//! else is ready or comes within [`ConsumerConfig::linger`] (up to the batch
+//! size) and applies the batch in one
 //! transaction. Per event, inside a savepoint: insert `(consumer, event_id)`
 //! into the inbox, and, if that row is new, run the handler. So a redelivered
 //! event changes nothing, and batching amortises the commit. Acks go out only
@@ -65,6 +66,12 @@ pub struct ConsumerConfig {
     pub prefetch: u16,
     /// Most deliveries applied in one transaction.
     pub batch_size: usize,
+    /// How long a competing worker's step may wait, after its first
+    /// delivery, for more to fill its batch (zero: only what is ready).
+    /// For a read model whose readers do not mind a few milliseconds:
+    /// fuller batches cost fewer commits and statements per event.
+    /// Partitioned workers take what is ready.
+    pub linger: std::time::Duration,
     /// Deliveries of an event whose handler fails before it is dead-lettered.
     pub attempts: u32,
     /// Pauses between retries of transient failures.
@@ -91,6 +98,7 @@ impl Default for ConsumerConfig {
         Self {
             prefetch: 512,
             batch_size: 256,
+            linger: std::time::Duration::ZERO,
             attempts: 3,
             backoff: Backoff::default(),
             workers: 4,
@@ -191,7 +199,7 @@ impl Consumer {
         &mut self,
         token: &CancellationToken,
     ) -> Result<Option<BatchReport>, ConsumerError> {
-        let batch_size = self.config.batch_size;
+        let (batch_size, linger) = (self.config.batch_size, self.config.linger);
         let queue = self.broker.topology().queue(&self.name);
         let link = self.link().await?;
         let first = tokio::select! {
@@ -199,11 +207,17 @@ impl Consumer {
             () = token.cancelled() => return Ok(None),
         };
         let mut deliveries = vec![next_delivery(first, &queue)?];
+        let lingering = tokio::time::Instant::now() + linger;
         while deliveries.len() < batch_size {
-            match link.deliveries.next().now_or_never() {
-                Some(next) => deliveries.push(next_delivery(next, &queue)?),
-                None => break,
-            }
+            let next = match link.deliveries.next().now_or_never() {
+                Some(next) => next,
+                None if linger.is_zero() => break,
+                None => match tokio::time::timeout_at(lingering, link.deliveries.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            deliveries.push(next_delivery(next, &queue)?);
         }
         self.record_batch_size(deliveries.len());
         let mut items: Vec<Item> = Vec::with_capacity(deliveries.len());

@@ -1,5 +1,6 @@
 //! Consuming: duplicates and poison messages, dead letters on first
-//! delivery and their replay, lost database connections, competing workers.
+//! delivery and their replay, lost database connections, competing workers,
+//! lingering steps.
 
 use std::{
     sync::{
@@ -458,4 +459,50 @@ async fn partitioned_workers_settle_every_delivery_once_a_poison_one_included() 
         .message_count();
     assert_eq!(left, 0, "deliveries left unsettled");
     assert_eq!(world.dead_letter_depth().await, 1);
+}
+
+/// A lingering step waits for more deliveries after its first, up to its
+/// linger, and applies what came in one batch; without a linger it takes
+/// only what is ready.
+#[tokio::test]
+async fn a_lingering_step_gathers_what_arrives_within_its_linger_into_one_batch() {
+    let world = World::new().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let handlers = || recording_handlers(Arc::new(AtomicBool::new(false)), Arc::clone(&calls));
+    let consumer_lingering = |linger| {
+        Consumer::new(
+            world.pool.clone(),
+            world.broker.clone(),
+            "accounts-test",
+            handlers(),
+            ConsumerConfig {
+                backoff: fast_backoff(),
+                linger,
+                ..ConsumerConfig::default()
+            },
+        )
+    };
+    for (linger, batches) in [(Duration::ZERO, 2), (Duration::from_secs(2), 1)] {
+        let mut consumer = consumer_lingering(linger);
+        let token = CancellationToken::new();
+        consumer.declare().await.expect("declare");
+        world.publish_account(&account("first")).await;
+        let stepping = tokio::spawn(async move {
+            let mut sizes = Vec::new();
+            while sizes.iter().sum::<usize>() < 2 {
+                let report = consumer.process_batch(&token).await.expect("batch");
+                sizes.push(report.expect("not cancelled").settled());
+            }
+            sizes
+        });
+        // The second comes well after the first, and well within the linger.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        world.publish_account(&account("second")).await;
+        let sizes = tokio::time::timeout(Duration::from_secs(20), stepping)
+            .await
+            .expect("both settle")
+            .expect("stepping");
+        assert_eq!(sizes.len(), batches, "linger {linger:?}: batches {sizes:?}");
+    }
+    assert_eq!(AtomicUsize::load(&calls, Ordering::SeqCst), 4);
 }
