@@ -19,7 +19,7 @@ pub struct BillingSettings {
     pub mail_from: Mailbox,
     /// Whether days close by themselves at midnight (`POPUG_BILLING_AUTO_CLOSE`).
     pub auto_close: bool,
-    /// Competing consumer workers in this replica
+    /// Consumer workers in this replica, each a partition by account
     /// (`POPUG_BILLING_CONSUMER_WORKERS`, 1 to 32, default 2).
     pub consumer_workers: usize,
     /// Most events booked in one transaction (`POPUG_BILLING_BATCH_SIZE`,

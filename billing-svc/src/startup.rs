@@ -50,9 +50,10 @@ impl Application {
             &settings.mail_dir,
             settings.mail_from.clone(),
         );
-        // Workers and replicas compete for the queue safely: a batch first
-        // takes sorted advisory locks on the accounts it books (see
-        // `handlers`), then books its events set-based (see `store`).
+        // The workers are partitions by account of one subscription, so they
+        // never book the same account; replicas share the queue safely: a
+        // batch first takes sorted advisory locks on the accounts it books
+        // (see `handlers`), then books its events set-based (see `store`).
         let bus = Bus::new(&pool, common)?.publishing().consuming(
             handlers::handlers(&ledger, &standings),
             ConsumerConfig {

@@ -190,10 +190,12 @@ impl Store {
             .optional()?
             .ok_or(Error::NoWorker)?;
             let task = Task::from(row);
+            // Prepared in the order they happen: each takes its time then.
+            let created = outbox.prepare(&events::created(&task))?;
             let assignment = outbox.prepare(&events::assigned_at_creation(&task))?;
             let assignment_id = assignment.event_id();
             outbox
-                .enqueue_prepared(conn, vec![outbox.prepare(&events::created(&task))?, assignment])
+                .enqueue_prepared(conn, vec![created, assignment])
                 .await?;
             record(
                 conn,

@@ -5,9 +5,10 @@
 //!
 //! Booking is set-based: a batch of events of one kind is priced, placed in
 //! its days and booked with a fixed number of statements, whatever its size.
-//! Balances move in one upsert per batch, in account id order; competing
-//! workers and replicas take turns on the accounts they share through the
-//! sorted advisory locks their batches take first (see `handlers`).
+//! Balances move in one upsert per batch, in account id order; the workers
+//! (partitions by account) and replicas take turns on the accounts they
+//! share through the sorted advisory locks their batches take first (see
+//! `handlers`).
 //!
 //! Booking takes the close lock shared and closing a day takes it
 //! exclusively, so no entry lands in a day while it closes; an entry whose

@@ -18,8 +18,10 @@
 //! ```
 //!
 //! Placeholders are `$1`, `$2`, … as in `sql_query`, each naming a bind in
-//! the order the binds were added; one may appear more than once. The text
-//! must be fixed (not built from values): every distinct text is a
+//! the order the binds were added; one may appear more than once. A `$` and
+//! digits are a placeholder wherever they stand, in a string literal or a
+//! comment too, so keep those out of the text (bind such values instead).
+//! The text must be fixed (not built from values): every distinct text is a
 //! statement kept on every connection.
 
 use std::{borrow::Cow, marker::PhantomData};
