@@ -56,6 +56,9 @@ async fn ledger_entries_cannot_be_changed_or_removed() {
         "TRUNCATE tasks CASCADE",
         "DELETE FROM accounts",
         "TRUNCATE accounts CASCADE",
+        // And keeps its id.
+        "UPDATE tasks SET task_id = gen_random_uuid()",
+        "UPDATE accounts SET account_id = gen_random_uuid()",
     ] {
         let error = diesel::sql_query(statement)
             .execute(&mut conn)
@@ -69,7 +72,8 @@ async fn ledger_entries_cannot_be_changed_or_removed() {
                 "not in the books",
                 "has no account",
                 "does not know",
-                "never deleted"
+                "never deleted",
+                "the id is fixed"
             ]
             .iter()
             .any(|said| error.to_string().contains(said)),
