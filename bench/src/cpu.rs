@@ -72,7 +72,7 @@ impl Cpu {
     /// Milliseconds per operation for `operations`, as a table cell:
     /// `total (popug + postgres + rabbitmq)`.
     pub(crate) fn per(&self, operations: usize) -> String {
-        let ms = |seconds: f64| seconds * 1000.0 / operations.max(1) as f64;
+        let ms = |seconds: f64| ms_per(seconds, operations);
         format!(
             "{:.3} ({:.3} + {:.3} + {:.3})",
             ms(self.total()),
@@ -81,6 +81,11 @@ impl Cpu {
             ms(self.rabbitmq)
         )
     }
+}
+
+/// `seconds` of CPU as milliseconds per operation, over `operations`.
+pub(crate) fn ms_per(seconds: f64, operations: usize) -> f64 {
+    seconds * 1000.0 / operations.max(1) as f64
 }
 
 /// The name of the threads of a bench's load generator.

@@ -208,7 +208,7 @@ pub(crate) async fn run(
         "saturation: cpu ms per lifecycle (popug + postgres + rabbitmq)",
         cpu.per(options.tasks)
     );
-    let ms = |seconds: f64| seconds * 1000.0 / options.tasks.max(1) as f64;
+    let ms = |seconds: f64| crate::cpu::ms_per(seconds, options.tasks);
     println!(
         "{:<62} {:>10}",
         "saturation: of which the load generator (gRPC callers), ms",

@@ -29,14 +29,6 @@ pub enum OutboxError {
     Database(#[from] diesel::result::Error),
 }
 
-#[derive(Debug)]
-struct NewRow {
-    event_id: Uuid,
-    routing_key: &'static str,
-    event_type: String,
-    envelope: Vec<u8>,
-}
-
 /// Writes one producer's events into its outbox.
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -94,7 +86,7 @@ impl Outbox {
             .iter()
             .map(|event| self.wrap(event, now, trace.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        insert(conn, prepared).await
+        self.enqueue_prepared(conn, prepared).await
     }
 
     /// Validates `event` and wraps it in its envelope, ready for
@@ -119,13 +111,13 @@ impl Outbox {
             source,
         })?;
         let envelope = envelope::wrap_traced(event, &self.producer, now, trace);
-        Ok(Prepared(NewRow {
+        Ok(Prepared {
             event_id: Uuid::parse_str(&envelope.event_id)
                 .expect("wrap() writes a UUID it generated"),
             routing_key: E::ROUTING_KEY,
             event_type: E::full_name(),
             envelope: envelope.encode_to_vec(),
-        }))
+        })
     }
 
     /// Inserts prepared events in order, inside the caller's transaction.
@@ -135,52 +127,51 @@ impl Outbox {
         conn: &mut AsyncPgConnection,
         prepared: Vec<Prepared>,
     ) -> Result<Vec<Uuid>, OutboxError> {
-        insert(conn, prepared).await
+        use diesel::sql_types::{Array, Bytea, Text};
+        for chunk in prepared.chunks(ROWS_PER_INSERT) {
+            popug_runtime::sql::query(
+                "INSERT INTO outbox (event_id, routing_key, event_type, envelope) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
+            )
+            .bind::<Array<diesel::sql_types::Uuid>, _>(
+                chunk.iter().map(|p| p.event_id).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(chunk.iter().map(|p| p.routing_key).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(
+                chunk
+                    .iter()
+                    .map(|p| p.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Bytea>, _>(
+                chunk
+                    .iter()
+                    .map(|p| p.envelope.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(conn)
+            .await?;
+        }
+        Ok(prepared.iter().map(Prepared::event_id).collect())
     }
 }
 
-/// An event validated and wrapped by [`Outbox::prepare`], not yet inserted.
+/// An event validated and wrapped by [`Outbox::prepare`], not yet inserted:
+/// the outbox row to be.
 #[derive(Debug)]
-pub struct Prepared(NewRow);
+pub struct Prepared {
+    event_id: Uuid,
+    routing_key: &'static str,
+    event_type: String,
+    /// The encoded envelope, exactly as it will be published.
+    envelope: Vec<u8>,
+}
 
 impl Prepared {
     /// The id its envelope carries.
     pub fn event_id(&self) -> Uuid {
-        self.0.event_id
+        self.event_id
     }
-}
-
-async fn insert(
-    conn: &mut AsyncPgConnection,
-    prepared: Vec<Prepared>,
-) -> Result<Vec<Uuid>, OutboxError> {
-    use diesel::sql_types::{Array, Bytea, Text};
-    let rows: Vec<NewRow> = prepared.into_iter().map(|p| p.0).collect();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        popug_runtime::sql::query(
-            "INSERT INTO outbox (event_id, routing_key, event_type, envelope) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
-        )
-        .bind::<Array<diesel::sql_types::Uuid>, _>(
-            chunk.iter().map(|r| r.event_id).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(chunk.iter().map(|r| r.routing_key).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(
-            chunk
-                .iter()
-                .map(|r| r.event_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Bytea>, _>(
-            chunk
-                .iter()
-                .map(|r| r.envelope.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .execute(conn)
-        .await?;
-    }
-    Ok(rows.into_iter().map(|row| row.event_id).collect())
 }
 
 /// The backlog: events committed but not yet confirmed by the broker.
